@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make run` and `make test`. Both build .venv from the lock file
+# when it is missing or stale, so nothing needs installing by hand.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+
+.PHONY: run test bench lint golden clean fetch-mnist
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+## run: the local train-to-serve pipeline (kfp.local) on this machine
+run: $(STAMP)
+	$(BIN)/meshserve run
+
+## test: every test
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## bench: the benchmark scripts under tests/bench, printing figures
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench_train.py
+	$(BIN)/python tests/bench/bench_upload.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## golden: regenerate the committed component YAML and compiled pipelines (never in CI)
+golden: $(STAMP)
+	MESHSERVE_REGEN_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py
+
+fetch-mnist: $(STAMP)
+	$(BIN)/meshserve datasets fetch mnist
+
+clean:
+	rm -rf $(VENV) .meshserve .pytest_cache

@@ -1,0 +1,137 @@
+"""Model manifest: what a model directory holds, how to feed it, and the sha256 of every file.
+
+The manifest lives in the model directory as `meshserve-model.json`. It is written last by training,
+checked before and after upload, and read by the serving runtimes and the promotion gate. The model
+digest (a sha256 over the sorted file digests) identifies a model version independently of where it
+is stored, so re-uploading the same model is recognisably the same version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.errors import IntegrityError, InvalidInputError
+
+MANIFEST_FILENAME = "meshserve-model.json"
+SCHEMA_VERSION = 1
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model's single input tensor, as the Open Inference Protocol describes it."""
+
+    name: str
+    shape: list[int]
+    datatype: str
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """Everything a later step needs to know about a trained model directory."""
+
+    name: str
+    framework: str
+    format: str
+    input: InputSpec
+    files: dict[str, str]
+    training: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def model_digest(self) -> str:
+        """sha256 over the sorted (path, sha256) pairs: the identity of this model's bytes."""
+        return digest_of_files(self.files)
+
+    @property
+    def version_id(self) -> str:
+        """A short, content-derived version name for storage paths."""
+        return "v" + self.model_digest[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, including the derived digest for readers that do not recompute it."""
+        data = asdict(self)
+        data["model_digest"] = self.model_digest
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
+        """Parse the JSON form; a recorded digest that disagrees with the files is refused."""
+        data = dict(data)
+        recorded_digest = data.pop("model_digest", None)
+        try:
+            manifest = cls(**{**data, "input": InputSpec(**data["input"])})
+        except (KeyError, TypeError) as exc:
+            raise InvalidInputError(
+                MANIFEST_FILENAME, f"malformed manifest ({exc})", "re-run the train step to regenerate it"
+            ) from None
+        if recorded_digest is not None and recorded_digest != manifest.model_digest:
+            raise IntegrityError(
+                MANIFEST_FILENAME, "model_digest does not match the listed files", "re-run the train step"
+            )
+        return manifest
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def digest_of_files(files: dict[str, str]) -> str:
+    """sha256 over sorted `path sha256` lines."""
+    lines = "".join(f"{path} {files[path]}\n" for path in sorted(files))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def digest_directory(model_dir: Path) -> dict[str, str]:
+    """sha256 of every regular file below `model_dir` (the manifest itself excluded), by relative path."""
+    return {
+        path.relative_to(model_dir).as_posix(): sha256_file(path)
+        for path in sorted(model_dir.rglob("*"))
+        if path.is_file() and path.name != MANIFEST_FILENAME
+    }
+
+
+def write_manifest(model_dir: Path, manifest: ModelManifest) -> Path:
+    """Write the manifest into the model directory and return its path."""
+    path = model_dir / MANIFEST_FILENAME
+    path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_manifest(model_dir: Path) -> ModelManifest:
+    """Read a model directory's manifest; a missing or unparsable one is an input error."""
+    path = Path(model_dir) / MANIFEST_FILENAME
+    if not Path(model_dir).is_dir():
+        raise InvalidInputError("model", f"{model_dir} is not a directory", "pass the train step's model output")
+    if not path.is_file():
+        raise InvalidInputError(
+            "model", f"{model_dir} has no {MANIFEST_FILENAME}", "pass a directory written by `meshserve train`"
+        )
+    try:
+        return ModelManifest.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(MANIFEST_FILENAME, f"not valid JSON ({exc.msg})", "re-run the train step") from None
+
+
+def verify_directory(model_dir: Path, manifest: ModelManifest) -> None:
+    """Refuse a model directory whose files differ from the manifest: missing, extra or changed."""
+    actual = digest_directory(Path(model_dir))
+    missing = sorted(set(manifest.files) - set(actual))
+    extra = sorted(set(actual) - set(manifest.files))
+    changed = sorted(p for p in set(actual) & set(manifest.files) if actual[p] != manifest.files[p])
+    for kind, paths in (("missing", missing), ("unexpected", extra), ("corrupted (sha256 mismatch)", changed)):
+        if paths:
+            raise IntegrityError(
+                "model", f"{kind} file {paths[0]} in {model_dir}", "re-run the train step to rebuild the model"
+            )

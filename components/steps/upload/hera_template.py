@@ -1,0 +1,21 @@
+"""The upload step as a Hera script template."""
+
+from pathlib import Path
+from typing import Annotated
+
+from hera.workflows import Artifact, Parameter, script
+
+from components.steps.images import STEP_IMAGE
+
+
+@script(constructor="runner", image=STEP_IMAGE, name="upload")
+def upload(
+    model: Annotated[Path, Artifact(name="model", path="/tmp/meshserve/model")],
+    to: str,
+    storage_uri: Annotated[Path, Parameter(name="storage-uri", output=True)],
+    version: str = "",
+) -> None:
+    """Publish the model directory under `to`; outputs the storageUri for the deploy step."""
+    from components.steps.upload.core import run_upload
+
+    storage_uri.write_text(run_upload(model, to, version).storage_uri)

@@ -1,0 +1,95 @@
+"""Open a storage URI as an fsspec filesystem plus the path of the URI inside it.
+
+pvc:// resolves to a directory: the claim's mount in a pod ($MESHSERVE_PVC_ROOT/CLAIM, the pipeline
+mounts claims at /mnt/pvc/CLAIM) and, off-cluster, a folder under the local state directory.
+s3:// uses s3fs against any S3-compatible endpoint. oss:// uses ossfs (Alibaba's OSS API), or s3fs
+against OSS's S3-compatible endpoint when OSS_PROTOCOL=s3.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.errors import InvalidInputError
+from components.storage import credentials
+from components.storage.uri import StorageUri
+
+PVC_ROOT_ENV = "MESHSERVE_PVC_ROOT"
+STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
+
+
+@dataclass(frozen=True)
+class OpenedStore:
+    """An fsspec filesystem, the URI's path inside it, and whether directory renames are atomic there."""
+
+    fs: Any
+    base: str
+    atomic_rename: bool
+
+
+def pvc_root() -> Path:
+    """Where claims are mounted: $MESHSERVE_PVC_ROOT, else <state dir>/pvc."""
+    explicit = os.environ.get(PVC_ROOT_ENV)
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(STATE_DIR_ENV, ".meshserve")).resolve() / "pvc"
+
+
+def open_store(uri: StorageUri) -> OpenedStore:
+    """The filesystem for a URI's scheme."""
+    openers = {"pvc": _open_pvc, "s3": _open_s3, "oss": _open_oss}
+    return openers[uri.scheme](uri)
+
+
+def _open_pvc(uri: StorageUri) -> OpenedStore:
+    from fsspec.implementations.local import LocalFileSystem
+
+    claim_dir = pvc_root() / uri.root
+    return OpenedStore(LocalFileSystem(), str(claim_dir / uri.path) if uri.path else str(claim_dir), True)
+
+
+def _open_s3(uri: StorageUri) -> OpenedStore:
+    values = credentials.settings(credentials.S3_KEYS)
+    endpoint = values.get("AWS_ENDPOINT_URL") or values.get("S3_ENDPOINT")
+    return OpenedStore(_s3fs(values.get("AWS_ACCESS_KEY_ID"), values.get("AWS_SECRET_ACCESS_KEY"),
+                             values.get("AWS_SESSION_TOKEN"), endpoint, values.get("AWS_DEFAULT_REGION")),
+                       _bucket_path(uri), False)
+
+
+def _open_oss(uri: StorageUri) -> OpenedStore:
+    values = credentials.settings(credentials.OSS_KEYS)
+    endpoint = values.get("OSS_ENDPOINT")
+    if not endpoint:
+        raise InvalidInputError(
+            "OSS_ENDPOINT", "not set", "set it (e.g. https://oss-cn-hangzhou.aliyuncs.com) in the env or Secret"
+        )
+    key, secret = values.get("OSS_ACCESS_KEY_ID"), values.get("OSS_ACCESS_KEY_SECRET")
+    protocol = values.get("OSS_PROTOCOL", "oss")
+    if protocol == "s3":
+        return OpenedStore(_s3fs(key, secret, None, endpoint, None, addressing="virtual"), _bucket_path(uri), False)
+    if protocol != "oss":
+        raise InvalidInputError("OSS_PROTOCOL", f"unknown value {protocol!r}", "use oss (native) or s3")
+    import ossfs
+
+    return OpenedStore(ossfs.OSSFileSystem(key=key, secret=secret, endpoint=endpoint), _bucket_path(uri), False)
+
+
+def _s3fs(key, secret, token, endpoint, region, addressing: str = "auto"):
+    """An s3fs filesystem with no instance cache, so credentials never leak between calls."""
+    import s3fs
+
+    config: dict[str, Any] = {"retries": {"max_attempts": 3, "mode": "standard"}}
+    if addressing != "auto":
+        config["s3"] = {"addressing_style": addressing}
+    client_kwargs = {k: v for k, v in (("endpoint_url", endpoint), ("region_name", region)) if v}
+    return s3fs.S3FileSystem(
+        key=key, secret=secret, token=token, client_kwargs=client_kwargs, config_kwargs=config,
+        skip_instance_cache=True, anon=False,
+    )
+
+
+def _bucket_path(uri: StorageUri) -> str:
+    return f"{uri.root}/{uri.path}" if uri.path else uri.root

@@ -1,0 +1,50 @@
+"""Storage URIs: `pvc://CLAIM/PATH`, `s3://BUCKET/PREFIX` and `oss://BUCKET/PREFIX`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from components.errors import InvalidInputError
+
+SCHEMES = ("pvc", "s3", "oss")
+_URI = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<root>[^/]+)(?:/(?P<path>.*))?$")
+# DNS-1123 for claims; S3/OSS bucket naming rules for buckets.
+_ROOT_RULES = {
+    "pvc": re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"),
+    "s3": re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
+    "oss": re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
+}
+
+
+@dataclass(frozen=True)
+class StorageUri:
+    """A parsed storage location: scheme, root (claim or bucket) and a path without edge slashes."""
+
+    scheme: str
+    root: str
+    path: str
+
+    def child(self, name: str) -> StorageUri:
+        """The location of `name` below this one."""
+        return StorageUri(self.scheme, self.root, f"{self.path}/{name}" if self.path else name)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.root}/{self.path}" if self.path else f"{self.scheme}://{self.root}"
+
+
+def parse_storage_uri(text: str, field: str = "to") -> StorageUri:
+    """Parse and check a storage URI; anything else is an error naming the field."""
+    match = _URI.match(text or "")
+    if not match:
+        raise InvalidInputError(field, f"{text!r} is not a storage URI", "use pvc://CLAIM/PATH, s3://BUCKET/PREFIX or oss://BUCKET/PREFIX")
+    scheme, root = match["scheme"], match["root"]
+    if scheme not in SCHEMES:
+        raise InvalidInputError(field, f"unsupported scheme {scheme}://", f"use one of {', '.join(s + '://' for s in SCHEMES)}")
+    if not _ROOT_RULES[scheme].match(root):
+        kind = "claim" if scheme == "pvc" else "bucket"
+        raise InvalidInputError(field, f"{root!r} is not a valid {kind} name", f"use a lower-case DNS-style {kind} name")
+    path = (match["path"] or "").strip("/")
+    if any(part in ("", ".", "..") for part in path.split("/")) and path:
+        raise InvalidInputError(field, f"path {path!r} has empty, '.' or '..' segments", "use a plain prefix like models/digits")
+    return StorageUri(scheme, root, path)

@@ -1,0 +1,132 @@
+"""One trainer per framework behind a small protocol, and the registry that picks one by name.
+
+Each trainer builds a model that takes the dataset's raw features (scaling lives inside the model),
+so the served model accepts exactly what the dataset holds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from components.datasets import Dataset
+from components.errors import InvalidInputError
+from components.manifest import InputSpec
+from components.training.config import TrainConfig
+
+# Model directory layouts (what the serving runtimes load):
+SKLEARN_MODEL_FILE = "model.joblib"  # KServe's sklearn server and MLServer load <dir>/model.joblib
+# TF Serving layout: <dir>/<version>/saved_model.pb. Triton wants <dir>/<version>/model.savedmodel/
+# instead; the serving step (not training) adapts the layout when it deploys to Triton.
+TF_MODEL_VERSION = "1"
+
+
+class Trainer(Protocol):
+    """Fits, predicts with and saves one framework's models."""
+
+    framework: str
+    model_format: str
+
+    def fit(self, dataset: Dataset, config: TrainConfig) -> Any:
+        """Train on the dataset's training split."""
+
+    def predict(self, model: Any, features) -> Any:
+        """Class indices for a batch of raw feature rows."""
+
+    def save(self, model: Any, out_dir: Path, dataset: Dataset) -> InputSpec:
+        """Write the servable files into `out_dir` and describe the model's input."""
+
+
+class SklearnTrainer:
+    """scikit-learn pipelines: scaling plus SVM, logistic regression or random forest."""
+
+    framework = "sklearn"
+    model_format = "joblib"
+
+    def fit(self, dataset: Dataset, config: TrainConfig):
+        """Fit the selected estimator behind a StandardScaler."""
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        estimators = {
+            "svm": lambda: SVC(kernel="rbf", C=5.0, gamma="scale", random_state=config.seed),
+            "logreg": lambda: LogisticRegression(max_iter=300, random_state=config.seed),
+            "random_forest": lambda: RandomForestClassifier(
+                n_estimators=100, n_jobs=-1, random_state=config.seed
+            ),
+        }
+        pipeline = make_pipeline(StandardScaler(), estimators[config.algorithm]())
+        return pipeline.fit(dataset.x_train, dataset.y_train)
+
+    def predict(self, model, features):
+        """Predicted class indices."""
+        return model.predict(features)
+
+    def save(self, model, out_dir: Path, dataset: Dataset) -> InputSpec:
+        """Dump the pipeline to model.joblib."""
+        import joblib
+
+        joblib.dump(model, out_dir / SKLEARN_MODEL_FILE)
+        return InputSpec(name="input-0", shape=[-1, dataset.n_features], datatype="FP32")
+
+
+class KerasTrainer:
+    """TensorFlow/Keras: an MLP, or a small CNN for image datasets, exported as a SavedModel."""
+
+    framework = "tensorflow"
+    model_format = "tf-savedmodel"
+
+    def fit(self, dataset: Dataset, config: TrainConfig):
+        """Build and fit the network with seeded, deterministic ops."""
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(config.seed)
+        tf.config.experimental.enable_op_determinism()
+        model = self._build(dataset, config.algorithm)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(dataset.x_train, dataset.y_train, epochs=config.epochs, batch_size=64, verbose=0)
+        return model
+
+    def _build(self, dataset: Dataset, algorithm: str):
+        """The network: inputs are raw flat features; normalisation is the first layer."""
+        import keras
+
+        inputs = keras.Input(shape=(dataset.n_features,), name="input")
+        scale = keras.layers.Normalization(axis=-1)
+        scale.adapt(dataset.x_train)
+        hidden = scale(inputs)
+        if algorithm == "cnn":
+            if dataset.image_shape is None:
+                raise InvalidInputError("algorithm", f"cnn needs image data, {dataset.name} is tabular", "use mlp")
+            hidden = keras.layers.Reshape(dataset.image_shape)(hidden)
+            hidden = keras.layers.Conv2D(16, 3, activation="relu")(hidden)
+            hidden = keras.layers.MaxPooling2D()(hidden)
+            hidden = keras.layers.Flatten()(hidden)
+        hidden = keras.layers.Dense(128, activation="relu")(hidden)
+        outputs = keras.layers.Dense(len(dataset.class_names), activation="softmax", name="probabilities")(hidden)
+        return keras.Model(inputs, outputs)
+
+    def predict(self, model, features):
+        """Arg-max of the softmax output."""
+        return model.predict(features, verbose=0, batch_size=1024).argmax(axis=1)
+
+    def save(self, model, out_dir: Path, dataset: Dataset) -> InputSpec:
+        """Export a SavedModel (signature serving_default) under the numeric version directory."""
+        model.export(str(out_dir / TF_MODEL_VERSION), format="tf_saved_model", verbose=False)
+        return InputSpec(name="input", shape=[-1, dataset.n_features], datatype="FP32")
+
+
+_TRAINERS: dict[str, type] = {"sklearn": SklearnTrainer, "tensorflow": KerasTrainer}
+
+
+def trainer_for(framework: str) -> Trainer:
+    """The trainer registered for a framework; an unknown one is an error."""
+    if framework not in _TRAINERS:
+        raise InvalidInputError("framework", f"unknown framework {framework!r}", f"use one of {', '.join(_TRAINERS)}")
+    return _TRAINERS[framework]()

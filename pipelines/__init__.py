@@ -1,0 +1,1 @@
+"""Pipelines built from meshserve's steps (KFP and Hera), their compiled YAML, and the command line."""

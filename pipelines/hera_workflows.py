@@ -1,0 +1,24 @@
+"""The Argo WorkflowTemplates (built with Hera) that chain the same steps as the KFP pipelines."""
+
+from hera.workflows import DAG, Parameter, WorkflowTemplate
+
+from components.steps.train.hera_template import train
+from components.steps.upload.hera_template import upload
+
+
+def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
+    """train → upload, as a WorkflowTemplate to `argo template create` and `argo submit --from`."""
+    with WorkflowTemplate(
+        name="meshserve-train-upload",
+        namespace=namespace,
+        entrypoint="train-upload",
+        arguments=[Parameter(name="dataset", value="digits"), Parameter(name="framework", value="sklearn"),
+                   Parameter(name="storage-prefix", value="pvc://models/meshserve")],
+    ) as template:
+        with DAG(name="train-upload"):
+            trained = train(arguments={"framework": "{{workflow.parameters.framework}}",
+                                       "dataset": "{{workflow.parameters.dataset}}"})
+            published = upload(arguments=[trained.get_artifact("model").with_name("model"),
+                                          Parameter(name="to", value="{{workflow.parameters.storage-prefix}}")])
+            trained >> published
+    return template

@@ -1,0 +1,38 @@
+"""`meshserve run`: the pipeline executed on this machine through kfp.local (no cluster needed).
+
+Each task runs as a subprocess of this Python (SubprocessRunner, use_venv=False), so the steps share
+the project's environment; pvc:// locations resolve under the local state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """The local platform's state directory ($MESHSERVE_STATE_DIR, default ./.meshserve)."""
+    return Path(os.environ.get(STATE_DIR_ENV, ".meshserve")).resolve()
+
+
+def run_local_pipeline(dataset: str, framework: str, storage_prefix: str) -> dict:
+    """Run the train → upload pipeline locally and print a summary; returns the pipeline's outputs."""
+    from kfp import local
+
+    from pipelines.kfp_pipelines import train_upload_pipeline
+
+    root = state_dir()
+    os.environ[STATE_DIR_ENV] = str(root)  # kfp.local tasks inherit it and agree on pvc:// paths
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root / "kfp-local"),
+               raise_on_error=True)
+    started = time.perf_counter()
+    run = train_upload_pipeline(dataset=dataset, framework=framework, storage_prefix=storage_prefix)
+    storage_uri = run.output
+    print(f"\nmeshserve run: {dataset}/{framework} trained and published in "
+          f"{time.perf_counter() - started:.1f} s")
+    print(f"  storageUri: {storage_uri}")
+    print(f"  artifacts:  {root / 'kfp-local'}")
+    return {"storage_uri": storage_uri}
