@@ -65,8 +65,11 @@ def _subset(labels, limit: int | None, rng):
     if limit is None or limit >= len(labels):
         return np.arange(len(labels))
     per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    shares = [round(limit * len(rows) / len(labels)) for rows in per_class]
-    picked = [rng.choice(rows, size=min(n, len(rows)), replace=False) for rows, n in zip(per_class, shares)]
+    exact = np.array([limit * len(rows) / len(labels) for rows in per_class])
+    shares = np.floor(exact).astype(int)
+    # Largest remainders get the rows rounding dropped, so the subset has exactly `limit` rows.
+    shares[np.argsort(exact - shares)[::-1][: limit - shares.sum()]] += 1
+    picked = [rng.choice(rows, size=n, replace=False) for rows, n in zip(per_class, shares)]
     return np.sort(np.concatenate(picked))
 
 

@@ -3,7 +3,8 @@
 pvc:// resolves to a directory: the claim's mount in a pod ($MESHSERVE_PVC_ROOT/CLAIM, the pipeline
 mounts claims at /mnt/pvc/CLAIM) and, off-cluster, a folder under the local state directory.
 s3:// uses s3fs against any S3-compatible endpoint. oss:// uses ossfs (Alibaba's OSS API), or s3fs
-against OSS's S3-compatible endpoint when OSS_PROTOCOL=s3.
+against OSS's S3-compatible endpoint when OSS_PROTOCOL=s3 (virtual-hosted addressing, as OSS requires;
+OSS_S3_ADDRESSING=path for S3-protocol test servers).
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
 
 @dataclass(frozen=True)
 class OpenedStore:
-    """An fsspec filesystem, the URI's path inside it, and whether directory renames are atomic there."""
+    """An fsspec filesystem, the URI's path inside it, and whether it is a POSIX directory tree.
+
+    A POSIX tree (a mounted claim) needs directories created and renames them atomically; an object
+    store has neither, and `makedirs` there would create buckets, which an upload must never do.
+    """
 
     fs: Any
     base: str
-    atomic_rename: bool
+    posix: bool
 
 
 def pvc_root() -> Path:
@@ -69,7 +74,9 @@ def _open_oss(uri: StorageUri) -> OpenedStore:
     key, secret = values.get("OSS_ACCESS_KEY_ID"), values.get("OSS_ACCESS_KEY_SECRET")
     protocol = values.get("OSS_PROTOCOL", "oss")
     if protocol == "s3":
-        return OpenedStore(_s3fs(key, secret, None, endpoint, None, addressing="virtual"), _bucket_path(uri), False)
+        # OSS's S3-compatible API wants virtual-hosted addressing; OSS_S3_ADDRESSING=path for test servers.
+        addressing = values.get("OSS_S3_ADDRESSING", "virtual")
+        return OpenedStore(_s3fs(key, secret, None, endpoint, None, addressing), _bucket_path(uri), False)
     if protocol != "oss":
         raise InvalidInputError("OSS_PROTOCOL", f"unknown value {protocol!r}", "use oss (native) or s3")
     import ossfs

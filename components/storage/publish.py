@@ -94,7 +94,8 @@ def _stage(store: OpenedStore, model_dir: Path, manifest: ModelManifest, staging
     sent = 0
     for relative in sorted(manifest.files):
         local = model_dir / relative
-        store.fs.makedirs(f"{staging}/{relative}".rsplit("/", 1)[0], exist_ok=True)
+        if store.posix:
+            store.fs.makedirs(f"{staging}/{relative}".rsplit("/", 1)[0], exist_ok=True)
         store.fs.put_file(str(local), f"{staging}/{relative}")
         sent += local.stat().st_size
     return sent
@@ -124,7 +125,7 @@ def _publish(store: OpenedStore, staging: str, final: str, manifest: ModelManife
     manifest_bytes = (json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n").encode()
     if store.fs.exists(final):
         store.fs.rm(final, recursive=True)  # an earlier, interrupted publish: never referenced
-    if store.atomic_rename:
+    if store.posix:
         store.fs.pipe_file(f"{staging}/{MANIFEST_FILENAME}", manifest_bytes)
         Path(final).parent.mkdir(parents=True, exist_ok=True)
         Path(staging).rename(final)

