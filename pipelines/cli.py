@@ -56,6 +56,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
     run_local_pipeline(dataset=args.dataset, framework=args.framework, storage_prefix=args.to)
 
 
+def _cmd_compile(args: argparse.Namespace) -> None:
+    from pipelines.compile import REPO_ROOT, write_all
+
+    for path in write_all():
+        print(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All sub-commands and their flags."""
     parser = _Parser(prog="meshserve", description=__doc__.splitlines()[0])
@@ -83,14 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_commands = datasets.add_subparsers(dest="dataset_command", required=True, parser_class=_Parser)
     fetch = dataset_commands.add_parser("fetch", help="fetch a dataset into the local cache, verified")
     fetch.add_argument("name", choices=["mnist"])
-    fetch.add_argument("--cache", help="cache directory (default $MESHSERVE_CACHE_DIR/mnist or ~/.cache/meshserve/mnist)")
+    fetch.add_argument("--cache", help="cache directory (default: $MESHSERVE_CACHE_DIR/mnist or ~/.cache/...)")
     fetch.set_defaults(handler=_cmd_fetch)
 
     run = commands.add_parser("run", help="run the train-to-serve pipeline locally through kfp.local")
     run.add_argument("--dataset", default="digits")
     run.add_argument("--framework", default="sklearn")
-    run.add_argument("--to", default="pvc://models/meshserve", help="storage prefix for model versions")
+    run.add_argument("--to", default="pvc://my-models-pvc/meshserve", help="storage prefix for model versions")
     run.set_defaults(handler=_cmd_run)
+
+    compile_ = commands.add_parser("compile", help="rewrite the committed component, pipeline and workflow YAML")
+    compile_.set_defaults(handler=_cmd_compile)
     return parser
 
 

@@ -1,9 +1,25 @@
 """The Argo WorkflowTemplates (built with Hera) that chain the same steps as the KFP pipelines."""
 
 from hera.workflows import DAG, Parameter, WorkflowTemplate
+from hera.workflows.models import (
+    PersistentVolumeClaimVolumeSource,
+    SecretVolumeSource,
+    Volume,
+)
 
+from components.steps.cluster import (
+    MODELS_CLAIM,
+    MODELS_VOLUME,
+    STORAGE_SECRET,
+    STORAGE_SECRET_VOLUME,
+)
 from components.steps.train.hera_template import train
 from components.steps.upload.hera_template import upload
+
+STORAGE_VOLUMES = [
+    Volume(name=MODELS_VOLUME, persistent_volume_claim=PersistentVolumeClaimVolumeSource(claim_name=MODELS_CLAIM)),
+    Volume(name=STORAGE_SECRET_VOLUME, secret=SecretVolumeSource(secret_name=STORAGE_SECRET, optional=True)),
+]
 
 
 def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
@@ -12,8 +28,9 @@ def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
         name="meshserve-train-upload",
         namespace=namespace,
         entrypoint="train-upload",
+        volumes=STORAGE_VOLUMES,
         arguments=[Parameter(name="dataset", value="digits"), Parameter(name="framework", value="sklearn"),
-                   Parameter(name="storage-prefix", value="pvc://models/meshserve")],
+                   Parameter(name="storage-prefix", value=f"pvc://{MODELS_CLAIM}/meshserve")],
     ) as template:
         with DAG(name="train-upload"):
             trained = train(arguments={"framework": "{{workflow.parameters.framework}}",
@@ -22,3 +39,4 @@ def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
                                           Parameter(name="to", value="{{workflow.parameters.storage-prefix}}")])
             trained >> published
     return template
+

@@ -60,3 +60,8 @@ def test_pvc_root_follows_the_pod_mount(digits_model, tmp_path, monkeypatch):
 def test_bad_version_name(digits_model):
     with pytest.raises(InvalidInputError, match="^version: '../x' is not a valid version name"):
         upload_model(digits_model, "pvc://models/d", version="../x")
+
+
+def test_in_a_pod_claims_are_under_mnt_pvc(monkeypatch):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    assert str(pvc_root()) == "/mnt/pvc"

@@ -69,7 +69,7 @@ def _subset(labels, limit: int | None, rng):
     shares = np.floor(exact).astype(int)
     # Largest remainders get the rows rounding dropped, so the subset has exactly `limit` rows.
     shares[np.argsort(exact - shares)[::-1][: limit - shares.sum()]] += 1
-    picked = [rng.choice(rows, size=n, replace=False) for rows, n in zip(per_class, shares)]
+    picked = [rng.choice(rows, size=n, replace=False) for rows, n in zip(per_class, shares, strict=True)]
     return np.sort(np.concatenate(picked))
 
 

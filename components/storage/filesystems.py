@@ -1,7 +1,7 @@
 """Open a storage URI as an fsspec filesystem plus the path of the URI inside it.
 
-pvc:// resolves to a directory: the claim's mount in a pod ($MESHSERVE_PVC_ROOT/CLAIM, the pipeline
-mounts claims at /mnt/pvc/CLAIM) and, off-cluster, a folder under the local state directory.
+pvc:// resolves to a directory: the claim's mount in a pod (/mnt/pvc/CLAIM, where the pipelines mount
+it) and, off-cluster, a folder under the local state directory; $MESHSERVE_PVC_ROOT overrides both.
 s3:// uses s3fs against any S3-compatible endpoint. oss:// uses ossfs (Alibaba's OSS API), or s3fs
 against OSS's S3-compatible endpoint when OSS_PROTOCOL=s3 (virtual-hosted addressing, as OSS requires;
 OSS_S3_ADDRESSING=path for S3-protocol test servers).
@@ -35,11 +35,16 @@ class OpenedStore:
     posix: bool
 
 
+POD_PVC_ROOT = "/mnt/pvc"
+
+
 def pvc_root() -> Path:
-    """Where claims are mounted: $MESHSERVE_PVC_ROOT, else <state dir>/pvc."""
+    """Where claims are mounted: $MESHSERVE_PVC_ROOT; in a pod /mnt/pvc; elsewhere <state dir>/pvc."""
     explicit = os.environ.get(PVC_ROOT_ENV)
     if explicit:
         return Path(explicit)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return Path(POD_PVC_ROOT)
     return Path(os.environ.get(STATE_DIR_ENV, ".meshserve")).resolve() / "pvc"
 
 

@@ -163,7 +163,8 @@ def storage_errors(uri: StorageUri) -> Iterator[None]:
         raise StorageError("to", f"{kind} {uri.root!r} does not exist or is not visible",
                            f"create the {kind} or fix the URI") from None
     except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
-        raise StorageError("to", f"cannot write under {uri} ({exc.strerror})", "pick a path that is a directory") from None
+        raise StorageError("to", f"cannot write under {uri} ({exc.strerror})",
+                           "pick a path that is a directory") from None
     except OSError as exc:
         raise StorageError("to", f"storage at {uri} failed: {_describe(exc)}", "check the endpoint and retry") from None
 

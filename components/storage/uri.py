@@ -37,14 +37,18 @@ def parse_storage_uri(text: str, field: str = "to") -> StorageUri:
     """Parse and check a storage URI; anything else is an error naming the field."""
     match = _URI.match(text or "")
     if not match:
-        raise InvalidInputError(field, f"{text!r} is not a storage URI", "use pvc://CLAIM/PATH, s3://BUCKET/PREFIX or oss://BUCKET/PREFIX")
+        raise InvalidInputError(field, f"{text!r} is not a storage URI",
+                                "use pvc://CLAIM/PATH, s3://BUCKET/PREFIX or oss://BUCKET/PREFIX")
     scheme, root = match["scheme"], match["root"]
     if scheme not in SCHEMES:
-        raise InvalidInputError(field, f"unsupported scheme {scheme}://", f"use one of {', '.join(s + '://' for s in SCHEMES)}")
+        choices = ", ".join(f"{known}://" for known in SCHEMES)
+        raise InvalidInputError(field, f"unsupported scheme {scheme}://", f"use one of {choices}")
     if not _ROOT_RULES[scheme].match(root):
         kind = "claim" if scheme == "pvc" else "bucket"
-        raise InvalidInputError(field, f"{root!r} is not a valid {kind} name", f"use a lower-case DNS-style {kind} name")
+        raise InvalidInputError(field, f"{root!r} is not a valid {kind} name",
+                                f"use a lower-case DNS-style {kind} name")
     path = (match["path"] or "").strip("/")
-    if any(part in ("", ".", "..") for part in path.split("/")) and path:
-        raise InvalidInputError(field, f"path {path!r} has empty, '.' or '..' segments", "use a plain prefix like models/digits")
+    if path and any(part in ("", ".", "..") for part in path.split("/")):
+        raise InvalidInputError(field, f"path {path!r} has empty, '.' or '..' segments",
+                                "use a plain prefix like models/digits")
     return StorageUri(scheme, root, path)

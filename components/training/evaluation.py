@@ -48,8 +48,8 @@ def evaluate(y_true, y_pred, class_names: tuple[str, ...]) -> Evaluation:
     )
     return Evaluation(
         accuracy=round(float(accuracy_score(y_true, y_pred)), 6),
-        precision={n: round(float(p), 6) for n, p in zip(class_names, precision)},
-        recall={n: round(float(r), 6) for n, r in zip(class_names, recall)},
+        precision={n: round(float(p), 6) for n, p in zip(class_names, precision, strict=True)},
+        recall={n: round(float(r), 6) for n, r in zip(class_names, recall, strict=True)},
         confusion_matrix=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         class_names=list(class_names),
         n_test=int(len(y_true)),

@@ -12,7 +12,7 @@ from components.steps.images import STEP_IMAGE
 def train(
     framework: str,
     dataset: str,
-    model: Annotated[Path, Artifact(name="model", output=True, archive={"none": {}})],
+    model: Annotated[Path, Artifact(name="model", output=True)],
     metrics: Annotated[Path, Artifact(name="metrics", output=True)],
     accuracy: Annotated[Path, Parameter(name="accuracy", output=True)],
     model_digest: Annotated[Path, Parameter(name="model-digest", output=True)],

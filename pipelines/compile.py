@@ -1,0 +1,73 @@
+"""Compile every step's KFP component, the KFP pipelines and the Argo WorkflowTemplates to YAML.
+
+The outputs are committed (golden files): `meshserve compile` rewrites them, and the tests check
+that the committed files match what the code builds today.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPILED_DIR = REPO_ROOT / "pipelines" / "compiled"
+
+
+def _kfp_yaml(obj) -> str:
+    """KFP's own compiler output for a component or pipeline, as text."""
+    from kfp import compiler
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "out.yaml"
+        compiler.Compiler().compile(obj, str(path))
+        return path.read_text()
+
+
+def _train_component() -> str:
+    from components.steps.train.kfp_component import train
+
+    return _kfp_yaml(train)
+
+
+def _upload_component() -> str:
+    from components.steps.upload.kfp_component import upload
+
+    return _kfp_yaml(upload)
+
+
+def _train_upload_pipeline() -> str:
+    from pipelines.kfp_pipelines import train_upload_pipeline
+
+    return _kfp_yaml(train_upload_pipeline)
+
+
+def _train_upload_argo() -> str:
+    from pipelines.hera_workflows import train_upload_template
+
+    return yaml.safe_dump(train_upload_template().to_dict(), sort_keys=False)
+
+
+GOLDEN_FILES: dict[Path, Callable[[], str]] = {
+    REPO_ROOT / "components/steps/train/component.yaml": _train_component,
+    REPO_ROOT / "components/steps/upload/component.yaml": _upload_component,
+    COMPILED_DIR / "train_upload.kfp.yaml": _train_upload_pipeline,
+    COMPILED_DIR / "train_upload.argo.yaml": _train_upload_argo,
+}
+
+
+def render_all() -> dict[Path, str]:
+    """Every generated file's path and the text the code builds for it now."""
+    return {path: build() for path, build in GOLDEN_FILES.items()}
+
+
+def write_all() -> list[Path]:
+    """Rewrite every generated file; return the paths written."""
+    written = []
+    for path, text in render_all().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,60 @@
+"""The `meshserve` command line, run as a user runs it: a subprocess, exit codes, one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def meshserve(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def assert_one_line_error(completed, pattern):
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert pattern in lines[0]
+
+
+def test_train_then_upload(tmp_path, isolated_state):
+    trained = meshserve("train", "--framework", "sklearn", "--dataset", "iris", "--algorithm", "logreg",
+                        "--out", str(tmp_path / "iris"))
+    assert trained.returncode == 0, trained.stderr
+    assert "accuracy" in trained.stdout and (tmp_path / "iris" / "model.joblib").is_file()
+    uploaded = meshserve("upload", "--model", str(tmp_path / "iris"), "--to", "pvc://models/iris")
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert uploaded.stdout.startswith("published: pvc://models/iris/v")
+    again = meshserve("upload", "--model", str(tmp_path / "iris"), "--to", "pvc://models/iris")
+    assert "already published (no change)" in again.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--framework", "sklearn", "--dataset", "cifar", "--out", "x"], "dataset: unknown dataset 'cifar'"),
+    (["train", "--framework", "torch", "--dataset", "iris", "--out", "x"], "framework: unknown framework 'torch'"),
+    (["train", "--framework", "sklearn", "--dataset", "iris", "--seed", "abc", "--out", "x"],
+     "argument --seed: invalid int value"),
+    (["train", "--framework", "sklearn", "--dataset", "mnist", "--data-uri", "/nonexistent", "--out", "x"],
+     "data_uri: /nonexistent/train-images.idx3-ubyte does not exist"),
+    (["upload", "--model", "/nonexistent", "--to", "pvc://models/x"], "model: /nonexistent is not a directory"),
+    (["upload", "--model", ".", "--to", "pvc://models/x"], "has no meshserve-model.json"),
+    (["train", "--dataset", "iris", "--out", "x"], "the following arguments are required: --framework"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    assert_one_line_error(meshserve(*args), message)
+
+
+def test_unsupported_scheme(digits_model):
+    assert_one_line_error(meshserve("upload", "--model", str(digits_model), "--to", "gs://b/x"),
+                          "to: unsupported scheme gs://")
+
+
+def test_invalid_credentials_never_printed(digits_model, s3_server, bucket):
+    env = {**s3_server.env(), "AWS_SECRET_ACCESS_KEY": "wrong-secret-value-42"}
+    completed = meshserve("upload", "--model", str(digits_model), "--to", f"s3://{bucket}/m", env=env)
+    assert_one_line_error(completed, "credentials: access to")
+    assert "wrong-secret-value-42" not in completed.stdout + completed.stderr
+    assert s3_server.access_key not in completed.stdout + completed.stderr
