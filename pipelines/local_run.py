@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
@@ -24,6 +25,9 @@ def run_local_pipeline(dataset: str, framework: str, storage_prefix: str) -> dic
 
     from pipelines.kfp_pipelines import train_upload_pipeline
 
+    # The steps' image holds this very package; running it in this venv is the point.
+    warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom",
+                            category=RuntimeWarning)
     root = state_dir()
     os.environ[STATE_DIR_ENV] = str(root)  # kfp.local tasks inherit it and agree on pvc:// paths
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root / "kfp-local"),
