@@ -23,6 +23,7 @@ def run_local_pipeline(dataset: str, framework: str, storage_prefix: str) -> dic
     """Run the train → upload pipeline locally and print a summary; returns the pipeline's outputs."""
     from kfp import local
 
+    from components.storage import read_published_manifest
     from pipelines.kfp_pipelines import train_upload_pipeline
 
     # The steps' image holds this very package; running it in this venv is the point.
@@ -35,8 +36,11 @@ def run_local_pipeline(dataset: str, framework: str, storage_prefix: str) -> dic
     started = time.perf_counter()
     run = train_upload_pipeline(dataset=dataset, framework=framework, storage_prefix=storage_prefix)
     storage_uri = run.output
-    print(f"\nmeshserve run: {dataset}/{framework} trained and published in "
+    manifest = read_published_manifest(storage_uri)
+    print(f"\nmeshserve run: {manifest.name} ({manifest.training['algorithm']}) trained and published in "
           f"{time.perf_counter() - started:.1f} s")
-    print(f"  storageUri: {storage_uri}")
-    print(f"  artifacts:  {root / 'kfp-local'}")
-    return {"storage_uri": storage_uri}
+    print(f"  accuracy:     {manifest.metrics['accuracy']:.4f} on {manifest.metrics['n_test']} held-out samples")
+    print(f"  model digest: {manifest.model_digest[:12]}")
+    print(f"  storageUri:   {storage_uri}")
+    print(f"  artifacts:    {root / 'kfp-local'}")
+    return {"storage_uri": storage_uri, "model_digest": manifest.model_digest}

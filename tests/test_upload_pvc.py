@@ -65,3 +65,12 @@ def test_bad_version_name(digits_model):
 def test_in_a_pod_claims_are_under_mnt_pvc(monkeypatch):
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     assert str(pvc_root()) == "/mnt/pvc"
+
+
+def test_read_published_manifest(digits_model):
+    from components.storage import read_published_manifest
+
+    result = upload_model(digits_model, "pvc://models/digits")
+    assert read_published_manifest(result.storage_uri).model_digest == result.manifest.model_digest
+    with pytest.raises(InvalidInputError, match="^storage_uri: pvc://models/digits is not a published model version"):
+        read_published_manifest("pvc://models/digits")
