@@ -24,3 +24,7 @@ def test_cli_help_loads_no_heavy_framework():
         "import contextlib, io\nfrom pipelines.cli import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['train', '--help'])"
     ) == ""
+
+
+def test_probe_detects_a_heavy_import():
+    assert heavy_modules_loaded_by("import sklearn") == "sklearn"
