@@ -56,6 +56,35 @@ def _cmd_run(args: argparse.Namespace) -> None:
     run_local_pipeline(dataset=args.dataset, framework=args.framework, storage_prefix=args.to)
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from components.benchmark.reporters.progress import terminal_progress
+    from components.benchmark.reporters.text import text_report
+    from components.benchmark.result import write_result
+    from components.benchmark.settings import parse_duration
+    from components.steps.benchmark.core import run_benchmark_step
+
+    duration = parse_duration(args.t, "t") if args.t else (None if args.n else 5.0)
+    warmup = parse_duration(args.warmup, "warmup")
+    progress, finish = terminal_progress((duration or 0) + warmup)
+    try:
+        result = run_benchmark_step(
+            args.url, protocol=args.protocol, model=args.model or "", qps=args.qps, ramp_to_qps=args.ramp_to,
+            concurrency=args.c, duration=duration, count=args.n, warmup=warmup,
+            timeout=parse_duration(args.timeout, "timeout"), headers=args.H or (), payload=args.payload or "",
+            payload_file=args.payload_file or "", sample=args.sample or "", input_name=args.input_name or "",
+            datatype=args.datatype, procs=args.procs, grpc_channels=args.grpc_channels, jitter=args.jitter,
+            keep_samples=not args.no_samples, progress=progress,
+        )
+    finally:
+        finish()
+    write_result(result, Path(args.json))
+    if args.html:
+        from components.benchmark.reporters.html import html_report
+
+        Path(args.html).write_text(html_report(result))
+    print(text_report(result))
+
+
 def _cmd_compile(args: argparse.Namespace) -> None:
     from pipelines.compile import REPO_ROOT, write_all
 
@@ -98,6 +127,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--framework", default="sklearn")
     run.add_argument("--to", default="pvc://my-models-pvc/meshserve", help="storage prefix for model versions")
     run.set_defaults(handler=_cmd_run)
+
+    bench = commands.add_parser("bench", allow_abbrev=False, help="load-test an endpoint; write a result artifact",
+                                description="Flags follow fortio's names where they exist.")
+    bench.add_argument("url", help="http(s)://host:port[/path] for REST, host:port for gRPC")
+    bench.add_argument("--protocol", default="http",
+                       help="http, kserve-v1, v2-rest, v2-grpc, tfserving-rest or tfserving-grpc")
+    bench.add_argument("--model", help="model name (REST paths for a base URL; gRPC requests)")
+    bench.add_argument("-qps", type=float, help="open loop at this rate; omitted = closed loop at full speed")
+    bench.add_argument("--ramp-to", type=float, help="ramp the rate linearly from -qps to this over the run")
+    bench.add_argument("-c", type=int, default=8, help="connections (HTTP) / concurrent requests (default 8)")
+    bench.add_argument("-t", help="measured duration, e.g. 30s (default 5s unless -n)")
+    bench.add_argument("-n", type=int, help="measured request count")
+    bench.add_argument("--warmup", default="0s", help="warm-up sent before measuring, excluded from the result")
+    bench.add_argument("-timeout", default="3s", help="per-request timeout (default 3s)")
+    bench.add_argument("-H", action="append", help="extra header 'Name: value' (repeatable)")
+    bench.add_argument("-payload", help="request body as text")
+    bench.add_argument("-payload-file", dest="payload_file", help="request body from a file (gRPC: serialized)")
+    bench.add_argument("--sample", help="build the body from a dataset's first test row (iris, digits, mnist)")
+    bench.add_argument("--input-name", help="input tensor name for --sample (default input-0; TF Serving: input)")
+    bench.add_argument("--datatype", default="FP32", help="input datatype for --sample (default FP32)")
+    bench.add_argument("--procs", type=int, default=1, help="load processes, each with its own event loop")
+    bench.add_argument("--grpc-channels", type=int, default=1, help="gRPC connections (default 1)")
+    bench.add_argument("-jitter", action="store_true", help="move each send by up to ±10%% of the interval")
+    bench.add_argument("--no-samples", action="store_true", help="leave raw latency samples out of the result")
+    bench.add_argument("--json", required=True, help="where to write the result artifact")
+    bench.add_argument("--html", help="where to write the HTML report")
+    bench.set_defaults(handler=_cmd_bench)
 
     compile_ = commands.add_parser("compile", help="rewrite the committed component, pipeline and workflow YAML")
     compile_.set_defaults(handler=_cmd_compile)

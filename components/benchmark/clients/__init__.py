@@ -1,0 +1,5 @@
+"""Protocol clients: one per transport, each turning a RequestSpec into timed Outcomes."""
+
+from components.benchmark.clients.base import Outcome, ProtocolClient, client_for
+
+__all__ = ["Outcome", "ProtocolClient", "client_for"]

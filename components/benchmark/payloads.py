@@ -1,0 +1,52 @@
+"""Request bodies: given inline, read from a file, or built from a dataset sample in the protocol's shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.benchmark.settings import GRPC_PROTOCOLS
+from components.benchmark.targets import grpc_payload, rest_payload
+from components.errors import InvalidInputError
+
+DEFAULT_INPUT_NAMES = {"tfserving-rest": "input", "tfserving-grpc": "input"}
+
+
+def resolve_payload(protocol: str, model: str, *, inline: str = "", file: str = "", sample: str = "",
+                    input_name: str = "", datatype: str = "FP32") -> bytes:
+    """The body to send: exactly one of inline text, a file, or a sample from a named dataset (or none)."""
+    given = [name for name, value in (("payload", inline), ("payload_file", file), ("sample", sample)) if value]
+    if len(given) > 1:
+        raise InvalidInputError(given[1], f"conflicts with {given[0]}", "pass only one of -payload, -payload-file, --sample")
+    if inline:
+        return inline.encode()
+    if file:
+        return _read(file)
+    if sample:
+        return sample_payload(protocol, model, sample, input_name or DEFAULT_INPUT_NAMES.get(protocol, "input-0"),
+                              datatype)
+    if protocol != "http":
+        raise InvalidInputError("payload", f"{protocol} needs a request body",
+                                "pass -payload, -payload-file or --sample DATASET")
+    return b""
+
+
+def _read(file: str) -> bytes:
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        raise InvalidInputError("payload_file", f"cannot read {file} ({exc.strerror})", "pass a readable file") from None
+    if not data:
+        raise InvalidInputError("payload_file", f"{file} is empty", "pass a file holding the request body")
+    return data
+
+
+def sample_payload(protocol: str, model: str, dataset: str, input_name: str, datatype: str) -> bytes:
+    """One row of a dataset's test split, encoded for the protocol (batch of 1)."""
+    from components.datasets import DatasetOptions, load_dataset
+
+    data = load_dataset(dataset, DatasetOptions(test_limit=1))
+    values = [float(v) for v in data.x_test[0]]
+    shape = [1, len(values)]
+    if protocol in GRPC_PROTOCOLS:
+        return grpc_payload(protocol, model, input_name, shape, datatype, values)
+    return rest_payload(protocol, input_name, shape, datatype, values)

@@ -1,0 +1,192 @@
+"""The runner: owns workers and timing, in one uvloop event loop per process.
+
+Open loop (a rate): hit i is sent at the pacer's due time whatever earlier hits are doing, and its
+latency runs from that due time, so a stalled server shows in the tail instead of silently slowing
+the client (coordinated omission corrected, as wrk2 does). The event loop's timers have millisecond
+granularity, so the scheduler wakes up to _EARLY_S before a hit is due and sends it then; a hit sent
+early is timed from its real send, a late one from its due time: min(sent, due). Closed loop (no rate): `concurrency`
+workers send back to back; latency runs from each actual send. With `procs` > 1 the run is split
+across processes that start together and return partial results, merged exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from components.benchmark.clients import Outcome, ProtocolClient, client_for
+from components.benchmark.histogram import LatencyHistogram
+from components.benchmark.pacer import pacer_for
+from components.benchmark.settings import BenchSettings
+from components.benchmark.targets import RequestSpec
+
+# Open loop: at most this many seconds' worth of requests in flight before the scheduler waits.
+_INFLIGHT_SECONDS = 2.0
+_PROGRESS_INTERVAL_S = 0.5
+_START_DELAY_S = 0.05
+_EARLY_S = 0.001
+clock = time.perf_counter  # loop.time() is libuv's millisecond clock: too coarse for latencies
+
+
+@dataclass
+class PartialResult:
+    """What one process measured (picklable, merged by the parent)."""
+
+    histogram: str
+    by_status: dict[str, int]
+    by_error: dict[str, int]
+    samples_us: list[int]
+    sent: int
+    measured_from: float
+    last_done: float
+
+
+@dataclass
+class Recorder:
+    """Collects measured outcomes: a histogram, counts by status and error kind, optional raw samples."""
+
+    keep_samples: bool
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    by_status: Counter = field(default_factory=Counter)
+    by_error: Counter = field(default_factory=Counter)
+    samples_us: list[int] = field(default_factory=list)
+    sent: int = 0
+    last_done: float = 0.0
+
+    def record(self, outcome: Outcome, latency: float, done: float) -> None:
+        """Count one completed, measured request."""
+        self.histogram.record(latency)
+        self.by_status[outcome.status] += 1
+        if outcome.error is not None:
+            self.by_error[outcome.error] += 1
+        if self.keep_samples:
+            self.samples_us.append(round(latency * 1e6))
+        self.last_done = max(self.last_done, done)
+
+    def partial(self, measured_from_wall: float, wall_offset: float) -> PartialResult:
+        """The picklable form, with perf_counter times converted to wall-clock seconds."""
+        last_done = self.last_done + wall_offset if self.last_done else measured_from_wall
+        return PartialResult(self.histogram.encode(), dict(self.by_status), dict(self.by_error),
+                             self.samples_us, self.sent, measured_from_wall, last_done)
+
+
+Progress = Callable[[float, int, int], None]  # (elapsed s, completed, errors)
+
+
+async def run_in_this_process(settings: BenchSettings, spec: RequestSpec,
+                              progress: Progress | None = None) -> PartialResult:
+    """Run the whole load from this process's event loop."""
+    loop = asyncio.get_running_loop()
+    client = client_for(spec, settings.concurrency, settings.timeout, settings.grpc_channels)
+    recorder = Recorder(settings.keep_samples)
+    await client.start()
+    start = clock() + _START_DELAY_S
+    wall_offset = time.time() - clock()
+    ticker = loop.create_task(_report_progress(progress, recorder, start + settings.warmup)) if progress else None
+    try:
+        if settings.open_loop:
+            await _open_loop(client, settings, recorder, start)
+        else:
+            await _closed_loop(client, settings, recorder, start)
+    finally:
+        if ticker:
+            ticker.cancel()
+        await client.close()
+    return recorder.partial(start + settings.warmup + wall_offset, wall_offset)
+
+
+async def _open_loop(client: ProtocolClient, settings: BenchSettings, recorder: Recorder, start: float) -> None:
+    loop = asyncio.get_running_loop()
+    pacer = pacer_for(settings.qps, settings.ramp_to_qps, settings.bound_seconds(), settings.jitter, settings.seed)
+    end = settings.warmup + (settings.duration if settings.duration is not None else math.inf)
+    max_inflight = max(settings.concurrency, int(max(settings.qps, settings.ramp_to_qps or 0) * _INFLIGHT_SECONDS))
+    pending: set[asyncio.Task] = set()
+
+    async def timed(intended: float, measured: bool) -> None:
+        sent = clock()
+        outcome = await client.send()
+        done = clock()
+        if measured:
+            recorder.record(outcome, done - min(sent, intended), done)
+
+    for hit in itertools.count():
+        due = pacer.due(hit)
+        if due >= end or (settings.count is not None and recorder.sent >= settings.count):
+            break
+        delay = start + due - clock()
+        if delay > _EARLY_S:
+            await asyncio.sleep(delay - _EARLY_S)
+        measured = due >= settings.warmup
+        recorder.sent += measured
+        task = loop.create_task(timed(start + due, measured))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        if len(pending) >= max_inflight:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    if pending:
+        await asyncio.wait(pending)
+
+
+async def _closed_loop(client: ProtocolClient, settings: BenchSettings, recorder: Recorder, start: float) -> None:
+    await asyncio.sleep(max(0.0, start - clock()))
+    measured_from = start + settings.warmup
+    end = measured_from + settings.duration if settings.duration is not None else math.inf
+
+    async def worker() -> None:
+        while (sent_at := clock()) < end:
+            measured = sent_at >= measured_from
+            if measured:
+                if settings.count is not None and recorder.sent >= settings.count:
+                    return
+                recorder.sent += 1
+            outcome = await client.send()
+            done = clock()
+            if measured:
+                recorder.record(outcome, done - sent_at, done)
+
+    await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+
+
+async def _report_progress(progress: Progress, recorder: Recorder, measured_from: float) -> None:
+    while True:
+        await asyncio.sleep(_PROGRESS_INTERVAL_S)
+        progress(max(0.0, clock() - measured_from), recorder.histogram.count, sum(recorder.by_error.values()))
+
+
+def run_partials(settings: BenchSettings, spec: RequestSpec, progress: Progress | None = None) -> list[PartialResult]:
+    """Run the load in one process, or split across `settings.procs` processes, and return what each measured."""
+    import uvloop
+
+    if settings.procs == 1:
+        return [uvloop.run(run_in_this_process(settings, spec, progress))]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(settings.procs + 1)
+    queue = context.Queue()
+    workers = [context.Process(target=_worker_main, args=(part, spec, barrier, queue), daemon=True)
+               for part in settings.split(settings.procs)]
+    for worker in workers:
+        worker.start()
+    try:
+        barrier.wait(timeout=120)
+        deadline = settings.bound_seconds() + settings.timeout + 60
+        partials = [queue.get(timeout=deadline) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.kill()
+    return partials
+
+
+def _worker_main(settings: BenchSettings, spec: RequestSpec, barrier, queue) -> None:
+    """A load process: wait for every sibling, run, send back the partial result."""
+    import uvloop
+
+    barrier.wait(timeout=120)
+    queue.put(uvloop.run(run_in_this_process(settings, spec)))
