@@ -16,7 +16,8 @@ def resolve_payload(protocol: str, model: str, *, inline: str = "", file: str = 
     """The body to send: exactly one of inline text, a file, or a sample from a named dataset (or none)."""
     given = [name for name, value in (("payload", inline), ("payload_file", file), ("sample", sample)) if value]
     if len(given) > 1:
-        raise InvalidInputError(given[1], f"conflicts with {given[0]}", "pass only one of -payload, -payload-file, --sample")
+        raise InvalidInputError(given[1], f"conflicts with {given[0]}",
+                                "pass only one of -payload, -payload-file, --sample")
     if inline:
         return inline.encode()
     if file:
@@ -34,7 +35,8 @@ def _read(file: str) -> bytes:
     try:
         data = Path(file).read_bytes()
     except OSError as exc:
-        raise InvalidInputError("payload_file", f"cannot read {file} ({exc.strerror})", "pass a readable file") from None
+        raise InvalidInputError("payload_file", f"cannot read {file} ({exc.strerror})",
+                                "pass a readable file") from None
     if not data:
         raise InvalidInputError("payload_file", f"{file} is empty", "pass a file holding the request body")
     return data

@@ -50,7 +50,8 @@ class BenchSettings:
     def validated(self) -> BenchSettings:
         """Return these settings if they describe a bounded, well-formed run; else raise naming the flag."""
         if self.protocol not in PROTOCOLS:
-            raise InvalidInputError("protocol", f"unknown protocol {self.protocol!r}", f"use one of {', '.join(PROTOCOLS)}")
+            raise InvalidInputError("protocol", f"unknown protocol {self.protocol!r}",
+                                    f"use one of {', '.join(PROTOCOLS)}")
         _positive("qps", self.qps, "pass -qps above 0, or omit it for a closed loop at full speed")
         _positive("ramp_to_qps", self.ramp_to_qps, "pass a final rate above 0")
         if self.ramp_to_qps is not None and self.qps is None:

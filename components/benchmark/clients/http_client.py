@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 
 import aiohttp
@@ -38,7 +37,7 @@ class HttpClient:
         except aiohttp.ClientConnectorError as exc:
             refused = exc.os_error is not None and exc.os_error.errno == errno.ECONNREFUSED
             return Outcome("-", "connection_refused" if refused else "connect_error")
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return Outcome("-", "timeout")
         except aiohttp.ServerDisconnectedError:
             return Outcome("-", "disconnected")
