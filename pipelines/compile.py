@@ -38,6 +38,18 @@ def _upload_component() -> str:
     return _kfp_yaml(upload)
 
 
+def _benchmark_component() -> str:
+    from components.steps.benchmark.kfp_component import benchmark
+
+    return _kfp_yaml(benchmark)
+
+
+def _benchmark_argo() -> str:
+    from pipelines.hera_workflows import benchmark_template
+
+    return yaml.safe_dump(benchmark_template().to_dict(), sort_keys=False)
+
+
 def _train_upload_pipeline() -> str:
     from pipelines.kfp_pipelines import train_upload_pipeline
 
@@ -53,7 +65,9 @@ def _train_upload_argo() -> str:
 GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     REPO_ROOT / "components/steps/train/component.yaml": _train_component,
     REPO_ROOT / "components/steps/upload/component.yaml": _upload_component,
+    REPO_ROOT / "components/steps/benchmark/component.yaml": _benchmark_component,
     COMPILED_DIR / "train_upload.kfp.yaml": _train_upload_pipeline,
+    COMPILED_DIR / "benchmark.argo.yaml": _benchmark_argo,
     COMPILED_DIR / "train_upload.argo.yaml": _train_upload_argo,
 }
 

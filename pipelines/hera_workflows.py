@@ -7,6 +7,7 @@ from hera.workflows.models import (
     Volume,
 )
 
+from components.steps.benchmark.hera_template import benchmark
 from components.steps.cluster import (
     MODELS_CLAIM,
     MODELS_VOLUME,
@@ -40,3 +41,22 @@ def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
             trained >> published
     return template
 
+
+
+def benchmark_template(namespace: str = "kubeflow") -> WorkflowTemplate:
+    """The benchmark step on its own: `argo submit --from workflowtemplate/meshserve-benchmark -p url=...`."""
+    with WorkflowTemplate(
+        name="meshserve-benchmark",
+        namespace=namespace,
+        entrypoint="measure",
+        arguments=[Parameter(name="url"), Parameter(name="protocol", value="kserve-v1"),
+                   Parameter(name="model", value=""), Parameter(name="qps", value="100"),
+                   Parameter(name="duration-s", value="60"), Parameter(name="sample", value="")],
+    ) as template:
+        with DAG(name="measure"):
+            benchmark(arguments={"url": "{{workflow.parameters.url}}",
+                                 "protocol": "{{workflow.parameters.protocol}}",
+                                 "model": "{{workflow.parameters.model}}", "qps": "{{workflow.parameters.qps}}",
+                                 "duration_s": "{{workflow.parameters.duration-s}}",
+                                 "sample": "{{workflow.parameters.sample}}"})
+    return template

@@ -57,10 +57,17 @@ def build_http_app():
     async def plain(request: web.Request) -> web.Response:
         return web.Response(body=b'{"ok": true}', content_type="application/json")
 
+    async def routed(request: web.Request) -> web.Response:
+        """Like a mesh route on the `model` header: 404 unless it names a model served here."""
+        if request.headers.get("model") != "echo":
+            return web.json_response({"error": "no route"}, status=404)
+        return web.json_response({"predictions": [1]})
+
     app = web.Application()
     app.router.add_post("/v1/models/{model}:predict", v1_predict)
     app.router.add_post("/v2/models/{model}/infer", v2_infer)
     app.router.add_get("/", plain)
+    app.router.add_post("/routed", routed)
     return app
 
 

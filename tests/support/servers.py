@@ -80,3 +80,42 @@ def start_s3_server(log_dir: Path) -> S3Server:
     iam.put_user_policy(UserName="pipeline", PolicyName="s3", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName="pipeline")["AccessKey"]
     return S3Server(process, endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+@dataclass
+class InferenceServer:
+    """The test inference server (tests/support/inference_server.py) running in its own process."""
+
+    process: subprocess.Popen
+    http_port: int
+    grpc_port: int
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the REST endpoints."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        """host:port of the gRPC services."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def stop(self) -> None:
+        """Kill the server (SIGCONT first, in case a test left it stopped)."""
+        import signal
+
+        self.process.send_signal(signal.SIGCONT)
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def start_inference_server() -> InferenceServer:
+    """Start the test inference server on two free loopback ports and wait until both listen."""
+    http_port, grpc_port = free_port(), free_port()
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.inference_server", "--http-port",
+                                str(http_port), "--grpc-port", str(grpc_port)], cwd=repo,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(http_port, timeout=60)
+    wait_for_port(grpc_port, timeout=60)
+    return InferenceServer(process, http_port, grpc_port)

@@ -1,0 +1,41 @@
+"""The benchmark step as a Hera script template."""
+
+from pathlib import Path
+from typing import Annotated
+
+from hera.workflows import Artifact, Parameter, script
+
+from components.steps.images import STEP_IMAGE
+
+
+@script(constructor="runner", image=STEP_IMAGE, name="benchmark")
+def benchmark(
+    url: str,
+    result: Annotated[Path, Artifact(name="result", output=True)],
+    report: Annotated[Path, Artifact(name="report", output=True)],
+    success_ratio: Annotated[Path, Parameter(name="success-ratio", output=True)],
+    p99_ms: Annotated[Path, Parameter(name="p99-ms", output=True)],
+    protocol: str = "http",
+    model: str = "",
+    qps: float = 0.0,
+    concurrency: int = 8,
+    duration_s: float = 30.0,
+    warmup_s: float = 0.0,
+    timeout_s: float = 3.0,
+    headers: list[str] = [],  # noqa: B006 (a literal default for the template's input)
+    sample: str = "",
+    payload: str = "",
+    procs: int = 1,
+) -> None:
+    """Load-test an endpoint; writes the result artifact, an HTML report and two headline figures."""
+    from components.benchmark.reporters.html import html_report
+    from components.benchmark.result import write_result
+    from components.steps.benchmark.core import run_benchmark_step
+
+    document = run_benchmark_step(url, protocol=protocol, model=model, qps=qps or None, concurrency=concurrency,
+                                  duration=duration_s, warmup=warmup_s, timeout=timeout_s, headers=headers,
+                                  sample=sample, payload=payload, procs=procs)
+    write_result(document, result)
+    report.write_text(html_report(document))
+    success_ratio.write_text(str(document["success_ratio"]))
+    p99_ms.write_text(str(document["latency_ms"]["p99"]))

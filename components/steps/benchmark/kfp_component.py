@@ -1,0 +1,43 @@
+"""The benchmark step as a KFP v2 component: result artifact, KFP metrics and an HTML report."""
+
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Metrics, Output
+
+from components.steps.images import STEP_IMAGE
+
+
+@dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
+def benchmark(
+    url: str,
+    result: Output[Artifact],
+    metrics: Output[Metrics],
+    report: Output[HTML],
+    protocol: str = "http",
+    model: str = "",
+    qps: float = 0.0,
+    concurrency: int = 8,
+    duration_s: float = 30.0,
+    warmup_s: float = 0.0,
+    timeout_s: float = 3.0,
+    headers: list[str] = [],  # noqa: B006 (KFP needs a literal default)
+    sample: str = "",
+    payload: str = "",
+    procs: int = 1,
+):
+    """Load-test an endpoint; qps 0 means a closed loop at full speed with `concurrency` workers."""
+    from pathlib import Path
+
+    from components.benchmark.reporters.html import html_report
+    from components.benchmark.reporters.kfp_metrics import scalar_metrics
+    from components.benchmark.result import write_result
+    from components.steps.benchmark.core import run_benchmark_step
+
+    document = run_benchmark_step(url, protocol=protocol, model=model, qps=qps or None, concurrency=concurrency,
+                                  duration=duration_s, warmup=warmup_s, timeout=timeout_s, headers=headers,
+                                  sample=sample, payload=payload, procs=procs)
+    write_result(document, Path(result.path))
+    for name, value in scalar_metrics(document).items():
+        metrics.log_metric(name, value)
+    Path(report.path).write_text(html_report(document))
+    result.metadata.update({"schema": document["schema"], "protocol": protocol, "url": document["target"]["url"]})
