@@ -123,7 +123,8 @@ def _partial(latencies_s, statuses, errors=None, start=1000.0):
 
 @pytest.fixture
 def result_document():
-    settings = BenchSettings(url="http://127.0.0.1:9/", qps=100, duration=2, headers=(("Authorization", "Bearer s3cr3t"),))
+    settings = BenchSettings(url="http://127.0.0.1:9/", qps=100, duration=2,
+                             headers=(("Authorization", "Bearer s3cr3t"),))
     spec = build_request(settings)
     partials = [_partial([0.001] * 100, {"200": 100}), _partial([0.002] * 99 + [3.0], {"200": 99, "-": 1},
                                                                  {"timeout": 1})]
