@@ -14,8 +14,13 @@ from pipelines.compile import REPO_ROOT
 
 
 def run_template(template_name, inputs, outputs_dir, extra_env=None):
-    """Run one template of the compiled WorkflowTemplate with its own command, args and env."""
-    workflow = yaml.safe_load((REPO_ROOT / "pipelines/compiled/train_upload.argo.yaml").read_text())
+    """Run one template of the train-upload WorkflowTemplate."""
+    return run_workflow_template("train_upload", template_name, inputs, outputs_dir, extra_env)
+
+
+def run_workflow_template(workflow_name, template_name, inputs, outputs_dir, extra_env=None):
+    """Run one template of a compiled WorkflowTemplate with its own command, args and env."""
+    workflow = yaml.safe_load((REPO_ROOT / f"pipelines/compiled/{workflow_name}.argo.yaml").read_text())
     template = next(t for t in workflow["spec"]["templates"] if t["name"] == template_name)
     script = template["script"]
     # Argo renders {{inputs.parameters}} with every declared input, defaults filled in.
