@@ -85,6 +85,14 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     print(text_report(result))
 
 
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from components.compat import import_kserve
+
+    serve = import_kserve("components.serving.model_server").serve
+
+    serve(Path(args.model_dir), args.name, http_port=args.http_port, grpc_port=args.grpc_port)
+
+
 def _cmd_compile(args: argparse.Namespace) -> None:
     from pipelines.compile import REPO_ROOT, write_all
 
@@ -154,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", required=True, help="where to write the result artifact")
     bench.add_argument("--html", help="where to write the HTML report")
     bench.set_defaults(handler=_cmd_bench)
+
+    serve = commands.add_parser("serve", help="serve a model directory with KServe's model server on 127.0.0.1")
+    serve.add_argument("model_dir", help="model directory written by `meshserve train`")
+    serve.add_argument("--name", required=True, help="model name in the inference URLs")
+    serve.add_argument("--http-port", type=int, default=8080, help="REST port (v1 and v2; default 8080)")
+    serve.add_argument("--grpc-port", type=int, default=8081, help="gRPC v2 port (default 8081)")
+    serve.set_defaults(handler=_cmd_serve)
 
     compile_ = commands.add_parser("compile", help="rewrite the committed component, pipeline and workflow YAML")
     compile_.set_defaults(handler=_cmd_compile)

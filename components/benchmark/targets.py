@@ -89,7 +89,9 @@ def rest_payload(protocol: str, input_name: str, shape: list[int], datatype: str
 def grpc_payload(protocol: str, model: str, input_name: str, shape: list[int], datatype: str, values: list) -> bytes:
     """A serialized ModelInfer (v2) or Predict (TF Serving) request for one batch of values."""
     if protocol == "v2-grpc":
-        from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+        from components.compat import import_kserve
+
+        pb = import_kserve("kserve.protocol.grpc.grpc_predict_v2_pb2")
 
         tensor = pb.ModelInferRequest.InferInputTensor(name=input_name, datatype=datatype, shape=shape)
         _fill_v2_contents(tensor.contents, datatype, values)

@@ -1,0 +1,114 @@
+"""KServe model classes for meshserve model directories (scikit-learn joblib, TensorFlow SavedModel).
+
+KServe's own sklearn server is not on PyPI, so this is the small equivalent: load the model the
+manifest describes, answer v1 `{"instances"}` and Open Inference Protocol v2 requests, refuse inputs
+of the wrong shape with InvalidInput (HTTP 400 / gRPC INVALID_ARGUMENT).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import kserve
+import numpy as np
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+from components.errors import InvalidInputError
+from components.manifest import ModelManifest, read_manifest, verify_directory
+
+OUTPUT_NAME = "output-0"
+
+
+class ManifestModel(kserve.Model):
+    """What both frameworks share: the manifest, metadata, input checks and response encoding."""
+
+    def __init__(self, name: str, model_dir: Path):
+        super().__init__(name)
+        self.model_dir = Path(model_dir)
+        self.manifest: ModelManifest = read_manifest(self.model_dir)
+
+    def load(self) -> bool:
+        """Verify the files against the manifest, then load the framework model."""
+        verify_directory(self.model_dir, self.manifest)
+        self._load_framework_model()
+        self.ready = True
+        return self.ready
+
+    def _load_framework_model(self) -> None:
+        raise NotImplementedError
+
+    def _infer(self, features: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_input_types(self) -> list[dict]:
+        """The input tensor, as the v2 model metadata endpoint reports it."""
+        spec = self.manifest.input
+        return [{"name": spec.name, "datatype": spec.datatype, "shape": spec.shape}]
+
+    def get_output_types(self) -> list[dict]:
+        """One INT64 class index per input row."""
+        return [{"name": OUTPUT_NAME, "datatype": "INT64", "shape": [-1]}]
+
+    def predict(self, payload, headers=None, response_headers=None):
+        """Class indices for a v1 or v2 request."""
+        if isinstance(payload, InferRequest):
+            classes = self._infer(self._checked(payload.inputs[0].as_numpy()))
+            output = InferOutput(name=OUTPUT_NAME, shape=list(classes.shape), datatype="INT64",
+                                 data=classes.astype(np.int64))
+            return InferResponse(model_name=self.name, infer_outputs=[output],
+                                 response_id=payload.id or str(uuid.uuid4()))
+        instances = payload.get("instances") if isinstance(payload, dict) else None
+        if instances is None:
+            raise InvalidInput('expected a JSON object with "instances"')
+        return {"predictions": self._infer(self._checked(np.asarray(instances))).tolist()}
+
+    def _checked(self, features: np.ndarray) -> np.ndarray:
+        """Rows of the manifest's feature count, as float32; anything else is InvalidInput."""
+        expected = self.manifest.input.shape[1:]
+        if features.ndim != 1 + len(expected) or list(features.shape[1:]) != expected:
+            raise InvalidInput(f"input shape {list(features.shape)} does not match {[-1, *expected]}")
+        try:
+            return features.astype(np.float32)
+        except (TypeError, ValueError):
+            raise InvalidInput("input values must be numbers") from None
+
+
+class SklearnModel(ManifestModel):
+    """A scikit-learn pipeline from model.joblib."""
+
+    def _load_framework_model(self) -> None:
+        import joblib
+
+        self._model = joblib.load(self.model_dir / "model.joblib")
+
+    def _infer(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model.predict(features))
+
+
+class TensorflowModel(ManifestModel):
+    """A TensorFlow SavedModel in TF Serving's layout (<dir>/<version>/saved_model.pb)."""
+
+    def _load_framework_model(self) -> None:
+        import tensorflow as tf
+
+        versions = sorted((p for p in self.model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+        self._signature = tf.saved_model.load(str(versions[-1])).signatures["serving_default"]
+        self._tf = tf
+
+    def _infer(self, features: np.ndarray) -> np.ndarray:
+        outputs = self._signature(**{self.manifest.input.name: self._tf.constant(features)})
+        return next(iter(outputs.values())).numpy().argmax(axis=1)
+
+
+_MODEL_CLASSES = {"sklearn": SklearnModel, "tensorflow": TensorflowModel}
+
+
+def model_for(name: str, model_dir: Path) -> ManifestModel:
+    """The model class for the directory's framework; an unknown framework is an error."""
+    framework = read_manifest(Path(model_dir)).framework
+    if framework not in _MODEL_CLASSES:
+        raise InvalidInputError("model", f"framework {framework!r} cannot be served",
+                                f"serve one of {', '.join(_MODEL_CLASSES)}")
+    return _MODEL_CLASSES[framework](name, Path(model_dir))
