@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test bench lint golden clean fetch-mnist
+.PHONY: run test bench bench-tools lint golden clean fetch-mnist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## bench: the benchmark scripts under tests/bench, printing figures
-bench: $(STAMP)
+## bench: the benchmark scripts under tests/bench, printing figures (installs nginx, hey, wrk if missing)
+bench: $(STAMP) bench-tools
 	$(BIN)/python tests/bench/bench_train.py
 	$(BIN)/python tests/bench/bench_upload.py
+	$(BIN)/python tests/bench/bench_loadgen.py
+
+bench-tools:
+	@command -v nginx >/dev/null && command -v hey >/dev/null && command -v wrk >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install nginx, hey and wrk with your package manager"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light hey wrk; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
