@@ -1,0 +1,84 @@
+"""`meshserve serve`: KServe's model server with meshserve's model classes, on 127.0.0.1 only."""
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import joblib
+import pytest
+
+from components.datasets import DatasetOptions, load_dataset
+from components.steps.benchmark.core import run_benchmark_step
+from pipelines.compile import REPO_ROOT
+from tests.support.servers import free_port, wait_for_port
+
+
+@pytest.fixture(scope="module")
+def served(digits_model):
+    http_port, grpc_port = free_port(), free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", str(digits_model), "--name", "digits",
+                                "--http-port", str(http_port), "--grpc-port", str(grpc_port)], cwd=REPO_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(http_port, timeout=90)
+    wait_for_port(grpc_port, timeout=90)
+    yield http_port, grpc_port
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def post(port, path, body):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def listening_addresses(port):
+    """Local addresses with a listening socket on `port`, from /proc/net/tcp and tcp6."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_v1_predictions_match_the_trained_model(served, digits_model):
+    data = load_dataset("digits", DatasetOptions(seed=0, test_limit=20))
+    status, body = post(served[0], "/v1/models/digits:predict", {"instances": data.x_test.tolist()})
+    assert status == 200
+    assert body["predictions"] == joblib.load(digits_model / "model.joblib").predict(data.x_test).tolist()
+
+
+def test_v2_infer_and_metadata(served):
+    row = load_dataset("digits", DatasetOptions(test_limit=1)).x_test[0].tolist()
+    status, body = post(served[0], "/v2/models/digits/infer",
+                        {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": row}]})
+    assert status == 200 and body["outputs"][0]["shape"] == [1] and body["outputs"][0]["datatype"] == "INT64"
+    with urllib.request.urlopen(f"http://127.0.0.1:{served[0]}/v2/models/digits", timeout=10) as response:
+        assert json.loads(response.read())["inputs"] == [{"name": "input-0", "datatype": "FP32", "shape": [-1, 64]}]
+
+
+def test_wrong_shape_is_400(served):
+    status, body = post(served[0], "/v1/models/digits:predict", {"instances": [[1.0, 2.0]]})
+    assert status == 400 and "does not match [-1, 64]" in body["error"]
+
+
+def test_grpc_v2_under_load(served):
+    result = run_benchmark_step(f"127.0.0.1:{served[1]}", protocol="v2-grpc", model="digits", sample="digits",
+                                count=200, duration=None, concurrency=4)
+    assert result["counts"]["by_status"] == {"OK": 200}
+
+
+def test_listens_on_loopback_only(served):
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1 in tcp and tcp6 (mapped)
+    for port in served:
+        addresses = listening_addresses(port)
+        assert addresses and addresses <= loopback, addresses
