@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import start_s3_server
+from tests.support.servers import start_inference_server, start_s3_server
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -34,6 +34,14 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def s3_server(tmp_path_factory: pytest.TempPathFactory):
     """A moto S3 server on 127.0.0.1 with IAM auth enforced, for the whole session."""
     server = start_s3_server(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def inference_server():
+    """The test inference server (HTTP and gRPC, with fault-injecting models), for the whole session."""
+    server = start_inference_server()
     yield server
     server.stop()
 

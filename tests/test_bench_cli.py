@@ -7,16 +7,13 @@ from pathlib import Path
 import pytest
 
 from components.contracts import schema_errors
-from tests.support.servers import start_inference_server
 from tests.test_cli import assert_one_line_error, meshserve
 from tests.test_hera_runner import run_workflow_template
 
 
-@pytest.fixture(scope="module")
-def server():
-    running = start_inference_server()
-    yield running
-    running.stop()
+@pytest.fixture
+def server(inference_server):
+    return inference_server
 
 
 @pytest.fixture

@@ -10,16 +10,14 @@ import pytest
 
 from components.contracts import schema_errors
 from components.steps.benchmark.core import run_benchmark_step
-from tests.support.servers import free_port, start_inference_server
+from tests.support.servers import free_port
 
 IRIS_ROW = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 
 
-@pytest.fixture(scope="module")
-def server():
-    running = start_inference_server()
-    yield running
-    running.stop()
+@pytest.fixture
+def server(inference_server):
+    return inference_server
 
 
 def bench(url, **kwargs):
