@@ -128,3 +128,9 @@ def test_only_the_given_address_is_contacted(server):
     with pytest.raises(BlockingIOError):
         listener.accept()
     listener.close()
+
+
+def test_linear_ramp_sends_the_area_under_the_rate(server):
+    result = bench(server.http_url + "/", qps=100, ramp_to_qps=300, duration=1.0)
+    assert result["sent"] == 200 and result["requested_qps"] == 200  # mean of a 100→300 ramp over 1 s
+    assert result["counts"]["success"] == 200
