@@ -1,0 +1,152 @@
+"""The gate's policy: absolute SLOs, limits relative to the baseline, and statistical settings.
+
+Given as a YAML or JSON file and/or flags. Every key is known and typed: an unknown key, a value of
+the wrong type or sign is an error naming the key, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from components.errors import InvalidInputError
+
+ON_INCONCLUSIVE = ("rollback", "hold")
+
+
+@dataclass(frozen=True)
+class SloPolicy:
+    """Absolute limits on the candidate alone (None = not checked)."""
+
+    max_p50_ms: float | None = None
+    max_p90_ms: float | None = None
+    max_p99_ms: float | None = None
+    min_success_ratio: float = 0.999
+    min_achieved_ratio: float = 0.99
+    min_achieved_qps: float | None = None
+    min_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class RelativePolicy:
+    """How much worse than the baseline the candidate may be, in percent (None = not checked)."""
+
+    max_p50_increase_pct: float | None = 10.0
+    max_p90_increase_pct: float | None = 10.0
+    max_p99_increase_pct: float | None = 10.0
+    max_tail_increase_pct: float | None = 25.0
+    max_accuracy_drop: float | None = 0.01
+
+
+@dataclass(frozen=True)
+class StatisticsPolicy:
+    """How sure the gate must be."""
+
+    min_samples: int = 1000
+    confidence: float = 0.95
+    bootstrap_resamples: int = 4000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """The whole policy."""
+
+    slo: SloPolicy = field(default_factory=SloPolicy)
+    relative: RelativePolicy = field(default_factory=RelativePolicy)
+    statistics: StatisticsPolicy = field(default_factory=StatisticsPolicy)
+    on_inconclusive: str = "rollback"
+
+    def to_dict(self) -> dict:
+        """The JSON form recorded in the verdict."""
+        return asdict(self)
+
+
+_SECTIONS = {"slo": SloPolicy, "relative": RelativePolicy, "statistics": StatisticsPolicy}
+_INTEGERS = {"min_samples", "bootstrap_resamples", "seed"}
+_FRACTIONS = {"min_success_ratio", "min_achieved_ratio", "min_accuracy", "max_accuracy_drop", "confidence"}
+
+
+def load_policy(path: Path | None = None, overrides: dict[str, Any] | None = None) -> GatePolicy:
+    """The default policy, updated from a file, then from `section.key` overrides; validated."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read(Path(path))
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = value
+    return policy_from_dict(data)
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidInputError("policy", f"cannot read {path} ({exc.strerror})",
+                                "pass a readable YAML or JSON file") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # json.JSONDecodeError or yaml.YAMLError
+        raise InvalidInputError("policy", f"{path} is not valid YAML/JSON ({type(exc).__name__})",
+                                "fix the file's syntax") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError("policy", f"{path} does not hold a mapping", "write sections slo:, relative:, ...")
+    return data
+
+
+def policy_from_dict(data: dict[str, Any]) -> GatePolicy:
+    """Build and validate a policy from nested dicts."""
+    unknown = set(data) - set(_SECTIONS) - {"on_inconclusive"}
+    if unknown:
+        known = ", ".join([*_SECTIONS, "on_inconclusive"])
+        raise InvalidInputError(f"policy.{sorted(unknown)[0]}", "unknown key", f"use one of {known}")
+    sections = {name: _section(name, cls, data.get(name) or {}) for name, cls in _SECTIONS.items()}
+    on_inconclusive = data.get("on_inconclusive", "rollback")
+    if on_inconclusive not in ON_INCONCLUSIVE:
+        raise InvalidInputError("policy.on_inconclusive", f"{on_inconclusive!r} is not allowed", "use rollback or hold")
+    policy = GatePolicy(**sections, on_inconclusive=on_inconclusive)
+    _check_ranges(policy)
+    return policy
+
+
+def _section(name: str, cls: type, values: dict) -> Any:
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"policy.{name}", "must be a mapping", f"write {name}: with keys under it")
+    defaults = cls()
+    known = [f.name for f in fields(cls)]
+    for key, value in values.items():
+        if key not in known:
+            raise InvalidInputError(f"policy.{name}.{key}", "unknown key", f"use one of {', '.join(known)}")
+        if value is None and getattr(defaults, key) is None:
+            continue  # an optional check, switched off
+        integer = key in _INTEGERS
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            kind = "a whole number" if integer else "a number"
+            raise InvalidInputError(f"policy.{name}.{key}", f"{value!r} is not {kind}", f"pass {kind}")
+    return replace(defaults, **values)
+
+
+def _check_ranges(policy: GatePolicy) -> None:
+    for name, section in (("slo", policy.slo), ("relative", policy.relative), ("statistics", policy.statistics)):
+        for key, value in asdict(section).items():
+            if value is None or key == "seed":
+                continue
+            if value < 0 or (value == 0 and key.startswith("max_") and key.endswith("_ms")):
+                raise InvalidInputError(f"policy.{name}.{key}", f"must be positive (got {value})",
+                                        "pass a value above 0")
+            if key in _FRACTIONS and not value <= 1:
+                raise InvalidInputError(f"policy.{name}.{key}", f"must be a fraction (got {value})",
+                                        "pass a value between 0 and 1")
+    if not 0.5 < policy.statistics.confidence < 1:
+        raise InvalidInputError("policy.statistics.confidence", f"{policy.statistics.confidence} is out of range",
+                                "pass e.g. 0.95")
+    if policy.statistics.min_samples < 20 or policy.statistics.bootstrap_resamples < 200:
+        raise InvalidInputError("policy.statistics", "min_samples < 20 or bootstrap_resamples < 200",
+                                "pass at least 20 samples and 200 resamples")
