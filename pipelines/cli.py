@@ -85,6 +85,36 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     print(text_report(result))
 
 
+_POLICY_FLAGS = {
+    "max_p50_ms": "slo.max_p50_ms", "max_p90_ms": "slo.max_p90_ms", "max_p99_ms": "slo.max_p99_ms",
+    "min_success_ratio": "slo.min_success_ratio", "min_achieved_qps": "slo.min_achieved_qps",
+    "min_accuracy": "slo.min_accuracy", "max_p50_increase_pct": "relative.max_p50_increase_pct",
+    "max_p99_increase_pct": "relative.max_p99_increase_pct", "min_samples": "statistics.min_samples",
+    "confidence": "statistics.confidence",
+}
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from components.gate.policy import load_policy
+    from components.steps.gate.core import EXIT_CODES, run_gate
+
+    overrides = {key: getattr(args, flag) for flag, key in _POLICY_FLAGS.items() if getattr(args, flag) is not None}
+    if args.on_inconclusive:
+        overrides["on_inconclusive"] = args.on_inconclusive
+    policy = load_policy(Path(args.policy) if args.policy else None, overrides)
+    outcome = run_gate(Path(args.candidate), Path(args.baseline) if args.baseline else None, policy,
+                       Path(args.candidate_model) if args.candidate_model else None,
+                       Path(args.baseline_model) if args.baseline_model else None)
+    for target, text in ((args.json, outcome.verdict_json), (args.markdown, outcome.markdown),
+                         (args.html, outcome.html)):
+        if target:
+            Path(target).write_text(text)
+    print(outcome.markdown)
+    if outcome.verdict.decision != "PROMOTE":
+        print(f"meshserve gate: {outcome.verdict.summary()}", file=sys.stderr)
+    return EXIT_CODES[outcome.verdict.decision]
+
+
 def _cmd_serve(args: argparse.Namespace) -> None:
     from components.compat import import_kserve
 
@@ -163,6 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--html", help="where to write the HTML report")
     bench.set_defaults(handler=_cmd_bench)
 
+    gate = commands.add_parser("gate", help="decide PROMOTE / ROLLBACK / INCONCLUSIVE from benchmark results",
+                               description="Exit codes: 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 2 bad input.")
+    gate.add_argument("--candidate", required=True, help="the candidate's benchmark result (meshserve bench --json)")
+    gate.add_argument("--baseline", help="the baseline's result, measured the same way in the same run")
+    gate.add_argument("--policy", help="policy file (YAML or JSON); flags below override it")
+    gate.add_argument("--candidate-model", help="candidate model directory or manifest (training metrics)")
+    gate.add_argument("--baseline-model", help="baseline model directory or manifest")
+    for flag in _POLICY_FLAGS:
+        gate.add_argument("--" + flag.replace("_", "-"), type=int if flag == "min_samples" else float)
+    gate.add_argument("--on-inconclusive", choices=["rollback", "hold"])
+    gate.add_argument("--json", help="where to write the verdict")
+    gate.add_argument("--markdown", help="where to write the explanation (Markdown)")
+    gate.add_argument("--html", help="where to write the HTML report")
+    gate.set_defaults(handler=_cmd_gate)
+
     serve = commands.add_parser("serve", help="serve a model directory with KServe's model server on 127.0.0.1")
     serve.add_argument("model_dir", help="model directory written by `meshserve train`")
     serve.add_argument("--name", required=True, help="model name in the inference URLs")
@@ -179,16 +224,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `meshserve` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], None] = args.handler
+    handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
-        handler(args)
+        return handler(args) or 0
     except MeshserveError as exc:
         print(f"meshserve {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"meshserve {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

@@ -50,6 +50,18 @@ def _benchmark_argo() -> str:
     return yaml.safe_dump(benchmark_template().to_dict(), sort_keys=False)
 
 
+def _gate_component() -> str:
+    from components.steps.gate.kfp_component import gate
+
+    return _kfp_yaml(gate)
+
+
+def _gate_argo() -> str:
+    from pipelines.hera_workflows import gate_template
+
+    return yaml.safe_dump(gate_template().to_dict(), sort_keys=False)
+
+
 def _train_upload_pipeline() -> str:
     from pipelines.kfp_pipelines import train_upload_pipeline
 
@@ -68,6 +80,8 @@ GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     REPO_ROOT / "components/steps/benchmark/component.yaml": _benchmark_component,
     COMPILED_DIR / "train_upload.kfp.yaml": _train_upload_pipeline,
     COMPILED_DIR / "benchmark.argo.yaml": _benchmark_argo,
+    REPO_ROOT / "components/steps/gate/component.yaml": _gate_component,
+    COMPILED_DIR / "gate.argo.yaml": _gate_argo,
     COMPILED_DIR / "train_upload.argo.yaml": _train_upload_argo,
 }
 

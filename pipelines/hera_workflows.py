@@ -14,6 +14,7 @@ from components.steps.cluster import (
     STORAGE_SECRET,
     STORAGE_SECRET_VOLUME,
 )
+from components.steps.gate.hera_template import gate
 from components.steps.train.hera_template import train
 from components.steps.upload.hera_template import upload
 
@@ -59,4 +60,42 @@ def benchmark_template(namespace: str = "kubeflow") -> WorkflowTemplate:
                                  "model": "{{workflow.parameters.model}}", "qps": "{{workflow.parameters.qps}}",
                                  "duration_s": "{{workflow.parameters.duration-s}}",
                                  "sample": "{{workflow.parameters.sample}}"})
+    return template
+
+
+def gate_template(namespace: str = "kubeflow") -> WorkflowTemplate:
+    """Benchmark the candidate and the baseline under the same load, gate, and branch on the decision.
+
+    The two follow-up tasks only report here; the deploy issue's promote and rollback steps take
+    their place. `when` tests the gate's `decision` output parameter, as a pipeline would.
+    """
+    from hera.workflows import Container
+
+    load = {"protocol": "{{workflow.parameters.protocol}}", "model": "{{workflow.parameters.model}}",
+            "qps": "{{workflow.parameters.qps}}", "duration_s": "{{workflow.parameters.duration-s}}",
+            "sample": "{{workflow.parameters.sample}}"}
+    with WorkflowTemplate(
+        name="meshserve-gate",
+        namespace=namespace,
+        entrypoint="measure-and-decide",
+        arguments=[Parameter(name="candidate-url"), Parameter(name="baseline-url"),
+                   Parameter(name="protocol", value="kserve-v1"), Parameter(name="model", value=""),
+                   Parameter(name="qps", value="100"), Parameter(name="duration-s", value="60"),
+                   Parameter(name="sample", value="")],
+    ) as template:
+        announce = Container(name="announce", image="busybox:1.36", command=["echo"],
+                             args=["{{inputs.parameters.decision}}"], inputs=[Parameter(name="decision")])
+        with DAG(name="measure-and-decide"):
+            candidate = benchmark(name="benchmark-candidate",
+                                  arguments={"url": "{{workflow.parameters.candidate-url}}", **load})
+            baseline = benchmark(name="benchmark-baseline",
+                                 arguments={"url": "{{workflow.parameters.baseline-url}}", **load})
+            decided = gate(arguments=[candidate.get_artifact("result").with_name("candidate-result"),
+                                      baseline.get_artifact("result").with_name("baseline-result")])
+            decision = "{{tasks.gate.outputs.parameters.decision}}"
+            promoted = announce(name="promoted", arguments={"decision": decision},
+                                when=f"{decision} == PROMOTE")
+            rolled_back = announce(name="not-promoted", arguments={"decision": decision},
+                                   when=f"{decision} != PROMOTE")
+            [candidate, baseline] >> decided >> [promoted, rolled_back]
     return template

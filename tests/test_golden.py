@@ -29,7 +29,7 @@ def test_committed_file_matches_the_code(path, rendered):
     assert path.read_text() == rendered[path], f"{path} is stale: run `make golden` and review the diff"
 
 
-@pytest.mark.parametrize("step", ["train", "upload", "benchmark"])
+@pytest.mark.parametrize("step", ["train", "upload", "benchmark", "gate"])
 def test_component_yaml_loads_with_kfp(step):
     from kfp import components
 
@@ -50,7 +50,7 @@ def test_train_component_has_typed_artifacts():
     }
 
 
-@pytest.mark.parametrize("name", ["train_upload", "benchmark"])
+@pytest.mark.parametrize("name", ["train_upload", "benchmark", "gate"])
 def test_argo_workflow_template_is_valid_against_argo_schema(name):
     schema = shared_path("schemas", "argo", "schema.json")
     template = yaml.safe_load((REPO_ROOT / f"pipelines/compiled/{name}.argo.yaml").read_text())

@@ -70,13 +70,16 @@ _FRACTIONS = {"min_success_ratio", "min_achieved_ratio", "min_accuracy", "max_ac
 
 
 def load_policy(path: Path | None = None, overrides: dict[str, Any] | None = None) -> GatePolicy:
-    """The default policy, updated from a file, then from `section.key` overrides; validated."""
+    """The default policy, updated from a file, then from `section.key` (or top-level) overrides; validated."""
     data: dict[str, Any] = {}
     if path is not None:
         data = _read(Path(path))
     for dotted, value in (overrides or {}).items():
-        section, key = dotted.split(".", 1)
-        data.setdefault(section, {})[key] = value
+        section, _, key = dotted.partition(".")
+        if key:
+            data.setdefault(section, {})[key] = value
+        else:
+            data[section] = value
     return policy_from_dict(data)
 
 
