@@ -30,6 +30,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python tests/bench/bench_train.py
 	$(BIN)/python tests/bench/bench_upload.py
 	$(BIN)/python tests/bench/bench_loadgen.py
+	$(BIN)/python tests/bench/bench_gate.py
 
 bench-tools:
 	@command -v nginx >/dev/null && command -v hey >/dev/null && command -v wrk >/dev/null || { \

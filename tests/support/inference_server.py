@@ -1,9 +1,9 @@
 """A real inference endpoint for load-generator tests: HTTP (KServe v1, Open Inference v2, TF Serving
 REST) and gRPC (Open Inference v2 ModelInfer, TF Serving Predict), with a toy model and faults.
 
-Run as `python -m tests.support.inference_server --http-port N --grpc-port M`. Behaviour by model name:
-`echo` answers at once; `slow` sleeps 20 ms; `broken` answers 503; `garbage` answers 200 with a
-body that is not an inference response. Inputs must have 4 features per row, else 400 /
+Run as `python -m tests.support.inference_server --http-port N --grpc-port M [--delay-ms D]`.
+Behaviour by model name: `echo` answers at once (after D ms); `slow` sleeps 20 ms; `broken` answers
+503; `garbage` answers 200 with a body that is not an inference response. Inputs must have 4 features per row, else 400 /
 INVALID_ARGUMENT, like a real server given the wrong shape.
 """
 
@@ -14,6 +14,7 @@ import asyncio
 import json
 
 FEATURES = 4
+DELAY_S = 0.0  # --delay-ms: added to every inference, to play a slower candidate
 
 
 def _rows_ok(shape: list[int]) -> bool:
@@ -21,6 +22,8 @@ def _rows_ok(shape: list[int]) -> bool:
 
 
 async def _fault(model: str) -> tuple[int, bytes] | None:
+    if DELAY_S:
+        await asyncio.sleep(DELAY_S)
     if model == "slow":
         await asyncio.sleep(0.02)
     if model == "broken":
@@ -126,7 +129,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--grpc-port", type=int)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
     args = parser.parse_args()
+    global DELAY_S
+    DELAY_S = args.delay_ms / 1000
     asyncio.run(serve(args.http_port, args.grpc_port))
 
 

@@ -109,12 +109,12 @@ class InferenceServer:
         self.process.wait(timeout=10)
 
 
-def start_inference_server() -> InferenceServer:
+def start_inference_server(delay_ms: float = 0.0) -> InferenceServer:
     """Start the test inference server on two free loopback ports and wait until both listen."""
     http_port, grpc_port = free_port(), free_port()
     repo = Path(__file__).resolve().parents[2]
     process = subprocess.Popen([sys.executable, "-m", "tests.support.inference_server", "--http-port",
-                                str(http_port), "--grpc-port", str(grpc_port)], cwd=repo,
+                                str(http_port), "--grpc-port", str(grpc_port), "--delay-ms", str(delay_ms)], cwd=repo,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(http_port, timeout=60)
     wait_for_port(grpc_port, timeout=60)
