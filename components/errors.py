@@ -27,3 +27,7 @@ class IntegrityError(MeshserveError):
 
 class StorageError(MeshserveError):
     """The storage target refused or failed an operation (credentials, bucket, permissions)."""
+
+
+class PlatformError(MeshserveError):
+    """The serving platform (local processes, router, cluster) refused or failed an operation."""

@@ -1,0 +1,271 @@
+"""The local platform's router: nginx, configured from the routing spec, changed by graceful reload.
+
+One nginx (master + 1 worker) on 127.0.0.1 serves three listeners:
+- HTTP/1.1 (REST): `proxy_pass` to the model's upstream;
+- HTTP/2 (gRPC): `grpc_pass`, balancing each call (L7), like an Envoy sidecar;
+- L4 (TCP stream, when the stream module is installed): `proxy_pass` per connection, for comparison:
+  a long-lived gRPC connection stays pinned to one backend.
+The target model is the `model` header, else the model named in a KServe path (/v1|v2/models/NAME),
+else the first route; a header naming no served model is answered 404.
+
+Weights map to nginx server weights; a version at 0% stays in the upstream as `backup`, so traffic
+fails over to it if the other version stops answering (`proxy_next_upstream error`). A route change
+writes a new config, has nginx check it, swaps it in and sends SIGHUP: the old worker finishes its
+in-flight requests while the new one takes new ones, so no request fails during a promote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from components.errors import InvalidInputError, PlatformError
+from components.routing.spec import Endpoint, Route, RoutingSpec
+
+STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+_BALANCER = {"LEAST_CONN": "least_conn;", "LEAST_REQUEST": "least_conn;", "ROUND_ROBIN": ""}
+
+
+def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, stream_module: bool) -> str:
+    """The whole nginx.conf for a routing spec (pure: the same spec gives the same text)."""
+    spec = spec.validated()
+    if not spec.routes:
+        raise InvalidInputError("routes", "no model is deployed", "deploy a model first")
+    first = spec.routes[0].name
+    lines = [f"load_module {STREAM_MODULE};" if stream_module else "",
+             "worker_processes 1;", "daemon off;", f"pid {workdir}/nginx.pid;",
+             f"error_log {workdir}/error.log warn;", "worker_shutdown_timeout 30s;",
+             "events { worker_connections 4096; }", "http {", "  access_log off;"]
+    lines += [f"  {kind}_temp_path {workdir}/tmp;" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
+    lines += ["  map $uri $meshserve_path_model {", f"    default {first};"]
+    lines += [f'    "~^/v[12]/models/{r.name}(?:[:/]|$)" {r.name};' for r in spec.routes]
+    lines += ["  }", f"  map $http_{spec.header.replace('-', '_').lower()} $meshserve_model {{",
+              '    "" $meshserve_path_model;', "    default unknown;"]
+    lines += [f"    {r.name} {r.name};" for r in spec.routes]
+    lines += ["  }"]
+    for route in spec.routes:
+        lines += _upstream(f"http_{route.name}", route, "http", spec, keepalive=True)
+        lines += _upstream(f"grpc_{route.name}", route, "grpc", spec, keepalive=True)
+    retries = spec.connect_retries + 1
+    lines += [
+        "  server {", f"    listen 127.0.0.1:{ports['http']};",
+        '    if ($meshserve_model = unknown) { return 404 \'{"error": "no such model"}\'; }',
+        "    location / {", "      proxy_pass http://http_$meshserve_model;", "      proxy_http_version 1.1;",
+        '      proxy_set_header Connection "";', "      proxy_set_header Host $host;",
+        "      proxy_next_upstream error timeout;", f"      proxy_next_upstream_tries {retries};",
+        "    }", "  }",
+        "  server {", f"    listen 127.0.0.1:{ports['grpc']} http2;",
+        "    if ($meshserve_model = unknown) { return 404; }",
+        "    location / {", "      grpc_pass grpc://grpc_$meshserve_model;",
+        "      grpc_next_upstream error timeout;", f"      grpc_next_upstream_tries {retries};",
+        "    }", "  }", "}"]
+    if stream_module:
+        lines += ["stream {"] + _upstream("l4_grpc", spec.routes[0], "grpc", spec, keepalive=False)
+        lines += ["  server {", f"    listen 127.0.0.1:{ports['l4']};", "    proxy_pass l4_grpc;", "  }", "}"]
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def _upstream(name: str, route: Route, protocol: str, spec: RoutingSpec, keepalive: bool) -> list[str]:
+    primary_weight, canary_weight = route.weights()
+    servers = []
+    for endpoint, weight in ((route.primary, primary_weight), (route.canary, canary_weight)):
+        if endpoint is None:
+            continue
+        address = getattr(endpoint, protocol)
+        role = "backup" if weight == 0 else f"weight={weight}"
+        servers.append(f"    server {address} {role} max_fails=1 fail_timeout=3s;")
+    balancer = _BALANCER[spec.load_balancer]
+    return ([f"  upstream {name} {{"] + ([f"    {balancer}"] if balancer else []) + servers +
+            (["    keepalive 64;"] if keepalive else []) + ["  }"])
+
+
+class NginxRouter:
+    """The Router protocol over a local nginx; its spec and ports live in <state>/router/."""
+
+    def __init__(self, state_dir: Path):
+        self.dir = Path(state_dir) / "router"
+        self.spec_file = self.dir / "routes.json"
+
+    # Router protocol
+    def reconcile(self, route: Route) -> None:
+        """Put the route in force (starting nginx on first use)."""
+        self._apply(self.spec().with_route(route))
+
+    def set_routes(self, name: str, primary_weight: int, canary_weight: int) -> None:
+        """Shift the model's traffic; weights must add up to 100."""
+        route = self._route(name)
+        if primary_weight + canary_weight != 100 or route.canary is None and canary_weight:
+            raise InvalidInputError("weights", f"{primary_weight}/{canary_weight} is not a valid split for {name}",
+                                    "weights add up to 100, and a canary weight needs a canary")
+        self.reconcile(Route(name, route.primary, route.canary, canary_weight))
+
+    def get_routes(self, name: str) -> tuple[int, int]:
+        """The (primary, canary) weights in force."""
+        return self._route(name).weights()
+
+    def finalize(self, name: str) -> None:
+        """Remove the model's route; stop nginx when no route is left."""
+        spec = self.spec().without_route(name)
+        if spec.routes:
+            self._apply(spec)
+        else:
+            self._save(spec)
+            self.stop()
+
+    # local process control
+    def spec(self) -> RoutingSpec:
+        """The routing spec in force (empty before the first deploy)."""
+        if not self.spec_file.is_file():
+            return RoutingSpec()
+        data = json.loads(self.spec_file.read_text())
+        routes = tuple(Route(r["name"], _endpoint(r["primary"]), _endpoint(r["canary"]), r["canary_weight"])
+                       for r in data["routes"])
+        return RoutingSpec(routes, data["header"], data["load_balancer"], data["connect_retries"])
+
+    def ports(self) -> dict[str, int]:
+        """The listener ports, chosen once and kept (in ports.json)."""
+        path = self.dir / "ports.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        ports = {kind: _port_from_env(kind) for kind in ("http", "grpc", "l4")}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ports))
+        return ports
+
+    def pid(self) -> int | None:
+        """The running nginx master's PID, or None."""
+        path = self.dir / "nginx.pid"
+        if not path.is_file():
+            return None
+        pid = int(path.read_text().strip() or 0)
+        return pid if pid and _is_nginx(pid) else None
+
+    def stream_enabled(self) -> bool:
+        """Whether the L4 listener exists (needs nginx's stream module)."""
+        return STREAM_MODULE.is_file()
+
+    def stop(self) -> None:
+        """Stop nginx gracefully (SIGQUIT), if this state directory started it."""
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGQUIT)
+        _wait_for(lambda: not _is_nginx(pid), 35)
+
+    def _route(self, name: str) -> Route:
+        route = self.spec().route(name)
+        if route is None:
+            raise InvalidInputError("name", f"no model named {name!r} is routed", "deploy it first")
+        return route
+
+    def _apply(self, spec: RoutingSpec) -> None:
+        """Render, check with `nginx -t`, swap in, then reload (or start)."""
+        binary = nginx_binary()
+        (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
+        text = render_config(spec, self.ports(), self.dir, self.stream_enabled())
+        candidate = self.dir / "nginx.conf.next"
+        candidate.write_text(text)
+        checked = subprocess.run([binary, "-t", "-q", "-c", str(candidate), "-p", str(self.dir)],
+                                 capture_output=True, text=True)
+        if checked.returncode != 0:
+            raise PlatformError("router", f"nginx refused the new config: {checked.stderr.strip()[-300:]}",
+                               "the routes in force were left unchanged; report this as a bug")
+        candidate.replace(self.dir / "nginx.conf")
+        pid = self.pid()
+        if pid is None:
+            self._start(binary)
+        else:
+            self._reload(pid)
+        self._save(spec)
+
+    def _start(self, binary: str) -> None:
+        log = open(self.dir / "nginx.out", "ab")
+        process = subprocess.Popen([binary, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
+                                   stdout=log, stderr=log, start_new_session=True)
+        ports = self.ports()
+        if not _wait_for(lambda: _listening(ports["http"]) or process.poll() is not None, 10) or process.poll():
+            error = (self.dir / "error.log").read_text()[-300:] if (self.dir / "error.log").exists() else ""
+            raise PlatformError("router", f"nginx did not start ({error.strip() or 'see nginx.out'})",
+                               "free the router ports (MESHSERVE_ROUTER_HTTP_PORT, ..._GRPC_PORT, ..._L4_PORT)")
+
+    def _reload(self, pid: int) -> None:
+        """SIGHUP, then wait until the old worker has finished its requests and exited."""
+        old_workers = _children(pid)
+        os.kill(pid, signal.SIGHUP)
+        _wait_for(lambda: _children(pid) and not (old_workers & _children(pid)), 35)
+
+    def _save(self, spec: RoutingSpec) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {"routes": [asdict(r) for r in spec.routes], "header": spec.header,
+                "load_balancer": spec.load_balancer, "connect_retries": spec.connect_retries}
+        temporary = self.spec_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data, indent=1))
+        temporary.replace(self.spec_file)
+
+
+def nginx_binary() -> str:
+    """The nginx executable; its absence is an error that says how to install it."""
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        raise InvalidInputError("router", "nginx is not installed",
+                                "run `make run` (installs nginx-light on Debian/Ubuntu) or install nginx")
+    return found
+
+
+def _endpoint(data: dict | None) -> Endpoint | None:
+    return Endpoint(**data) if data else None
+
+
+def _port_from_env(kind: str) -> int:
+    from_env = os.environ.get(f"MESHSERVE_ROUTER_{kind.upper()}_PORT")
+    if from_env:
+        return int(from_env)
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _is_nginx(pid: int) -> bool:
+    try:
+        return b"nginx" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> set[int]:
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.add(int(stat.parent.name))
+    return children
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,86 @@
+"""The routing spec: for each model, its primary and canary endpoints and how traffic splits.
+
+It says what an experienced Istio user would write in a VirtualService and DestinationRule, in mesh-
+neutral terms: weighted primary/canary split, routing by the `model` header (and by the model name
+in the KServe path), least-connections balancing, retries on connection failure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from components.errors import InvalidInputError
+
+LOAD_BALANCERS = ("LEAST_CONN", "LEAST_REQUEST", "ROUND_ROBIN")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One serving version of a model: where its REST and gRPC listeners are."""
+
+    version: str
+    http: str
+    grpc: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """A model's traffic: all of it to `primary`, except `canary_weight` percent to `canary`."""
+
+    name: str
+    primary: Endpoint | None
+    canary: Endpoint | None = None
+    canary_weight: int = 0
+
+    def weights(self) -> tuple[int, int]:
+        """(primary %, canary %)."""
+        if self.canary is None:
+            return 100, 0
+        if self.primary is None:
+            return 0, 100
+        return 100 - self.canary_weight, self.canary_weight
+
+    def validated(self) -> Route:
+        """This route, if its name and weights are valid."""
+        if not _NAME.match(self.name):
+            raise InvalidInputError("name", f"{self.name!r} is not a valid model name",
+                                    "use lower-case letters, digits and '-' (DNS-1123)")
+        if not 0 <= self.canary_weight <= 100:
+            raise InvalidInputError("canary_percent", f"{self.canary_weight} is out of range", "pass 0 to 100")
+        if self.primary is None and self.canary is None:
+            raise InvalidInputError("name", f"route {self.name} has no endpoint", "deploy a version first")
+        return self
+
+
+@dataclass(frozen=True)
+class RoutingSpec:
+    """Every route behind one gateway, plus gateway-wide traffic policy."""
+
+    routes: tuple[Route, ...] = ()
+    header: str = "model"
+    load_balancer: str = "LEAST_CONN"
+    connect_retries: int = 2
+
+    def route(self, name: str) -> Route | None:
+        """The route for a model, if any."""
+        return next((route for route in self.routes if route.name == name), None)
+
+    def with_route(self, route: Route) -> RoutingSpec:
+        """A copy with `route` added or replaced."""
+        others = tuple(r for r in self.routes if r.name != route.name)
+        return replace(self, routes=tuple(sorted(others + (route.validated(),), key=lambda r: r.name)))
+
+    def without_route(self, name: str) -> RoutingSpec:
+        """A copy without the model's route."""
+        return replace(self, routes=tuple(r for r in self.routes if r.name != name))
+
+    def validated(self) -> RoutingSpec:
+        """This spec, if its policy is known."""
+        if self.load_balancer not in LOAD_BALANCERS:
+            raise InvalidInputError("load_balancer", f"unknown balancer {self.load_balancer!r}",
+                                    f"use one of {', '.join(LOAD_BALANCERS)}")
+        for route in self.routes:
+            route.validated()
+        return self
