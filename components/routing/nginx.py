@@ -6,7 +6,9 @@ One nginx (master + 1 worker) on 127.0.0.1 serves three listeners:
 - L4 (TCP stream, when the stream module is installed): `proxy_pass` per connection, for comparison:
   a long-lived gRPC connection stays pinned to one backend.
 The target model is the `model` header, else the model named in a KServe path (/v1|v2/models/NAME),
-else the first route; a header naming no served model is answered 404.
+else the first route; a header naming no served model is answered 404. The `x-meshserve-track`
+header (primary or canary) pins a request to one version, as an Istio header match would: the gate
+measures each version through the router that way.
 
 Weights map to nginx server weights; a version at 0% stays in the upstream as `backup`, so traffic
 fails over to it if the other version stops answering (`proxy_next_upstream error`). A route change
@@ -28,6 +30,7 @@ from pathlib import Path
 from components.errors import InvalidInputError, PlatformError
 from components.routing.spec import Endpoint, Route, RoutingSpec
 
+TRACK_HEADER = "x-meshserve-track"
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 _BALANCER = {"LEAST_CONN": "least_conn;", "LEAST_REQUEST": "least_conn;", "ROUND_ROBIN": ""}
 
@@ -48,27 +51,40 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
     lines += ["  }", f"  map $http_{spec.header.replace('-', '_').lower()} $meshserve_model {{",
               '    "" $meshserve_path_model;', "    default unknown;"]
     lines += [f"    {r.name} {r.name};" for r in spec.routes]
+    lines += ["  }", f'  map "$meshserve_model:$http_{TRACK_HEADER.replace("-", "_")}" $meshserve_upstream {{',
+              "    default unknown;"]
+    for route in spec.routes:
+        lines.append(f'    "{route.name}:" {route.name};')
+        lines += [f'    "{route.name}:{track}" {route.name}_{track};' for track, _ in _tracks(route)]
     lines += ["  }"]
     for route in spec.routes:
-        lines += _upstream(f"http_{route.name}", route, "http", spec, keepalive=True)
-        lines += _upstream(f"grpc_{route.name}", route, "grpc", spec, keepalive=True)
+        for protocol in ("http", "grpc"):
+            lines += _upstream(f"{protocol}_{route.name}", route, protocol, spec, keepalive=True)
+            for track, pinned in _tracks(route):
+                lines += _upstream(f"{protocol}_{route.name}_{track}", pinned, protocol, spec, keepalive=True)
     retries = spec.connect_retries + 1
     lines += [
         "  server {", f"    listen 127.0.0.1:{ports['http']};",
-        '    if ($meshserve_model = unknown) { return 404 \'{"error": "no such model"}\'; }',
-        "    location / {", "      proxy_pass http://http_$meshserve_model;", "      proxy_http_version 1.1;",
+        '    if ($meshserve_upstream = unknown) { return 404 \'{"error": "no such model or track"}\'; }',
+        "    location / {", "      proxy_pass http://http_$meshserve_upstream;", "      proxy_http_version 1.1;",
         '      proxy_set_header Connection "";', "      proxy_set_header Host $host;",
         "      proxy_next_upstream error timeout;", f"      proxy_next_upstream_tries {retries};",
         "    }", "  }",
         "  server {", f"    listen 127.0.0.1:{ports['grpc']} http2;",
-        "    if ($meshserve_model = unknown) { return 404; }",
-        "    location / {", "      grpc_pass grpc://grpc_$meshserve_model;",
+        "    if ($meshserve_upstream = unknown) { return 404; }",
+        "    location / {", "      grpc_pass grpc://grpc_$meshserve_upstream;",
         "      grpc_next_upstream error timeout;", f"      grpc_next_upstream_tries {retries};",
         "    }", "  }", "}"]
     if stream_module:
         lines += ["stream {"] + _upstream("l4_grpc", spec.routes[0], "grpc", spec, keepalive=False)
         lines += ["  server {", f"    listen 127.0.0.1:{ports['l4']};", "    proxy_pass l4_grpc;", "  }", "}"]
     return "\n".join(line for line in lines if line) + "\n"
+
+
+def _tracks(route: Route) -> list[tuple[str, Route]]:
+    """The versions a request can be pinned to, each as a single-endpoint route."""
+    return [(track, Route(route.name, endpoint)) for track, endpoint in
+            (("primary", route.primary), ("canary", route.canary)) if endpoint is not None]
 
 
 def _upstream(name: str, route: Route, protocol: str, spec: RoutingSpec, keepalive: bool) -> list[str]:

@@ -3,8 +3,8 @@ REST) and gRPC (Open Inference v2 ModelInfer, TF Serving Predict), with a toy mo
 
 Run as `python -m tests.support.inference_server --http-port N --grpc-port M [--delay-ms D]`.
 Behaviour by model name: `echo` answers at once (after D ms); `slow` sleeps 20 ms; `broken` answers
-503; `garbage` answers 200 with a body that is not an inference response. Inputs must have 4 features per row, else 400 /
-INVALID_ARGUMENT, like a real server given the wrong shape.
+503; `garbage` answers 200 with a body that is not an inference response. Inputs must have 4
+features per row, else 400 / INVALID_ARGUMENT, like a real server given the wrong shape.
 """
 
 from __future__ import annotations
