@@ -115,10 +115,57 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_CODES[outcome.verdict.decision]
 
 
+def _cmd_deploy(args: argparse.Namespace) -> None:
+    from components.platform.registry import platform_for
+
+    version = platform_for(args.platform).deploy(args.name, args.storage_uri, args.canary_percent)
+    print(f"deployed {args.name} {version.version} as canary (http 127.0.0.1:{version.http_port}, "
+          f"grpc 127.0.0.1:{version.grpc_port}, pid {version.pid})")
+
+
+def _cmd_promote(args: argparse.Namespace) -> None:
+    from components.platform.registry import platform_for
+
+    version = platform_for(args.platform).promote(args.name)
+    print(f"promoted {args.name} {version.version}: it now takes all traffic")
+
+
+def _cmd_rollback(args: argparse.Namespace) -> None:
+    from components.platform.registry import platform_for
+
+    primary = platform_for(args.platform).rollback(args.name)
+    print(f"rolled back {args.name}: " + (f"{primary.version} takes all traffic" if primary else "no version left"))
+
+
+def _cmd_local_status(args: argparse.Namespace) -> None:
+    import json
+
+    from components.platform.local import LocalPlatform
+
+    status = LocalPlatform().status()
+    if args.json:
+        print(json.dumps(status, indent=1))
+        return
+    router = status["router"]
+    print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  pid {router['pid']}")
+    for name, versions in status["models"].items():
+        for v in versions:
+            health = "ready" if v["ready"] else "DOWN"
+            print(f"{name:16} {v['track']:8} {v['version']:16} {v['weight']:3d}%  {health:5}  pid {v['pid']}  "
+                  f"http {v['http']}  grpc {v['grpc']}")
+
+
+def _cmd_local_down(args: argparse.Namespace) -> None:
+    from components.platform.local import LocalPlatform
+
+    stopped = LocalPlatform().down()
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
 def _cmd_serve(args: argparse.Namespace) -> None:
     from components.compat import import_kserve
 
-    serve = import_kserve("components.serving.model_server").serve
+    serve = import_kserve("components.serving.model_server").serve  # kserve must not parse our argv
 
     serve(Path(args.model_dir), args.name, http_port=args.http_port, grpc_port=args.grpc_port)
 
@@ -207,6 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--markdown", help="where to write the explanation (Markdown)")
     gate.add_argument("--html", help="where to write the HTML report")
     gate.set_defaults(handler=_cmd_gate)
+
+    deploy = commands.add_parser("deploy", help="deploy a published model version as the canary")
+    deploy.add_argument("--platform", default="local", help="local")
+    deploy.add_argument("--name", required=True, help="model name (DNS-1123)")
+    deploy.add_argument("--storage-uri", required=True, help="the upload step's storageUri")
+    deploy.add_argument("--canary-percent", type=int, default=0, help="canary traffic share, 0-100 (default 0)")
+    deploy.set_defaults(handler=_cmd_deploy)
+    for verb, handler, text in (("promote", _cmd_promote, "make the canary the primary"),
+                                ("rollback", _cmd_rollback, "remove the canary, all traffic to the primary")):
+        sub = commands.add_parser(verb, help=text)
+        sub.add_argument("--platform", default="local", help="local")
+        sub.add_argument("--name", required=True)
+        sub.set_defaults(handler=handler)
+    local = commands.add_parser("local", help="the local platform's processes")
+    local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
+    status = local_commands.add_parser("status", help="router URLs, versions, weights, health")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_cmd_local_status)
+    local_commands.add_parser("down", help="stop everything the local platform started").set_defaults(
+        handler=_cmd_local_down)
 
     serve = commands.add_parser("serve", help="serve a model directory with KServe's model server on 127.0.0.1")
     serve.add_argument("model_dir", help="model directory written by `meshserve train`")

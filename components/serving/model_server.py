@@ -74,3 +74,4 @@ def serve(model_dir, name: str, http_port: int = 8080, grpc_port: int = 8081, ho
     model = model_for(name, model_dir)
     model.load()
     LoopbackModelServer(host=host, http_port=http_port, grpc_port=grpc_port, enable_docs_url=False).start([model])
+

@@ -1,0 +1,34 @@
+"""`python -m components.serving MODEL_DIR --name NAME [--http-port N] [--grpc-port M]`: one model server.
+
+The local platform starts versions this way; kserve is imported behind components.compat so that it
+does not parse this command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from components.compat import import_kserve
+from components.errors import MeshserveError
+
+
+def main() -> None:
+    """Parse the flags, load the model, serve until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m components.serving")
+    parser.add_argument("model_dir")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument("--grpc-port", type=int, default=8081)
+    args = parser.parse_args()
+    try:
+        import_kserve("components.serving.model_server").serve(Path(args.model_dir), args.name, args.http_port,
+                                                               args.grpc_port)
+    except MeshserveError as exc:
+        print(f"model server: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
