@@ -53,7 +53,8 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     from pipelines.local_run import run_local_pipeline
 
-    run_local_pipeline(dataset=args.dataset, framework=args.framework, storage_prefix=args.to)
+    run_local_pipeline(name=args.name, dataset=args.dataset, framework=args.framework, storage_prefix=args.to)
+    # exit 0 whatever the gate decided: a rollback is the pipeline working, not failing
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(handler=_cmd_fetch)
 
     run = commands.add_parser("run", help="run the train-to-serve pipeline locally through kfp.local")
+    run.add_argument("--name", default="digits", help="model name behind the router")
     run.add_argument("--dataset", default="digits")
     run.add_argument("--framework", default="sklearn")
     run.add_argument("--to", default="pvc://my-models-pvc/meshserve", help="storage prefix for model versions")

@@ -2,6 +2,7 @@
 
 from kfp import dsl, kubernetes
 
+from components.steps.benchmark.kfp_component import benchmark
 from components.steps.cluster import (
     MODELS_CLAIM,
     PVC_MOUNT_ROOT,
@@ -9,6 +10,10 @@ from components.steps.cluster import (
     STORAGE_SECRET,
     STORAGE_SECRET_MOUNT,
 )
+from components.steps.deploy.core import TRACK_HEADER
+from components.steps.deploy.kfp_component import deploy
+from components.steps.gate.kfp_component import gate
+from components.steps.rollout.kfp_component import finish_rollout
 from components.steps.train.kfp_component import train
 from components.steps.upload.kfp_component import upload
 
@@ -37,3 +42,47 @@ def train_upload_pipeline(
     published = with_model_storage(upload(model=trained.outputs["model"], to=storage_prefix))
     published.set_display_name("upload")
     return published.outputs["storage_uri"]
+
+
+# The gate's policy for the local train-to-serve run: absolute SLOs decide a first deploy (no baseline);
+# later runs are also compared with the primary under the default relative limits.
+LOCAL_POLICY = {"slo": {"max_p99_ms": 50.0, "min_accuracy": 0.9}, "statistics": {"min_samples": 1000}}
+
+
+@dsl.pipeline(name="meshserve-train-to-serve",
+              description="Train, publish, deploy a canary, benchmark it and the primary, gate, promote or roll back")
+def train_to_serve_pipeline(
+    name: str = "digits",
+    dataset: str = "digits",
+    framework: str = "sklearn",
+    algorithm: str = "",
+    seed: int = 0,
+    storage_prefix: str = f"pvc://{MODELS_CLAIM}/meshserve",
+    platform: str = "local",
+    qps: float = 200.0,
+    duration_s: float = 10.0,
+    policy: dict = LOCAL_POLICY,
+):
+    """The whole chain; both versions are measured through the router, pinned by the track header."""
+    trained = train(framework=framework, dataset=dataset, algorithm=algorithm, seed=seed)
+    trained.set_display_name("train")
+    published = with_model_storage(upload(model=trained.outputs["model"], to=storage_prefix))
+    published.set_display_name("upload")
+    deployed = deploy(name=name, storage_uri=published.outputs["storage_uri"], platform=platform)
+    deployed.set_display_name("deploy canary")
+    load = {"url": deployed.outputs["router_url"], "protocol": "kserve-v1", "model": name, "sample": dataset,
+            "qps": qps, "duration_s": duration_s, "warmup_s": 1.0}
+    candidate = benchmark(headers=[f"{TRACK_HEADER}: canary"], **load).set_display_name("benchmark candidate")
+    # No nested conditions (kfp.local cannot resolve them): two gate branches, one finishing step.
+    with dsl.If(deployed.outputs["has_baseline"] == "true", name="has-baseline"):
+        baseline = benchmark(headers=[f"{TRACK_HEADER}: primary"], **load).after(candidate)
+        baseline.set_display_name("benchmark baseline")
+        compared = gate(candidate_result=candidate.outputs["result"], baseline_result=baseline.outputs["result"],
+                        candidate_manifest=published.outputs["manifest"], policy=policy)
+        compared.set_display_name("gate vs baseline")
+    with dsl.Else(name="first-deploy"):
+        alone = gate(candidate_result=candidate.outputs["result"], candidate_manifest=published.outputs["manifest"],
+                     policy=policy)
+        alone.set_display_name("gate on SLOs")
+    action = dsl.OneOf(compared.outputs["action"], alone.outputs["action"])
+    finish_rollout(name=name, action=action, platform=platform).set_display_name("promote or roll back")

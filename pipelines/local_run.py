@@ -1,46 +1,85 @@
-"""`meshserve run`: the pipeline executed on this machine through kfp.local (no cluster needed).
+"""`meshserve run` (what `make run` runs): the train-to-serve pipeline on this machine through kfp.local.
 
 Each task runs as a subprocess of this Python (SubprocessRunner, use_venv=False), so the steps share
-the project's environment; pvc:// locations resolve under the local state directory.
+the project's environment and the local platform's state directory. Every run trains with the next
+seed (a different split, so a different model version), so a second run rolls a new version out
+against the first.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
 from pathlib import Path
 
-STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
+from components.platform.state import STATE_DIR_ENV, state_dir
 
 
-def state_dir() -> Path:
-    """The local platform's state directory ($MESHSERVE_STATE_DIR, default ./.meshserve)."""
-    return Path(os.environ.get(STATE_DIR_ENV, ".meshserve")).resolve()
-
-
-def run_local_pipeline(dataset: str, framework: str, storage_prefix: str) -> dict:
-    """Run the train → upload pipeline locally and print a summary; returns the pipeline's outputs."""
+def run_local_pipeline(name: str, dataset: str, framework: str, storage_prefix: str) -> dict:
+    """Run the pipeline, then print the decision, the key figures and where the reports are."""
     from kfp import local
 
-    from components.storage import read_published_manifest
-    from pipelines.kfp_pipelines import train_upload_pipeline
+    from pipelines.kfp_pipelines import train_to_serve_pipeline
 
     # The steps' image holds this very package; running it in this venv is the point.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom",
                             category=RuntimeWarning)
     root = state_dir()
-    os.environ[STATE_DIR_ENV] = str(root)  # kfp.local tasks inherit it and agree on pvc:// paths
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root / "kfp-local"),
+    os.environ[STATE_DIR_ENV] = str(root)  # kfp.local tasks inherit it and share the platform
+    seed = _next_seed(root)
+    pipeline_root = root / "kfp-local"
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
                raise_on_error=True)
     started = time.perf_counter()
-    run = train_upload_pipeline(dataset=dataset, framework=framework, storage_prefix=storage_prefix)
-    storage_uri = run.output
-    manifest = read_published_manifest(storage_uri)
-    print(f"\nmeshserve run: {manifest.name} ({manifest.training['algorithm']}) trained and published in "
-          f"{time.perf_counter() - started:.1f} s")
-    print(f"  accuracy:     {manifest.metrics['accuracy']:.4f} on {manifest.metrics['n_test']} held-out samples")
-    print(f"  model digest: {manifest.model_digest[:12]}")
-    print(f"  storageUri:   {storage_uri}")
-    print(f"  artifacts:    {root / 'kfp-local'}")
-    return {"storage_uri": storage_uri, "model_digest": manifest.model_digest}
+    train_to_serve_pipeline(name=name, dataset=dataset, framework=framework, seed=seed,
+                            storage_prefix=storage_prefix)
+    summary = summarize(_latest_run(pipeline_root), name)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    _print(summary)
+    return summary
+
+
+def _next_seed(root: Path) -> int:
+    counter = root / "run-count"
+    seed = int(counter.read_text()) if counter.is_file() else 0
+    root.mkdir(parents=True, exist_ok=True)
+    counter.write_text(str(seed + 1))
+    return seed
+
+
+def _latest_run(pipeline_root: Path) -> Path:
+    return max((p for p in pipeline_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+
+
+def summarize(run_dir: Path, name: str) -> dict:
+    """The run's verdict and benchmark figures, read from its artifacts, and the platform's state."""
+    from components.platform.local import LocalPlatform
+
+    verdict_file = next(run_dir.rglob("verdict"))
+    verdict = json.loads(verdict_file.read_text())
+    reports = sorted(str(p) for p in run_dir.rglob("report"))
+    return {"decision": verdict["decision"], "action": verdict["action"], "reason": verdict["summary"],
+            "evidence": verdict["evidence"], "model": verdict["candidate_model"], "reports": reports,
+            "verdict": str(verdict_file), "status": LocalPlatform().status()}
+
+
+def _print(summary: dict) -> None:
+    print(f"\nmeshserve run: {summary['decision']} → {summary['action']} ({summary['seconds']} s)")
+    print(f"  why: {summary['reason']}")
+    model = summary["model"] or {}
+    print(f"  candidate: {model.get('name')} digest {str(model.get('model_digest'))[:12]} "
+          f"accuracy {model.get('metrics', {}).get('accuracy')}")
+    for role, facts in summary["evidence"].items():
+        latency = facts["latency_ms"]
+        print(f"  {role:9} {facts['achieved_qps']:.1f} qps, p50 {latency['p50']:.3f} ms, p90 {latency['p90']:.3f} ms, "
+              f"p99 {latency['p99']:.3f} ms ({facts['samples']} requests through the router)")
+    router = summary["status"]["router"]
+    print(f"  serving: router {router['http']} (gRPC {router['grpc']})")
+    for name, versions in summary["status"]["models"].items():
+        for v in versions:
+            print(f"    {name} {v['track']} {v['version']} {v['weight']}% {'ready' if v['ready'] else 'DOWN'}")
+    print(f"  verdict: {summary['verdict']}")
+    for report in summary["reports"]:
+        print(f"  report:  {report}")

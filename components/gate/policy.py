@@ -130,7 +130,9 @@ def _section(name: str, cls: type, values: dict) -> Any:
         if value is None and getattr(defaults, key) is None:
             continue  # an optional check, switched off
         integer = key in _INTEGERS
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        if integer and isinstance(value, float) and value.is_integer():
+            values = {**values, key: int(value)}  # JSON via protobuf Struct (KFP) turns 1000 into 1000.0
+        elif isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
             kind = "a whole number" if integer else "a number"
             raise InvalidInputError(f"policy.{name}.{key}", f"{value!r} is not {kind}", f"pass {kind}")
     return replace(defaults, **values)
