@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test bench bench-tools lint golden clean fetch-mnist
+.PHONY: run test router bench bench-tools lint golden clean fetch-mnist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,18 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 	touch $(STAMP)
 
 ## run: the local train-to-serve pipeline (kfp.local) on this machine
-run: $(STAMP)
+run: $(STAMP) router
 	$(BIN)/meshserve run
 
 ## test: every test
-test: $(STAMP)
+test: $(STAMP) router
 	$(BIN)/python -m pytest -q
+
+## router: nginx (with the stream module, for the L4 comparison), the local platform's router
+router:
+	@command -v nginx >/dev/null && test -f /usr/lib/nginx/modules/ngx_stream_module.so || { \
+	  command -v apt-get >/dev/null || { echo "install nginx (with its stream module) with your package manager"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light libnginx-mod-stream; }
 
 ## bench: the benchmark scripts under tests/bench, printing figures (installs nginx, hey, wrk if missing)
 bench: $(STAMP) bench-tools

@@ -6,6 +6,7 @@ that the committed files match what the code builds today.
 
 from __future__ import annotations
 
+import ast
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,20 @@ def _kfp_yaml(obj) -> str:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "out.yaml"
         compiler.Compiler().compile(obj, str(path))
-        return path.read_text()
+        return "".join(_stable_default(line) for line in path.read_text().splitlines(keepends=True))
+
+
+def _stable_default(line: str) -> str:
+    """KFP's header comment prints dict defaults in an order that varies between runs; sort them."""
+    head, marker, default = line.partition("[Default: {")
+    if not (line.startswith("#") and marker):
+        return line
+    value = ast.literal_eval("{" + default.rstrip().removesuffix("]"))
+    return f"{head}[Default: {_sorted(value)!r}]\n"
+
+
+def _sorted(value):
+    return {k: _sorted(value[k]) for k in sorted(value)} if isinstance(value, dict) else value
 
 
 def _train_component() -> str:
@@ -62,6 +76,24 @@ def _gate_argo() -> str:
     return yaml.safe_dump(gate_template().to_dict(), sort_keys=False)
 
 
+def _deploy_component() -> str:
+    from components.steps.deploy.kfp_component import deploy
+
+    return _kfp_yaml(deploy)
+
+
+def _rollout_components() -> str:
+    from components.steps.rollout import kfp_component as rollout
+
+    return "".join(_kfp_yaml(c) for c in (rollout.promote, rollout.rollback, rollout.finish_rollout))
+
+
+def _train_to_serve_pipeline() -> str:
+    from pipelines.kfp_pipelines import train_to_serve_pipeline
+
+    return _kfp_yaml(train_to_serve_pipeline)
+
+
 def _train_upload_pipeline() -> str:
     from pipelines.kfp_pipelines import train_upload_pipeline
 
@@ -82,6 +114,9 @@ GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     COMPILED_DIR / "benchmark.argo.yaml": _benchmark_argo,
     REPO_ROOT / "components/steps/gate/component.yaml": _gate_component,
     COMPILED_DIR / "gate.argo.yaml": _gate_argo,
+    REPO_ROOT / "components/steps/deploy/component.yaml": _deploy_component,
+    REPO_ROOT / "components/steps/rollout/components.yaml": _rollout_components,
+    COMPILED_DIR / "train_to_serve.kfp.yaml": _train_to_serve_pipeline,
     COMPILED_DIR / "train_upload.argo.yaml": _train_upload_argo,
 }
 

@@ -59,8 +59,8 @@ def train_to_serve_pipeline(
     seed: int = 0,
     storage_prefix: str = f"pvc://{MODELS_CLAIM}/meshserve",
     platform: str = "local",
-    qps: float = 200.0,
-    duration_s: float = 10.0,
+    qps: float = 250.0,
+    duration_s: float = 6.0,
     policy: dict = LOCAL_POLICY,
 ):
     """The whole chain; both versions are measured through the router, pinned by the track header."""

@@ -1,0 +1,155 @@
+"""The local platform with real processes: KServe model servers behind a real nginx on 127.0.0.1."""
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from components.errors import InvalidInputError, PlatformError
+from components.manifest import ModelManifest, digest_directory, read_manifest, write_manifest
+from components.platform.local import LocalPlatform
+from components.routing.nginx import render_config
+from components.routing.spec import Endpoint, Route, RoutingSpec
+from components.serving.runtime import is_our_server
+from components.steps.benchmark.core import run_benchmark_step
+from components.storage import upload_model
+from components.training import TrainConfig, train_model
+
+pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx: `make test` installs it")
+ROW = {"instances": [[0.0] * 64]}
+
+
+@pytest.fixture(scope="module")
+def platform_env(tmp_path_factory):
+    """A state directory with two published digits versions (different splits, so different models)."""
+    root = tmp_path_factory.mktemp("platform")
+    saved = os.environ.get("MESHSERVE_STATE_DIR")
+    os.environ["MESHSERVE_STATE_DIR"] = str(root)
+    uris = [upload_model(train_model(TrainConfig(framework="sklearn", dataset="digits", seed=seed),
+                                     root / f"m{seed}").model_dir, "pvc://models/digits").storage_uri
+            for seed in (0, 1)]
+    platform = LocalPlatform(root)
+    yield platform, uris, root
+    platform.down()
+    if saved is None:
+        os.environ.pop("MESHSERVE_STATE_DIR")
+    else:
+        os.environ["MESHSERVE_STATE_DIR"] = saved
+
+
+@pytest.fixture(autouse=True)
+def keep_state_dir(platform_env, monkeypatch):
+    monkeypatch.setenv("MESHSERVE_STATE_DIR", str(platform_env[2]))
+
+
+def predict(platform, headers=None):
+    url = platform.status()["router"]["http"] + "/v1/models/digits:predict"
+    request = urllib.request.Request(url, data=json.dumps(ROW).encode(),
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def tracks(platform):
+    return {v["track"]: v for v in platform.status()["models"].get("digits", [])}
+
+
+def test_lifecycle_deploy_promote_canary_rollback(platform_env):
+    platform, (first, second), _ = platform_env
+    platform.deploy("digits", first)
+    assert tracks(platform)["canary"]["weight"] == 100 and predict(platform) == 200
+    platform.promote("digits")
+    assert set(tracks(platform)) == {"primary"} and tracks(platform)["primary"]["weight"] == 100
+    canary = platform.deploy("digits", second, canary_percent=30)
+    assert {t: v["weight"] for t, v in tracks(platform).items()} == {"primary": 70, "canary": 30}
+    assert [predict(platform) for _ in range(10)] == [200] * 10
+    assert predict(platform, {"x-meshserve-track": "canary"}) == 200
+    with pytest.raises(InvalidInputError, match="already has a canary"):
+        platform.deploy("digits", second)
+    platform.rollback("digits")
+    assert set(tracks(platform)) == {"primary"} and not is_our_server(canary.pid)
+    assert predict(platform, {"x-meshserve-track": "canary"}) == 404
+
+
+def test_a_model_that_does_not_load_leaves_the_primary_serving(platform_env, tmp_path):
+    platform, _, root = platform_env
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.joblib").write_bytes(b"this is not a pickle")
+    manifest = read_manifest(root / "m0")
+    write_manifest(broken, ModelManifest(**{**manifest.__dict__, "files": digest_directory(broken)}))
+    uri = upload_model(broken, "pvc://models/digits").storage_uri
+    before = platform.status()
+    with pytest.raises(PlatformError, match="^model: digits v[0-9a-f]+ exited while loading"):
+        platform.deploy("digits", uri)
+    after = platform.status()
+    assert after["models"] == before["models"] and predict(platform) == 200
+
+
+def test_promote_under_load_fails_no_request(platform_env):
+    platform, (first, second), _ = platform_env
+    primary = tracks(platform)["primary"]["version"]
+    platform.deploy("digits", second if primary == first.rsplit("/", 1)[1] else first)
+    router = platform.status()["router"]["http"]
+    results = {}
+    load = threading.Thread(target=lambda: results.update(run_benchmark_step(
+        router, protocol="kserve-v1", model="digits", payload=json.dumps(ROW), qps=500, duration=6.0)))
+    load.start()
+    time.sleep(2.0)
+    platform.promote("digits")
+    load.join()
+    assert results["counts"]["total"] == 3000
+    assert results["counts"]["by_error"] == {} and results["success_ratio"] == 1.0
+
+
+def test_a_dead_runtime_fails_over_to_the_other_version(platform_env):
+    platform, (first, second), _ = platform_env
+    primary = tracks(platform)["primary"]["version"]
+    canary = platform.deploy("digits", second if primary == first.rsplit("/", 1)[1] else first, canary_percent=50)
+    os.kill(canary.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert [predict(platform) for _ in range(20)] == [200] * 20  # retried on the primary
+    assert tracks(platform)["canary"]["ready"] is False and tracks(platform)["primary"]["ready"] is True
+    platform.rollback("digits")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda p, u: p.deploy("digits", u[1], canary_percent=150), r"^canary_percent: 150 is out of range"),
+    (lambda p, u: p.deploy("Digits_V2", u[1]), r"^name: 'Digits_V2' is not a valid model name"),
+    (lambda p, u: p.promote("nope"), r"^name: no model named 'nope' is deployed"),
+    (lambda p, u: p.deploy("digits", "pvc://models/digits/v000000000000"), r"^storage_uri: .* is not a published"),
+])
+def test_bad_input_changes_nothing(platform_env, call, message):
+    platform, uris, _ = platform_env
+    before = platform.status()
+    with pytest.raises(InvalidInputError, match=message):
+        call(platform, uris)
+    assert platform.status() == before
+
+
+def test_down_stops_what_it_started(platform_env):
+    platform, _, _ = platform_env
+    pids = [v["pid"] for v in tracks(platform).values()]
+    router_pid = platform.status()["router"]["pid"]
+    platform.down()
+    assert not any(is_our_server(pid) for pid in pids)
+    assert not os.path.exists(f"/proc/{router_pid}/cmdline") or b"nginx" not in open(
+        f"/proc/{router_pid}/cmdline", "rb").read()
+    assert platform.status()["models"] == {}
+
+
+def test_router_config_keeps_a_zero_weight_version_as_backup(tmp_path):
+    a, b = Endpoint("v1", "127.0.0.1:1", "127.0.0.1:2"), Endpoint("v2", "127.0.0.1:3", "127.0.0.1:4")
+    text = render_config(RoutingSpec((Route("m", a, b, 0),)), {"http": 9, "grpc": 10, "l4": 11}, tmp_path, False)
+    assert "server 127.0.0.1:1 weight=100 max_fails=1 fail_timeout=3s;" in text
+    assert "server 127.0.0.1:3 backup max_fails=1 fail_timeout=3s;" in text
+    assert '"m:canary" m_canary;' in text and "least_conn;" in text
