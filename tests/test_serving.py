@@ -82,3 +82,35 @@ def test_listens_on_loopback_only(served):
     for port in served:
         addresses = listening_addresses(port)
         assert addresses and addresses <= loopback, addresses
+
+
+@pytest.mark.parametrize("kind, transports", [("triton", {"http", "grpc"}),
+                                              ("kserve", {"rest_v1", "rest_v2", "grpc_v2"})])
+def test_real_clients_agree_with_the_model(served, digits_model, kind, transports):
+    completed = subprocess.run([sys.executable, "-m", "tests.support.client_checks", kind, str(served[0]),
+                                str(served[1]), "digits", "64"], capture_output=True, text=True, timeout=120,
+                               cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads(completed.stdout.strip().splitlines()[-1])
+    expected = joblib.load(digits_model / "model.joblib").predict([[0.0] * 64] * 2).tolist()
+    assert set(results) == transports
+    assert all(list(map(int, classes)) == expected for classes in results.values()), results
+
+
+@pytest.mark.slow
+def test_a_tensorflow_model_is_served(tmp_path):
+    from components.training import TrainConfig, train_model
+
+    model_dir = train_model(TrainConfig(framework="tensorflow", dataset="iris", epochs=3), tmp_path / "tf").model_dir
+    http_port, grpc_port = free_port(), free_port()
+    process = subprocess.Popen([sys.executable, "-m", "components.serving", str(model_dir), "--name", "iris-tf",
+                                "--http-port", str(http_port), "--grpc-port", str(grpc_port)], cwd=REPO_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(http_port, timeout=120)
+        status, body = post(http_port, "/v1/models/iris-tf:predict", {"instances": [[5.1, 3.5, 1.4, 0.2]] * 3})
+        assert status == 200 and len(body["predictions"]) == 3
+        assert post(http_port, "/v1/models/iris-tf:predict", {"instances": [[1.0]]})[0] == 400
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
