@@ -32,11 +32,12 @@ router:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light libnginx-mod-stream; }
 
 ## bench: the benchmark scripts under tests/bench, printing figures (installs nginx, hey, wrk if missing)
-bench: $(STAMP) bench-tools
+bench: $(STAMP) bench-tools router
 	$(BIN)/python tests/bench/bench_train.py
 	$(BIN)/python tests/bench/bench_upload.py
 	$(BIN)/python tests/bench/bench_loadgen.py
 	$(BIN)/python tests/bench/bench_gate.py
+	$(BIN)/python tests/bench/bench_local_platform.py
 
 bench-tools:
 	@command -v nginx >/dev/null && command -v hey >/dev/null && command -v wrk >/dev/null || { \
