@@ -5,7 +5,8 @@
    the same shape against the local runtime through the local router, printed beside it.
 2. Seed 001 (OpenVINO on OpenShift Service Mesh): gRPC connections are sticky, so L4 balancing pins
    a client to one replica while L7 spreads its requests. Here: two replicas of a CPU-bound model
-   (a digits SVM), each pinned to its own CPU, behind the router, one long-lived gRPC connection with 8 requests in flight, through
+   (a digits SVM), each pinned to its own CPU, behind the router, one long-lived gRPC connection with
+   8 requests in flight, through
    the L4 (stream) listener and the L7 (grpc_pass) listener; per-replica split from each runtime's
    /metrics and the throughput ratio.
 
