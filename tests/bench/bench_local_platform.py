@@ -6,9 +6,8 @@
 2. Seed 001 (OpenVINO on OpenShift Service Mesh): gRPC connections are sticky, so L4 balancing pins
    a client to one replica while L7 spreads its requests. Here: two replicas of a CPU-bound model
    (a digits SVM), each pinned to its own CPU, behind the router, one long-lived gRPC connection with
-   8 requests in flight, through
-   the L4 (stream) listener and the L7 (grpc_pass) listener; per-replica split from each runtime's
-   /metrics and the throughput ratio.
+   8 requests in flight, through the L4 (stream) listener and the L7 (grpc_pass) listener; the
+   per-replica split from each runtime's /metrics and the throughput ratio.
 
 Run: `.venv/bin/python tests/bench/bench_local_platform.py [--seconds 60]` (needs nginx with its stream
 module: `make run` installs it). Loads are bounded and target 127.0.0.1 only.
