@@ -153,3 +153,27 @@ def test_router_config_keeps_a_zero_weight_version_as_backup(tmp_path):
     assert "server 127.0.0.1:1 weight=100 max_fails=1 fail_timeout=3s;" in text
     assert "server 127.0.0.1:3 backup max_fails=1 fail_timeout=3s;" in text
     assert '"m:canary" m_canary;' in text and "least_conn;" in text
+
+
+def test_router_port_in_use_fails_the_first_deploy_cleanly(tmp_path, monkeypatch):
+    import socket
+
+    from components.storage.fetch import materialize  # noqa: F401 (the version is published under this root)
+
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    monkeypatch.setenv("MESHSERVE_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("MESHSERVE_ROUTER_HTTP_PORT", str(held.getsockname()[1]))
+    model = train_model(TrainConfig(framework="sklearn", dataset="iris"), tmp_path / "m").model_dir
+    uri = upload_model(model, "pvc://models/iris").storage_uri
+    platform = LocalPlatform(tmp_path)
+    try:
+        with pytest.raises(PlatformError, match="^router: nginx did not start"):
+            platform.deploy("iris", uri)
+        assert platform.status()["models"] == {}
+        assert not any(b"components.serving" in p.read_bytes() and str(tmp_path).encode() in p.read_bytes()
+                       for p in __import__("pathlib").Path("/proc").glob("[0-9]*/cmdline") if p.exists())
+    finally:
+        platform.down()
+        held.close()

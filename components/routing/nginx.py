@@ -204,8 +204,8 @@ class NginxRouter:
         log = open(self.dir / "nginx.out", "ab")
         process = subprocess.Popen([binary, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
                                    stdout=log, stderr=log, start_new_session=True)
-        ports = self.ports()
-        if not _wait_for(lambda: _listening(ports["http"]) or process.poll() is not None, 10) or process.poll():
+        # nginx writes its pid file once its sockets are bound; a port already taken makes it exit instead.
+        if not _wait_for(lambda: self.pid() is not None or process.poll() is not None, 10) or process.poll():
             error = (self.dir / "error.log").read_text()[-300:] if (self.dir / "error.log").exists() else ""
             raise PlatformError("router", f"nginx did not start ({error.strip() or 'see nginx.out'})",
                                "free the router ports (MESHSERVE_ROUTER_HTTP_PORT, ..._GRPC_PORT, ..._L4_PORT)")
@@ -247,16 +247,6 @@ def _port_from_env(kind: str) -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def _is_nginx(pid: int) -> bool:
