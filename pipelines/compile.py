@@ -19,7 +19,8 @@ COMPILED_DIR = REPO_ROOT / "pipelines" / "compiled"
 
 def _kfp_yaml(obj) -> str:
     """KFP's own compiler output for a component or pipeline, as text."""
-    from kfp import compiler
+    import hera.workflows  # noqa: F401 (hera registers a YAML representer for multi-line strings, which KFP's
+    from kfp import compiler  # dump then uses: load it first so the output does not depend on import order)
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "out.yaml"
@@ -40,84 +41,39 @@ def _sorted(value):
     return {k: _sorted(value[k]) for k in sorted(value)} if isinstance(value, dict) else value
 
 
-def _train_component() -> str:
-    from components.steps.train.kfp_component import train
+def _load(reference: str):
+    """The object named by 'package.module:attribute' (imported only when compiling: kfp and hera are heavy)."""
+    import importlib
 
-    return _kfp_yaml(train)
-
-
-def _upload_component() -> str:
-    from components.steps.upload.kfp_component import upload
-
-    return _kfp_yaml(upload)
+    module, attribute = reference.split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
-def _benchmark_component() -> str:
-    from components.steps.benchmark.kfp_component import benchmark
-
-    return _kfp_yaml(benchmark)
-
-
-def _benchmark_argo() -> str:
-    from pipelines.hera_workflows import benchmark_template
-
-    return yaml.safe_dump(benchmark_template().to_dict(), sort_keys=False)
+def _kfp(*references: str) -> Callable[[], str]:
+    """A builder of KFP YAML for one or more components or pipelines (several are concatenated)."""
+    return lambda: "".join(_kfp_yaml(_load(reference)) for reference in references)
 
 
-def _gate_component() -> str:
-    from components.steps.gate.kfp_component import gate
-
-    return _kfp_yaml(gate)
-
-
-def _gate_argo() -> str:
-    from pipelines.hera_workflows import gate_template
-
-    return yaml.safe_dump(gate_template().to_dict(), sort_keys=False)
+def _argo(reference: str) -> Callable[[], str]:
+    """A builder of Argo YAML from a function returning a Hera WorkflowTemplate."""
+    return lambda: yaml.safe_dump(_load(reference)().to_dict(), sort_keys=False)
 
 
-def _deploy_component() -> str:
-    from components.steps.deploy.kfp_component import deploy
-
-    return _kfp_yaml(deploy)
-
-
-def _rollout_components() -> str:
-    from components.steps.rollout import kfp_component as rollout
-
-    return "".join(_kfp_yaml(c) for c in (rollout.promote, rollout.rollback, rollout.finish_rollout))
-
-
-def _train_to_serve_pipeline() -> str:
-    from pipelines.kfp_pipelines import train_to_serve_pipeline
-
-    return _kfp_yaml(train_to_serve_pipeline)
-
-
-def _train_upload_pipeline() -> str:
-    from pipelines.kfp_pipelines import train_upload_pipeline
-
-    return _kfp_yaml(train_upload_pipeline)
-
-
-def _train_upload_argo() -> str:
-    from pipelines.hera_workflows import train_upload_template
-
-    return yaml.safe_dump(train_upload_template().to_dict(), sort_keys=False)
-
-
+_STEPS = "components/steps"
+_ROLLOUT = "components.steps.rollout.kfp_component"
 GOLDEN_FILES: dict[Path, Callable[[], str]] = {
-    REPO_ROOT / "components/steps/train/component.yaml": _train_component,
-    REPO_ROOT / "components/steps/upload/component.yaml": _upload_component,
-    REPO_ROOT / "components/steps/benchmark/component.yaml": _benchmark_component,
-    COMPILED_DIR / "train_upload.kfp.yaml": _train_upload_pipeline,
-    COMPILED_DIR / "benchmark.argo.yaml": _benchmark_argo,
-    REPO_ROOT / "components/steps/gate/component.yaml": _gate_component,
-    COMPILED_DIR / "gate.argo.yaml": _gate_argo,
-    REPO_ROOT / "components/steps/deploy/component.yaml": _deploy_component,
-    REPO_ROOT / "components/steps/rollout/components.yaml": _rollout_components,
-    COMPILED_DIR / "train_to_serve.kfp.yaml": _train_to_serve_pipeline,
-    COMPILED_DIR / "train_upload.argo.yaml": _train_upload_argo,
+    REPO_ROOT / _STEPS / "train/component.yaml": _kfp("components.steps.train.kfp_component:train"),
+    REPO_ROOT / _STEPS / "upload/component.yaml": _kfp("components.steps.upload.kfp_component:upload"),
+    REPO_ROOT / _STEPS / "benchmark/component.yaml": _kfp("components.steps.benchmark.kfp_component:benchmark"),
+    REPO_ROOT / _STEPS / "gate/component.yaml": _kfp("components.steps.gate.kfp_component:gate"),
+    REPO_ROOT / _STEPS / "deploy/component.yaml": _kfp("components.steps.deploy.kfp_component:deploy"),
+    REPO_ROOT / _STEPS / "rollout/components.yaml": _kfp(f"{_ROLLOUT}:promote", f"{_ROLLOUT}:rollback",
+                                                         f"{_ROLLOUT}:finish_rollout"),
+    COMPILED_DIR / "train_upload.kfp.yaml": _kfp("pipelines.kfp_pipelines:train_upload_pipeline"),
+    COMPILED_DIR / "train_to_serve.kfp.yaml": _kfp("pipelines.kfp_pipelines:train_to_serve_pipeline"),
+    COMPILED_DIR / "train_upload.argo.yaml": _argo("pipelines.hera_workflows:train_upload_template"),
+    COMPILED_DIR / "benchmark.argo.yaml": _argo("pipelines.hera_workflows:benchmark_template"),
+    COMPILED_DIR / "gate.argo.yaml": _argo("pipelines.hera_workflows:gate_template"),
 }
 
 
