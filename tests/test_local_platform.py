@@ -177,3 +177,27 @@ def test_router_port_in_use_fails_the_first_deploy_cleanly(tmp_path, monkeypatch
     finally:
         platform.down()
         held.close()
+
+
+def test_missing_nginx_says_how_to_install_it(tmp_path, monkeypatch):
+    from components.routing import nginx
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no nginx on the PATH
+    monkeypatch.setattr(nginx, "DEBIAN_NGINX", tmp_path / "nginx")
+    router = nginx.NginxRouter(tmp_path)
+    with pytest.raises(InvalidInputError, match=r"^router: nginx is not installed; run `make run`"):
+        router.reconcile(Route("m", Endpoint("v1", "127.0.0.1:1", "127.0.0.1:2")))
+    assert not (tmp_path / "router" / "routes.json").exists()
+
+
+def test_a_model_of_an_unknown_framework_is_refused(platform_env, tmp_path):
+    from components.compat import import_kserve
+
+    model_for = import_kserve("components.serving.models").model_for
+    _, _, root = platform_env
+    odd = tmp_path / "odd"
+    shutil.copytree(root / "m0", odd)
+    manifest = read_manifest(odd)
+    write_manifest(odd, ModelManifest(**{**manifest.__dict__, "framework": "pytorch"}))
+    with pytest.raises(InvalidInputError, match=r"^model: framework 'pytorch' cannot be served; serve one of"):
+        model_for("odd", odd)

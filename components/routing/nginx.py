@@ -31,6 +31,7 @@ from components.errors import InvalidInputError, PlatformError
 from components.routing.spec import Endpoint, Route, RoutingSpec
 
 TRACK_HEADER = "x-meshserve-track"
+DEBIAN_NGINX = Path("/usr/sbin/nginx")  # not always on a non-root user's PATH
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 _BALANCER = {"LEAST_CONN": "least_conn;", "LEAST_REQUEST": "least_conn;", "ROUND_ROBIN": ""}
 
@@ -227,7 +228,7 @@ class NginxRouter:
 
 def nginx_binary() -> str:
     """The nginx executable; its absence is an error that says how to install it."""
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    found = shutil.which("nginx") or (str(DEBIAN_NGINX) if DEBIAN_NGINX.exists() else None)
     if found is None:
         raise InvalidInputError("router", "nginx is not installed",
                                 "run `make run` (installs nginx-light on Debian/Ubuntu) or install nginx")
