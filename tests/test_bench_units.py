@@ -159,3 +159,12 @@ def test_reporters(result_document):
     assert metrics["success_ratio"] == pytest.approx(0.995)
     assert metrics["latency_p99_ms"] == pytest.approx(2.0, rel=1e-3)
     assert metrics["latency_max_ms"] == pytest.approx(3000, rel=1e-3)
+
+
+def test_every_error_kind_a_client_reports_is_in_the_result_contract():
+    from components.benchmark.clients.base import ERROR_KINDS
+    from components.contracts import load_schema
+
+    pattern = next(iter(load_schema("benchmark_result")["properties"]["counts"]["properties"]["by_error"]
+                        ["patternProperties"]))
+    assert set(pattern.strip("^$()").split("|")) == set(ERROR_KINDS)
