@@ -69,10 +69,10 @@ class LoopbackModelServer(ModelServer):
 
 def serve(model_dir, name: str, http_port: int = 8080, grpc_port: int = 8081, host: str = LOOPBACK) -> None:
     """Load the model directory and serve it in the foreground until SIGTERM/SIGINT."""
-    from components.serving.models import model_for
-
     import logging
     import warnings
+
+    from components.serving.models import model_for
 
     model = model_for(name, model_dir)
     model.load()
