@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.errors import MeshserveError
+from components.routing.istio import MeshTarget
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,6 +164,17 @@ def _cmd_local_down(args: argparse.Namespace) -> None:
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
+def _cmd_local_mesh(args: argparse.Namespace) -> None:
+    import yaml
+
+    from components.platform.local import LocalPlatform
+    from components.routing.istio import render_mesh
+
+    target = MeshTarget(flavor=args.flavor, namespace=args.namespace, gateway=args.gateway,
+                        service_host=args.service_host, dynamic_subset_key=args.dynamic_subset_key)
+    print(yaml.safe_dump_all(render_mesh(LocalPlatform().routing_spec(), target), sort_keys=False), end="")
+
+
 def _cmd_serve(args: argparse.Namespace) -> None:
     from components.compat import import_kserve
 
@@ -276,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_cmd_local_status)
     local_commands.add_parser("down", help="stop everything the local platform started").set_defaults(
         handler=_cmd_local_down)
+    mesh = local_commands.add_parser("mesh", help="the routes in force, as Istio or ASM objects for a cluster")
+    mesh.add_argument("--flavor", default="istio", help="istio (networking.istio.io/v1) or asm (v1beta1)")
+    mesh.add_argument("--namespace", default="default", help="namespace of the objects and Services")
+    mesh.add_argument("--gateway", default="meshserve-gateway", help="Gateway (and VirtualService) name")
+    mesh.add_argument("--service-host", default=MeshTarget.service_host,
+                      help="each version's Service host; {name} {version} {namespace} are filled in")
+    mesh.add_argument("--dynamic-subset-key", default="", help="asm: the pod label to group endpoints by, "
+                      "e.g. modelmesh.asm.alibabacloud.com")
+    mesh.set_defaults(handler=_cmd_local_mesh)
 
     serve = commands.add_parser("serve", help="serve a model directory with KServe's model server on 127.0.0.1")
     serve.add_argument("model_dir", help="model directory written by `meshserve train`")

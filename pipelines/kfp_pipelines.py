@@ -2,6 +2,7 @@
 
 from kfp import dsl, kubernetes
 
+from components.routing.spec import TRACK_HEADER
 from components.steps.benchmark.kfp_component import benchmark
 from components.steps.cluster import (
     MODELS_CLAIM,
@@ -10,7 +11,6 @@ from components.steps.cluster import (
     STORAGE_SECRET,
     STORAGE_SECRET_MOUNT,
 )
-from components.steps.deploy.core import TRACK_HEADER
 from components.steps.deploy.kfp_component import deploy
 from components.steps.gate.kfp_component import gate
 from components.steps.rollout.kfp_component import finish_rollout

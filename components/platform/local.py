@@ -17,7 +17,7 @@ from pathlib import Path
 from components.errors import InvalidInputError
 from components.platform.state import PlatformState, state_dir
 from components.routing.router import router_for
-from components.routing.spec import Endpoint, Route
+from components.routing.spec import Endpoint, Route, RoutingSpec
 from components.serving.runtime import RunningVersion, runtime_for
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
@@ -114,6 +114,10 @@ class LocalPlatform:
                               f"127.0.0.1:{v.http_port}", f"127.0.0.1:{v.grpc_port}").__dict__
                 for track, v in tracks.items() if v is not None]
         return report
+
+    def routing_spec(self) -> RoutingSpec:
+        """The routes in force: the spec the router renders (and a cluster's mesh objects render from)."""
+        return self.router.spec()
 
     def down(self) -> list[str]:
         """Stop every process this state directory started (by recorded PID), and the router."""

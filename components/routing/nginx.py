@@ -28,9 +28,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from components.errors import InvalidInputError, PlatformError
-from components.routing.spec import Endpoint, Route, RoutingSpec
+from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
 
-TRACK_HEADER = "x-meshserve-track"
 DEBIAN_NGINX = Path("/usr/sbin/nginx")  # not always on a non-root user's PATH
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 _BALANCER = {"LEAST_CONN": "least_conn;", "LEAST_REQUEST": "least_conn;", "ROUND_ROBIN": ""}

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from components.errors import InvalidInputError
-from components.routing.spec import Route
+from components.routing.spec import Route, RoutingSpec
 
 
 class Router(Protocol):
@@ -23,6 +23,9 @@ class Router(Protocol):
 
     def finalize(self, name: str) -> None:
         """Remove the model's routes."""
+
+    def spec(self) -> RoutingSpec:
+        """Every route in force."""
 
 
 def router_for(kind: str, state_dir: Path) -> Router:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from components.errors import InvalidInputError
 
+TRACK_HEADER = "x-meshserve-track"  # pins a request to the primary or the canary
 LOAD_BALANCERS = ("LEAST_CONN", "LEAST_REQUEST", "ROUND_ROBIN")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from components.platform.registry import platform_for
 
-TRACK_HEADER = "x-meshserve-track"
-
 
 @dataclass(frozen=True)
 class Deployment:
