@@ -201,3 +201,14 @@ def test_local_mesh_prints_the_routes_in_force(routed, monkeypatch, capsys):
     printed = list(yaml.safe_load_all(capsys.readouterr().out))
     assert printed == render_mesh(routed.spec(), MeshTarget(flavor="asm", namespace="kserve-test"))
     assert printed[0]["apiVersion"] == "networking.istio.io/v1beta1"
+
+
+@pytest.mark.parametrize("flavor", ["istio", "asm"])
+def test_the_committed_example_objects_validate(flavor):
+    crds = shared_path(*ISTIO_CRDS)
+    from pipelines.compile import REPO_ROOT
+
+    objects = list(yaml.safe_load_all((REPO_ROOT / f"manifests/mesh/{flavor}/mesh.yaml").read_text()))
+    extension = load_schema("asm_extensions") if flavor == "asm" else None
+    assert len(objects) >= 3
+    assert [error for obj in objects for error in crd_errors(crds, obj, extension)] == []
