@@ -89,6 +89,8 @@ GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     REPO_ROOT / _STEPS / "train/component.yaml": _kfp("components.steps.train.kfp_component:train"),
     REPO_ROOT / _STEPS / "upload/component.yaml": _kfp("components.steps.upload.kfp_component:upload"),
     REPO_ROOT / _STEPS / "benchmark/component.yaml": _kfp("components.steps.benchmark.kfp_component:benchmark"),
+    REPO_ROOT / _STEPS / "benchmark/pair_component.yaml": _kfp(
+        "components.steps.benchmark.kfp_component:benchmark_pair"),
     REPO_ROOT / _STEPS / "gate/component.yaml": _kfp("components.steps.gate.kfp_component:gate"),
     REPO_ROOT / _STEPS / "deploy/component.yaml": _kfp("components.steps.deploy.kfp_component:deploy"),
     REPO_ROOT / _STEPS / "rollout/components.yaml": _kfp(f"{_ROLLOUT}:promote", f"{_ROLLOUT}:rollback",

@@ -7,7 +7,7 @@ from hera.workflows.models import (
     Volume,
 )
 
-from components.steps.benchmark.hera_template import benchmark
+from components.steps.benchmark.hera_template import benchmark, benchmark_pair
 from components.steps.cluster import (
     MODELS_CLAIM,
     MODELS_VOLUME,
@@ -64,7 +64,7 @@ def benchmark_template(namespace: str = "kubeflow") -> WorkflowTemplate:
 
 
 def gate_template(namespace: str = "kubeflow") -> WorkflowTemplate:
-    """Benchmark the candidate and the baseline under the same load, gate, and branch on the decision.
+    """Benchmark the candidate and the baseline side by side (one pod, the same moments), gate, and branch.
 
     The two follow-up tasks only report here; the deploy issue's promote and rollback steps take
     their place. `when` tests the gate's `decision` output parameter, as a pipeline would.
@@ -86,16 +86,14 @@ def gate_template(namespace: str = "kubeflow") -> WorkflowTemplate:
         announce = Container(name="announce", image="busybox:1.36", command=["echo"],
                              args=["{{inputs.parameters.decision}}"], inputs=[Parameter(name="decision")])
         with DAG(name="measure-and-decide"):
-            candidate = benchmark(name="benchmark-candidate",
-                                  arguments={"url": "{{workflow.parameters.candidate-url}}", **load})
-            baseline = benchmark(name="benchmark-baseline",
-                                 arguments={"url": "{{workflow.parameters.baseline-url}}", **load})
-            decided = gate(arguments=[candidate.get_artifact("result").with_name("candidate-result"),
-                                      baseline.get_artifact("result").with_name("baseline-result")])
+            measured = benchmark_pair(arguments={"candidate_url": "{{workflow.parameters.candidate-url}}",
+                                                 "baseline_url": "{{workflow.parameters.baseline-url}}", **load})
+            decided = gate(arguments=[measured.get_artifact("candidate-result"),
+                                      measured.get_artifact("baseline-result")])
             decision = "{{tasks.gate.outputs.parameters.decision}}"
             promoted = announce(name="promoted", arguments={"decision": decision},
                                 when=f"{decision} == PROMOTE")
             rolled_back = announce(name="not-promoted", arguments={"decision": decision},
                                    when=f"{decision} != PROMOTE")
-            [candidate, baseline] >> decided >> [promoted, rolled_back]
+            measured >> decided >> [promoted, rolled_back]
     return template

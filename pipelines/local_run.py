@@ -59,7 +59,7 @@ def summarize(run_dir: Path, name: str) -> dict:
 
     verdict_file = next(run_dir.rglob("verdict"))
     verdict = json.loads(verdict_file.read_text())
-    reports = sorted(str(p) for p in run_dir.rglob("report"))
+    reports = sorted(str(p) for p in run_dir.rglob("*report"))
     return {"decision": verdict["decision"], "action": verdict["action"], "reason": verdict["summary"],
             "evidence": verdict["evidence"], "model": verdict["candidate_model"], "reports": reports,
             "verdict": str(verdict_file), "status": LocalPlatform().status()}

@@ -134,3 +134,33 @@ def test_linear_ramp_sends_the_area_under_the_rate(server):
     result = bench(server.http_url + "/", qps=100, ramp_to_qps=300, duration=1.0)
     assert result["sent"] == 200 and result["requested_qps"] == 200  # mean of a 100→300 ramp over 1 s
     assert result["counts"]["success"] == 200
+
+
+def test_a_paired_run_measures_both_at_the_same_time(server):
+    from datetime import datetime
+
+    from components.steps.benchmark.core import run_paired_benchmark_step
+
+    candidate, baseline = run_paired_benchmark_step(  # the `slow` model answers 20 ms late
+        server.http_url + "/v1/models/slow:predict", server.http_url + "/v1/models/echo:predict",
+        candidate_headers=["x-track: canary"], payload=IRIS_ROW, qps=100, duration=2.0, warmup=0.2)
+    assert schema_errors("benchmark_result", candidate) == [] == schema_errors("benchmark_result", baseline)
+    assert candidate["target"]["url"] != baseline["target"]["url"]
+    assert candidate["target"]["headers"] == {"x-track": "canary"} and baseline["target"]["headers"] == {}
+    assert candidate["target"]["payload_sha256"] == baseline["target"]["payload_sha256"]
+    for result in (candidate, baseline):
+        assert result["counts"]["by_status"] == {"200": 200} and 97 <= result["achieved_qps"] <= 103
+    for edge in ("started_at", "ended_at"):  # one window, not two
+        apart = datetime.fromisoformat(candidate[edge]) - datetime.fromisoformat(baseline[edge])
+        assert abs(apart.total_seconds()) < 0.1
+    assert candidate["latency_ms"]["p50"] >= baseline["latency_ms"]["p50"] + 18  # the 20 ms delay shows
+
+
+def test_side_by_side_loads_refuse_several_processes(server):
+    from components.benchmark.core import run_benchmarks_side_by_side
+    from components.benchmark.settings import BenchSettings
+    from components.errors import InvalidInputError
+
+    load = BenchSettings(url=server.http_url, qps=10, duration=0.2, procs=2)
+    with pytest.raises(InvalidInputError, match="^procs: side-by-side loads share one event loop; use procs 1$"):
+        run_benchmarks_side_by_side([load, load])

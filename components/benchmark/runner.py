@@ -79,14 +79,14 @@ class Recorder:
 Progress = Callable[[float, int, int], None]  # (elapsed s, completed, errors)
 
 
-async def run_in_this_process(settings: BenchSettings, spec: RequestSpec,
-                              progress: Progress | None = None) -> PartialResult:
-    """Run the whole load from this process's event loop."""
+async def run_in_this_process(settings: BenchSettings, spec: RequestSpec, progress: Progress | None = None,
+                              start_offset: float = 0.0) -> PartialResult:
+    """Run the whole load from this process's event loop, `start_offset` seconds after the common start."""
     loop = asyncio.get_running_loop()
     client = client_for(spec, settings.concurrency, settings.timeout, settings.grpc_channels)
     recorder = Recorder(settings.keep_samples)
     await client.start()
-    start = clock() + _START_DELAY_S
+    start = clock() + _START_DELAY_S + start_offset
     wall_offset = time.time() - clock()
     ticker = loop.create_task(_report_progress(progress, recorder, start + settings.warmup)) if progress else None
     try:
@@ -182,6 +182,23 @@ def run_partials(settings: BenchSettings, spec: RequestSpec, progress: Progress 
             if worker.is_alive():
                 worker.kill()
     return partials
+
+
+def run_side_by_side(loads: list[tuple[BenchSettings, RequestSpec]]) -> list[PartialResult]:
+    """Run several loads at the same time on one event loop, so that each sees the same machine.
+
+    Open loops are staggered by a fraction of the first load's period (two loads at 250 qps: 2 ms
+    apart), so their requests do not leave in lockstep pairs.
+    """
+    import uvloop
+
+    period = 1.0 / loads[0][0].qps if loads[0][0].open_loop else 0.0
+
+    async def all_loads() -> list[PartialResult]:
+        return list(await asyncio.gather(*(run_in_this_process(settings, spec, start_offset=i * period / len(loads))
+                                           for i, (settings, spec) in enumerate(loads))))
+
+    return uvloop.run(all_loads())
 
 
 def _worker_main(settings: BenchSettings, spec: RequestSpec, barrier, queue) -> None:

@@ -34,6 +34,7 @@ class VersionStatus:
     pid: int
     http: str
     grpc: str
+    storage_uri: str
 
 
 class LocalPlatform:
@@ -111,7 +112,7 @@ class LocalPlatform:
             weights = dict(zip(("primary", "canary"), self.router.get_routes(name), strict=True))
             report["models"][name] = [
                 VersionStatus(track, v.version, weights[track], self.runtime.ready(v), v.pid,
-                              f"127.0.0.1:{v.http_port}", f"127.0.0.1:{v.grpc_port}").__dict__
+                              f"127.0.0.1:{v.http_port}", f"127.0.0.1:{v.grpc_port}", v.storage_uri).__dict__
                 for track, v in tracks.items() if v is not None]
         return report
 

@@ -9,11 +9,26 @@ from components.platform.registry import platform_for
 
 @dataclass(frozen=True)
 class Deployment:
-    """Where to reach the new version (through the router) and whether a baseline runs beside it."""
+    """Where to reach the new version (through the router), and the baseline beside it, if any."""
 
     router_url: str
     version: str
-    has_baseline: bool
+    baseline_storage_uri: str  # "" on a first deploy
+
+    @property
+    def has_baseline(self) -> bool:
+        """Whether a primary serves beside the new version."""
+        return bool(self.baseline_storage_uri)
+
+    def baseline_manifest_json(self) -> str:
+        """The baseline's model manifest as JSON ("null" on a first deploy), for the gate's accuracy check."""
+        import json
+
+        from components.storage.published import read_published_manifest
+
+        if not self.has_baseline:
+            return "null"
+        return json.dumps(read_published_manifest(self.baseline_storage_uri).to_dict(), indent=1)
 
 
 def run_deploy(name: str, storage_uri: str, canary_percent: int = 0, platform: str = "local") -> Deployment:
@@ -21,5 +36,5 @@ def run_deploy(name: str, storage_uri: str, canary_percent: int = 0, platform: s
     target = platform_for(platform)
     version = target.deploy(name, storage_uri, canary_percent)
     status = target.status()
-    tracks = {v["track"] for v in status["models"][name]}
-    return Deployment(status["router"]["http"], version.version, "primary" in tracks)
+    primary = next((v for v in status["models"][name] if v["track"] == "primary"), None)
+    return Deployment(status["router"]["http"], version.version, primary["storage_uri"] if primary else "")
