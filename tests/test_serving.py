@@ -114,3 +114,34 @@ def test_a_tensorflow_model_is_served(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def predictions_counted(port):
+    """KServe's Prometheus counter of predict calls for the model, from /metrics."""
+    import re
+
+    status, text = get(port, "/metrics")
+    assert status == 200
+    return sum(float(n) for n in re.findall(r'^request_predict_seconds_count\{[^}]*model_name="digits"[^}]*\} (\S+)$',
+                                            text, re.M))
+
+
+def test_health_readiness_and_metrics_as_kserve_provides(served):
+    http_port = served[0]
+    assert get(http_port, "/v2/health/live")[0] == 200
+    assert get(http_port, "/v2/health/ready")[0] == 200
+    assert json.loads(get(http_port, "/v1/models/digits")[1]) == {"name": "digits", "ready": True}
+    assert get(http_port, "/v2/models/unknown/ready")[0] == 404
+    before = predictions_counted(http_port)
+    data = load_dataset("digits", DatasetOptions(seed=0, test_limit=1))
+    for _ in range(5):
+        assert post(http_port, "/v1/models/digits:predict", {"instances": data.x_test.tolist()})[0] == 200
+    assert predictions_counted(http_port) == before + 5
