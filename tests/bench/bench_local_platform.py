@@ -46,11 +46,14 @@ def seed_002(root: Path, seconds: float) -> None:
     platform = LocalPlatform(root)
     platform.deploy("sklearn-iris", publish(root, "iris", 0))
     platform.promote("sklearn-iris")
-    router = platform.status()["router"]["http"]
+    status = platform.status()
+    router, server_pid = status["router"]["http"], status["models"]["sklearn-iris"][0]["pid"]
+    cpu_before = cpu_seconds(server_pid)
     result = run_benchmark_step(router, protocol="kserve-v1", model="sklearn-iris", qps=500, duration=seconds,
                                 warmup=2.0, headers=["Host: sklearn-iris.kserve-test.example.com"],
                                 payload='{"instances": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}',
                                 keep_samples=False)
+    server_cpu = cpu_seconds(server_pid) - cpu_before
     latency = result["latency_ms"]
     print(f"\n## seed 002 shape: sklearn-iris, KServe v1 REST via the router, 500 qps, {seconds:.0f} s")
     print(f"{'':22} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>8} {'success':>8} {'qps':>7}")
@@ -58,7 +61,16 @@ def seed_002(root: Path, seconds: float) -> None:
           + f" {SEED_002['max']:8.3f} {SEED_002['success']:8.2%} {500.0:7.1f}")
     print(f"{'meshserve local':22} " + " ".join(f"{latency[k]:7.3f}" for k in ("p50", "p90", "p95", "p99"))
           + f" {latency['max']:8.3f} {result['success_ratio']:8.2%} {result['achieved_qps']:7.1f}")
+    sent = result["sent"]
+    print(f"model server: {server_cpu / sent * 1e3:.2f} ms of CPU per request, "
+          f"{server_cpu / (seconds + 2.0):.0%} of one core over the run (one Python process, one event loop)")
     platform.down()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def predictions_served(http: str) -> float:
