@@ -22,7 +22,7 @@ def test_first_run_deploys_gates_and_finishes_the_rollout(isolated_state):
         verdict = json.loads(open(verdict_path).read())
         assert verdict["decision"] in ("PROMOTE", "ROLLBACK", "INCONCLUSIVE")
         assert verdict["baseline_model"] is None and "baseline" not in verdict["evidence"]  # a first deploy
-        assert verdict["evidence"]["candidate"]["samples"] == 1500
+        assert verdict["evidence"]["candidate"]["samples"] == 2500  # 250 qps x 10 s
         status = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "status", "--json"],
                                 capture_output=True, text=True, env=env, check=True)
         versions = json.loads(status.stdout)["models"].get("digits", [])
