@@ -212,3 +212,13 @@ def test_the_committed_example_objects_validate(flavor):
     extension = load_schema("asm_extensions") if flavor == "asm" else None
     assert len(objects) >= 3
     assert [error for obj in objects for error in crd_errors(crds, obj, extension)] == []
+
+
+def test_a_canary_only_route_sends_everything_to_the_canary():
+    """A first deploy is routed as a canary with no primary: all traffic to it, no primary track."""
+    spec = RoutingSpec((Route("digits", None, Endpoint("vnew", "-", "-"), 100),))
+    assert istio_answer(spec, "/v2/models/digits/infer", {}) == "vnew"
+    assert istio_answer(spec, "/x", {"model": "digits", "x-meshserve-track": "canary"}) == "vnew"
+    assert istio_answer(spec, "/x", {"model": "digits", "x-meshserve-track": "primary"}) == "404"
+    service = render_mesh(spec, MeshTarget())[1]
+    assert all("weight" not in d for rule in service["spec"]["http"] for d in rule["route"])
