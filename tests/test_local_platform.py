@@ -63,6 +63,16 @@ def tracks(platform):
     return {v["track"]: v for v in platform.status()["models"].get("digits", [])}
 
 
+def deploy_the_other_version(platform, uris, canary_percent=0):
+    """Deploy whichever published version is not the primary (promoting one first if none serves)."""
+    if "primary" not in tracks(platform):
+        platform.deploy("digits", uris[0])
+        platform.promote("digits")
+    primary = tracks(platform)["primary"]["version"]
+    return platform.deploy("digits", uris[1] if primary == uris[0].rsplit("/", 1)[1] else uris[0],
+                           canary_percent=canary_percent)
+
+
 def test_lifecycle_deploy_promote_canary_rollback(platform_env):
     platform, (first, second), _ = platform_env
     platform.deploy("digits", first)
@@ -95,26 +105,26 @@ def test_a_model_that_does_not_load_leaves_the_primary_serving(platform_env, tmp
     assert after["models"] == before["models"] and predict(platform) == 200
 
 
-def test_promote_under_load_fails_no_request(platform_env):
-    platform, (first, second), _ = platform_env
-    primary = tracks(platform)["primary"]["version"]
-    platform.deploy("digits", second if primary == first.rsplit("/", 1)[1] else first)
+@pytest.mark.parametrize(("action", "canary_percent"), [("promote", 0), ("rollback", 50)])
+def test_promote_or_rollback_under_load_fails_no_request(platform_env, action, canary_percent):
+    platform, uris, _ = platform_env
+    deploy_the_other_version(platform, uris, canary_percent)
     router = platform.status()["router"]["http"]
     results = {}
     load = threading.Thread(target=lambda: results.update(run_benchmark_step(
         router, protocol="kserve-v1", model="digits", payload=json.dumps(ROW), qps=500, duration=6.0)))
     load.start()
     time.sleep(2.0)
-    platform.promote("digits")
+    getattr(platform, action)("digits")
     load.join()
+    assert set(tracks(platform)) == {"primary"}
     assert results["counts"]["total"] == 3000
     assert results["counts"]["by_error"] == {} and results["success_ratio"] == 1.0
 
 
 def test_a_dead_runtime_fails_over_to_the_other_version(platform_env):
-    platform, (first, second), _ = platform_env
-    primary = tracks(platform)["primary"]["version"]
-    canary = platform.deploy("digits", second if primary == first.rsplit("/", 1)[1] else first, canary_percent=50)
+    platform, uris, _ = platform_env
+    canary = deploy_the_other_version(platform, uris, canary_percent=50)
     os.kill(canary.pid, signal.SIGKILL)
     time.sleep(0.2)
     assert [predict(platform) for _ in range(20)] == [200] * 20  # retried on the primary
