@@ -171,7 +171,9 @@ def _cmd_local_mesh(args: argparse.Namespace) -> None:
     from components.routing.istio import render_mesh
 
     target = MeshTarget(flavor=args.flavor, namespace=args.namespace, gateway=args.gateway,
-                        service_host=args.service_host, dynamic_subset_key=args.dynamic_subset_key)
+                        rest_port=args.rest_port, grpc_port=args.grpc_port, service_host=args.service_host,
+                        service_rest_port=args.service_rest_port, service_grpc_port=args.service_grpc_port,
+                        dynamic_subset_key=args.dynamic_subset_key)
     print(yaml.safe_dump_all(render_mesh(LocalPlatform().routing_spec(), target), sort_keys=False), end="")
 
 
@@ -292,8 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument("--flavor", default="istio", help="istio (networking.istio.io/v1) or asm (v1beta1)")
     mesh.add_argument("--namespace", default="default", help="namespace of the objects and Services")
     mesh.add_argument("--gateway", default="meshserve-gateway", help="Gateway (and VirtualService) name")
+    mesh.add_argument("--rest-port", type=int, default=MeshTarget.rest_port, help="the gateway's REST port")
+    mesh.add_argument("--grpc-port", type=int, default=MeshTarget.grpc_port, help="the gateway's gRPC port")
     mesh.add_argument("--service-host", default=MeshTarget.service_host,
                       help="each version's Service host; {name} {version} {namespace} are filled in")
+    mesh.add_argument("--service-rest-port", type=int, default=MeshTarget.service_rest_port,
+                      help="the Services' REST port (KServe predictor: 80; ModelMesh: 8008)")
+    mesh.add_argument("--service-grpc-port", type=int, default=MeshTarget.service_grpc_port,
+                      help="the Services' gRPC port (ModelMesh: 8033)")
     mesh.add_argument("--dynamic-subset-key", default="", help="asm: the pod label to group endpoints by, "
                       "e.g. modelmesh.asm.alibabacloud.com")
     mesh.set_defaults(handler=_cmd_local_mesh)

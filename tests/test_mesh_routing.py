@@ -197,10 +197,19 @@ def test_a_weighted_split_reaches_the_same_versions_in_both(routed):
 
 def test_local_mesh_prints_the_routes_in_force(routed, monkeypatch, capsys):
     monkeypatch.setenv("MESHSERVE_STATE_DIR", str(routed.dir.parent))
-    assert main(["local", "mesh", "--flavor", "asm", "--namespace", "kserve-test"]) == 0
+    assert main(["local", "mesh", "--flavor", "asm", "--namespace", "kserve-test", "--grpc-port", "8033",
+                 "--service-grpc-port", "8033"]) == 0
     printed = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert printed == render_mesh(routed.spec(), MeshTarget(flavor="asm", namespace="kserve-test"))
+    assert printed == render_mesh(routed.spec(), MeshTarget(flavor="asm", namespace="kserve-test", grpc_port=8033,
+                                                            service_grpc_port=8033))
     assert printed[0]["apiVersion"] == "networking.istio.io/v1beta1"
+
+
+def test_local_mesh_with_a_bad_target_is_a_one_line_error(routed, monkeypatch, capsys):
+    monkeypatch.setenv("MESHSERVE_STATE_DIR", str(routed.dir.parent))
+    assert main(["local", "mesh", "--flavor", "istio", "--dynamic-subset-key", "k"]) == 2
+    assert capsys.readouterr().err == ("meshserve local: error: dynamic_subset_key: dynamic subsets are an Alibaba "
+                                       "ASM extension; render with flavor asm, or leave the key empty\n")
 
 
 @pytest.mark.parametrize("flavor", ["istio", "asm"])
