@@ -80,12 +80,12 @@ def test_a_misspelt_field_or_an_unchecked_cel_rule_fails_validation():
 def test_weights_balancer_and_retries_come_from_the_spec():
     spec = RoutingSpec(example_spec(25).routes, load_balancer="LEAST_REQUEST", connect_retries=3)
     _, service, *rules = render_mesh(spec, MeshTarget())
-    split = next(r for r in service["spec"]["http"] if r["name"] == "digits-rest")
+    split = next(r for r in service["spec"]["http"] if r["name"] == "digits.rest")
     assert [(d["destination"]["host"].split(".")[0], d["weight"]) for d in split["route"]] == [
         ("digits-va-predictor", 75), ("digits-vb-predictor", 25)]
     assert split["retries"] == {"attempts": 3, "retryOn": "connect-failure,refused-stream,reset"}
     assert {r["spec"]["trafficPolicy"]["loadBalancer"]["simple"] for r in rules} == {"LEAST_REQUEST"}
-    grpc = next(r for r in service["spec"]["http"] if r["name"] == "digits-grpc")
+    grpc = next(r for r in service["spec"]["http"] if r["name"] == "digits.grpc")
     assert {m["port"] for m in grpc["match"]} == {8081} and grpc["route"][0]["destination"]["port"] == {"number": 8081}
 
 
@@ -95,6 +95,7 @@ def test_weights_balancer_and_retries_come_from_the_spec():
     (MeshTarget(service_host="models.{namespace}.svc"), "^service_host: digits's primary and canary map to the same"),
     (MeshTarget(namespace="Kserve_Test"), "^namespace: 'Kserve_Test' is not a DNS-1123 label"),
     (MeshTarget(grpc_port=80), "^grpc_port: REST and gRPC share a gateway port"),
+    (MeshTarget(service_host="{model}.svc"), "^service_host: '{model}.svc' is not a usable template; use only"),
 ])
 def test_a_bad_target_is_a_one_line_error(target, message):
     with pytest.raises(InvalidInputError, match=message):
@@ -231,3 +232,10 @@ def test_a_canary_only_route_sends_everything_to_the_canary():
     assert istio_answer(spec, "/x", {"model": "digits", "x-meshserve-track": "primary"}) == "404"
     service = render_mesh(spec, MeshTarget())[1]
     assert all("weight" not in d for rule in service["spec"]["http"] for d in rule["route"])
+
+
+def test_rule_names_are_unique_even_for_look_alike_model_names():
+    look_alikes = RoutingSpec(tuple(Route(name, Endpoint("v1", "-", "-"), Endpoint("v2", "-", "-"), 10)
+                                    for name in ("a", "a-rest", "a-default", "a-rest-primary")))
+    names = [rule["name"] for rule in render_mesh(look_alikes, MeshTarget())[1]["spec"]["http"]]
+    assert len(names) == len(set(names)) == 2 * (5 * 2 + 5)  # per listener: 5 selectors x 2 tracks + 5 splits

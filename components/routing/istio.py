@@ -69,6 +69,11 @@ class MeshTarget:
         for field in ("rest_port", "grpc_port", "service_rest_port", "service_grpc_port"):
             if not 0 < getattr(self, field) <= 65535:
                 raise InvalidInputError(field, f"{getattr(self, field)} is not a port", "pass 1 to 65535")
+        try:
+            self.service_host.format(name="m", version="v", namespace="n")
+        except (KeyError, IndexError, ValueError):
+            raise InvalidInputError("service_host", f"{self.service_host!r} is not a usable template",
+                                    "use only the placeholders {name}, {version} and {namespace}") from None
         if self.rest_port == self.grpc_port:
             raise InvalidInputError("grpc_port", "REST and gRPC share a gateway port", "give gRPC its own port")
         if self.dynamic_subset_key and self.flavor != "asm":
@@ -105,12 +110,13 @@ def virtual_service(spec: RoutingSpec, target: MeshTarget) -> dict:
     """Every model's HTTP routes, in match order: pinned tracks first, then the weighted splits."""
     http = []
     for listener, port in (("rest", target.rest_port), ("grpc", target.grpc_port)):
+        # Rule names join parts with "." (model names cannot hold one), so no two rules share a name.
         selectors = [(route, route.name, _model_matches(route, listener, port, spec)) for route in spec.routes]
         no_model = [{"port": port, "withoutHeaders": {spec.header: ABSENT}}]
-        selectors.append((spec.routes[0], f"{spec.routes[0].name}-default", no_model))
-        http += [_pinned(route, f"{label}-{listener}", track, endpoint, matches, listener, spec, target)
+        selectors.append((spec.routes[0], f"{spec.routes[0].name}.default", no_model))
+        http += [_pinned(route, f"{label}.{listener}", track, endpoint, matches, listener, spec, target)
                  for route, label, matches in selectors for track, endpoint in _tracks(route)]
-        http += [_weighted(route, f"{label}-{listener}", [_without_track(match) for match in matches], listener,
+        http += [_weighted(route, f"{label}.{listener}", [_without_track(match) for match in matches], listener,
                            spec, target) for route, label, matches in selectors]
     return _object("VirtualService", f"{target.gateway}-routes", target,
                    {"hosts": list(target.hosts), "gateways": [target.gateway], "http": http})
@@ -155,7 +161,7 @@ def _pinned(route: Route, label: str, track: str, endpoint: Endpoint, matches: l
             spec: RoutingSpec, target: MeshTarget) -> dict:
     """The model's requests that carry `x-meshserve-track: <track>`, all to that one version."""
     pinned = [match | {"headers": match.get("headers", {}) | {TRACK_HEADER: {"exact": track}}} for match in matches]
-    return _http_route(f"{label}-{track}", pinned, [_destination(route.name, endpoint, listener, target)],
+    return _http_route(f"{label}.{track}", pinned, [_destination(route.name, endpoint, listener, target)],
                        listener, spec, target)
 
 
