@@ -115,7 +115,7 @@ def virtual_service(spec: RoutingSpec, target: MeshTarget) -> dict:
         no_model = [{"port": port, "withoutHeaders": {spec.header: ABSENT}}]
         selectors.append((spec.routes[0], f"{spec.routes[0].name}.default", no_model))
         http += [_pinned(route, f"{label}.{listener}", track, endpoint, matches, listener, spec, target)
-                 for route, label, matches in selectors for track, endpoint in _tracks(route)]
+                 for route, label, matches in selectors for track, endpoint in route.tracks()]
         http += [_weighted(route, f"{label}.{listener}", [_without_track(match) for match in matches], listener,
                            spec, target) for route, label, matches in selectors]
     return _object("VirtualService", f"{target.gateway}-routes", target,
@@ -128,7 +128,7 @@ def destination_rules(spec: RoutingSpec, target: MeshTarget) -> list[dict]:
     if target.dynamic_subset_key:
         load_balancer["dynamicSubset"] = {
             "subsetSelectors": [{"keys": [target.dynamic_subset_key], "fallbackPolicy": "ANY_ENDPOINT"}]}
-    hosts = sorted({target.host(route.name, endpoint) for route in spec.routes for _, endpoint in _tracks(route)})
+    hosts = sorted({target.host(route.name, endpoint) for route in spec.routes for _, endpoint in route.tracks()})
     return [_object("DestinationRule", host.split(".")[0], target,
                     {"host": host, "trafficPolicy": {"loadBalancer": load_balancer}}) for host in hosts]
 
@@ -136,11 +136,6 @@ def destination_rules(spec: RoutingSpec, target: MeshTarget) -> list[dict]:
 def _object(kind: str, name: str, target: MeshTarget, spec: dict) -> dict:
     return {"apiVersion": MESH_FLAVORS[target.flavor], "kind": kind,
             "metadata": {"name": name, "namespace": target.namespace, "labels": dict(MANAGED_BY)}, "spec": spec}
-
-
-def _tracks(route: Route) -> list[tuple[str, Endpoint]]:
-    return [(track, endpoint) for track, endpoint in (("primary", route.primary), ("canary", route.canary))
-            if endpoint is not None]
 
 
 def _model_matches(route: Route, listener: str, port: int, spec: RoutingSpec) -> list[dict]:
@@ -168,7 +163,7 @@ def _pinned(route: Route, label: str, track: str, endpoint: Endpoint, matches: l
 def _weighted(route: Route, label: str, matches: list[dict], listener: str, spec: RoutingSpec,
               target: MeshTarget) -> dict:
     """The model's traffic split between its versions by weight (a 0% version stays listed, at weight 0)."""
-    tracks = _tracks(route)
+    tracks = route.tracks()
     weights = route.weights() if len(tracks) == 2 else (None,)
     destinations = []
     for (_, endpoint), weight in zip(tracks, weights, strict=True):

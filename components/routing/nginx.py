@@ -55,7 +55,7 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
               "    default unknown;"]
     for route in spec.routes:
         lines.append(f'    "{route.name}:" {route.name};')
-        lines += [f'    "{route.name}:{track}" {route.name}_{track};' for track, _ in _tracks(route)]
+        lines += [f'    "{route.name}:{track}" {route.name}_{track};' for track, _ in route.tracks()]
     lines += ["  }"]
     for route in spec.routes:
         for protocol in ("http", "grpc"):
@@ -83,8 +83,7 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
 
 def _tracks(route: Route) -> list[tuple[str, Route]]:
     """The versions a request can be pinned to, each as a single-endpoint route."""
-    return [(track, Route(route.name, endpoint)) for track, endpoint in
-            (("primary", route.primary), ("canary", route.canary)) if endpoint is not None]
+    return [(track, Route(route.name, endpoint)) for track, endpoint in route.tracks()]
 
 
 def _upstream(name: str, route: Route, protocol: str, spec: RoutingSpec, keepalive: bool) -> list[str]:

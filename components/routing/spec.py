@@ -43,6 +43,11 @@ class Route:
             return 0, 100
         return 100 - self.canary_weight, self.canary_weight
 
+    def tracks(self) -> list[tuple[str, Endpoint]]:
+        """The versions a request can be pinned to: ("primary", endpoint) and/or ("canary", endpoint)."""
+        return [(track, endpoint) for track, endpoint in (("primary", self.primary), ("canary", self.canary))
+                if endpoint is not None]
+
     def validated(self) -> Route:
         """This route, if its name and weights are valid."""
         if not _NAME.match(self.name):

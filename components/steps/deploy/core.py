@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from components.platform.registry import platform_for
@@ -22,8 +23,6 @@ class Deployment:
 
     def baseline_manifest_json(self) -> str:
         """The baseline's model manifest as JSON ("null" on a first deploy), for the gate's accuracy check."""
-        import json
-
         from components.storage.published import read_published_manifest
 
         if not self.has_baseline:
