@@ -13,6 +13,7 @@ from pathlib import Path
 
 from components.errors import MeshserveError
 from components.routing.istio import MeshTarget
+from pipelines.deployment_flags import add_deployment_flags
 
 
 class _Parser(argparse.ArgumentParser):
@@ -185,6 +186,14 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     serve(Path(args.model_dir), args.name, http_port=args.http_port, grpc_port=args.grpc_port)
 
 
+def _cmd_render(args: argparse.Namespace) -> None:
+    from components.deployment.objects import dump_objects
+    from components.deployment.render import render_deployment
+    from pipelines.deployment_flags import spec_from_args
+
+    print(dump_objects(render_deployment(spec_from_args(args))), end="")
+
+
 def _cmd_compile(args: argparse.Namespace) -> None:
     from pipelines.compile import REPO_ROOT, write_all
 
@@ -312,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, default=8080, help="REST port (v1 and v2; default 8080)")
     serve.add_argument("--grpc-port", type=int, default=8081, help="gRPC v2 port (default 8081)")
     serve.set_defaults(handler=_cmd_serve)
+
+    render = commands.add_parser("render", help="a deployment spec as the cluster objects that serve it (YAML, "
+                                 "in apply order)", description="Flags or --spec FILE; flags override the file.")
+    add_deployment_flags(render)
+    render.set_defaults(handler=_cmd_render)
 
     compile_ = commands.add_parser("compile", help="rewrite the committed component, pipeline and workflow YAML")
     compile_.set_defaults(handler=_cmd_compile)

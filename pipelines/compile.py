@@ -105,6 +105,17 @@ GOLDEN_FILES: dict[Path, Callable[[], str]] = {
 }
 
 
+def _rendered_examples() -> dict[Path, Callable[[], str]]:
+    """Every runtime x router x autoscaling combination that renders, as its golden file."""
+    from pipelines.render_examples import MATRIX, golden_path, rendered_text, renders
+
+    return {golden_path(*combination): (lambda c=combination: rendered_text(*c))
+            for combination in MATRIX if renders(*combination)}
+
+
+GOLDEN_FILES |= _rendered_examples()
+
+
 def render_all() -> dict[Path, str]:
     """Every generated file's path and the text the code builds for it now."""
     return {path: build() for path, build in GOLDEN_FILES.items()}

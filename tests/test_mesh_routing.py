@@ -65,7 +65,7 @@ def test_asm_dynamic_subsets_validate_only_with_the_extension_schema():
     assert any("'hedaer' was unexpected" in e for e in crd_errors(crds, service, extension))
 
 
-def test_a_misspelt_field_or_an_unchecked_cel_rule_fails_validation():
+def test_a_misspelt_field_or_a_broken_cel_rule_fails_validation():
     crds = shared_path(*ISTIO_CRDS)
     rule = render_mesh(example_spec(), MeshTarget())[2]
     rule["spec"]["trafficPolicy"]["loadBalancer"]["simpel"] = "LEAST_CONN"
@@ -73,8 +73,12 @@ def test_a_misspelt_field_or_an_unchecked_cel_rule_fails_validation():
                                       "('simpel' was unexpected)"]
     del rule["spec"]["trafficPolicy"]["loadBalancer"]["simpel"]
     rule["spec"]["trafficPolicy"]["outlierDetection"] = {"interval": "10s"}
-    assert crd_errors(crds, rule) == ["/spec/trafficPolicy/outlierDetection/interval: CEL rule not evaluated here: "
+    assert crd_errors(crds, rule) == []  # the CEL rule is evaluated, and holds
+    rule["spec"]["trafficPolicy"]["outlierDetection"] = {"interval": "0s"}
+    assert crd_errors(crds, rule) == ["/spec/trafficPolicy/outlierDetection/interval: breaks CEL rule "
                                       "duration(self) >= duration('1ms')"]
+    rule["spec"]["trafficPolicy"]["outlierDetection"] = {"interval": "ten seconds"}
+    assert "CEL rule not evaluated here" in crd_errors(crds, rule)[0]  # cannot evaluate: fails closed
 
 
 def test_weights_balancer_and_retries_come_from_the_spec():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from components.errors import InvalidInputError
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
@@ -34,6 +34,8 @@ _RETRY_ON = {"rest": "connect-failure,refused-stream,reset",
 # (A real regex such as ".*" would be matched against "" for a missing header, and so never hold.)
 ABSENT = {"regex": "*"}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_GATEWAY_REF = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+MATCH_BY = ("model", "port")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class MeshTarget:
     The defaults fit KServe RawDeployment predictors behind the Istio ingress gateway: REST on the
     gateway's port 80, gRPC on 8081, each version an InferenceService `<model>-<version>`.
     ASM is rendered as networking.istio.io/v1beta1, which ASM 1.21 (seed 000's minimum) serves.
+    An empty `service_host` takes each version's host and ports from its endpoint's listeners (the
+    cluster renderer's case); a gateway port of 0 turns that listener off; `match_by` "port" routes
+    everything arriving on the gateway port (a gateway or host given to one model) instead of
+    selecting by the `model` header or path. `gateway` may be NAMESPACE/NAME for a shared gateway.
     """
 
     flavor: str = "istio"
@@ -56,34 +62,54 @@ class MeshTarget:
     service_rest_port: int = 80
     service_grpc_port: int = 8081
     dynamic_subset_key: str = ""
+    match_by: str = "model"
+    labels: dict = field(default_factory=lambda: dict(MANAGED_BY))
 
     def validated(self) -> MeshTarget:
         """This target, if every field is usable."""
         if self.flavor not in MESH_FLAVORS:
             raise InvalidInputError("flavor", f"unknown mesh {self.flavor!r}",
                                     f"use one of {', '.join(MESH_FLAVORS)}")
-        for field, value in (("namespace", self.namespace), ("gateway", self.gateway)):
-            if not _DNS_LABEL.match(value):
-                raise InvalidInputError(field, f"{value!r} is not a DNS-1123 label",
-                                        "use lower-case letters, digits and '-'")
-        for field in ("rest_port", "grpc_port", "service_rest_port", "service_grpc_port"):
-            if not 0 < getattr(self, field) <= 65535:
-                raise InvalidInputError(field, f"{getattr(self, field)} is not a port", "pass 1 to 65535")
+        if not _DNS_LABEL.match(self.namespace):
+            raise InvalidInputError("namespace", f"{self.namespace!r} is not a DNS-1123 label",
+                                    "use lower-case letters, digits and '-'")
+        if not _GATEWAY_REF.match(self.gateway):
+            raise InvalidInputError("gateway", f"{self.gateway!r} is not a gateway name",
+                                    "use NAME or NAMESPACE/NAME (lower-case letters, digits and '-')")
+        for name in ("rest_port", "grpc_port", "service_rest_port", "service_grpc_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise InvalidInputError(name, f"{getattr(self, name)} is not a port", "pass 1 to 65535 (0: off)")
         try:
             self.service_host.format(name="m", version="v", namespace="n")
         except (KeyError, IndexError, ValueError):
             raise InvalidInputError("service_host", f"{self.service_host!r} is not a usable template",
                                     "use only the placeholders {name}, {version} and {namespace}") from None
+        if not self.listeners():
+            raise InvalidInputError("rest_port", "both gateway listeners are off", "give REST or gRPC a port")
         if self.rest_port == self.grpc_port:
             raise InvalidInputError("grpc_port", "REST and gRPC share a gateway port", "give gRPC its own port")
+        if self.match_by not in MATCH_BY:
+            raise InvalidInputError("match_by", f"unknown match {self.match_by!r}", f"use one of {', '.join(MATCH_BY)}")
         if self.dynamic_subset_key and self.flavor != "asm":
             raise InvalidInputError("dynamic_subset_key", "dynamic subsets are an Alibaba ASM extension",
                                     "render with flavor asm, or leave the key empty")
         return self
 
+    def listeners(self) -> list[tuple[str, int]]:
+        """The gateway listeners that are on: ("rest", port) and/or ("grpc", port)."""
+        return [(listener, port) for listener, port in (("rest", self.rest_port), ("grpc", self.grpc_port)) if port]
+
     def host(self, name: str, endpoint: Endpoint) -> str:
         """The Service host that serves one version of a model."""
+        if not self.service_host:
+            return endpoint.http.rpartition(":")[0]
         return self.service_host.format(name=name, version=endpoint.version, namespace=self.namespace)
+
+    def service_port(self, listener: str, endpoint: Endpoint) -> int:
+        """The Service port a listener's traffic goes to (the endpoint's own, without a host template)."""
+        if not self.service_host:
+            return int((endpoint.http if listener == "rest" else endpoint.grpc).rpartition(":")[2])
+        return self.service_rest_port if listener == "rest" else self.service_grpc_port
 
 
 def render_mesh(spec: RoutingSpec, target: MeshTarget) -> list[dict]:
@@ -99,9 +125,9 @@ def render_mesh(spec: RoutingSpec, target: MeshTarget) -> list[dict]:
 
 def gateway(target: MeshTarget) -> dict:
     """The ingress Gateway: REST over HTTP and gRPC over HTTP/2, each on its own port."""
-    listeners = ((target.rest_port, "http-rest", "HTTP"), (target.grpc_port, "grpc", "GRPC"))
-    servers = [{"port": {"number": port, "name": name, "protocol": protocol}, "hosts": list(target.hosts)}
-               for port, name, protocol in listeners]
+    kinds = {"rest": ("http-rest", "HTTP"), "grpc": ("grpc", "GRPC")}
+    servers = [{"port": {"number": port, "name": kinds[listener][0], "protocol": kinds[listener][1]},
+                "hosts": list(target.hosts)} for listener, port in target.listeners()]
     return _object("Gateway", target.gateway, target,
                    {"selector": {"istio": target.gateway_selector}, "servers": servers})
 
@@ -109,7 +135,7 @@ def gateway(target: MeshTarget) -> dict:
 def virtual_service(spec: RoutingSpec, target: MeshTarget) -> dict:
     """Every model's HTTP routes, in match order: pinned tracks first, then the weighted splits."""
     http = []
-    for listener, port in (("rest", target.rest_port), ("grpc", target.grpc_port)):
+    for listener, port in target.listeners():
         # Rule names join parts with "." (model names cannot hold one), so no two rules share a name.
         selectors = [(route, route.name, _model_matches(route, listener, port, spec)) for route in spec.routes]
         no_model = [{"port": port, "withoutHeaders": {spec.header: ABSENT}}]
@@ -122,20 +148,47 @@ def virtual_service(spec: RoutingSpec, target: MeshTarget) -> dict:
                    {"hosts": list(target.hosts), "gateways": [target.gateway], "http": http})
 
 
+def model_virtual_service(route: Route, spec: RoutingSpec, target: MeshTarget, name: str) -> dict:
+    """One model's own VirtualService (so two models never write the same object), with no default rule.
+
+    While one version serves, its rule takes every request for the model; during a rollout, the track
+    header pins a request to one version and the rest split by weight.
+    """
+    http = []
+    for listener, port in target.listeners():
+        label = f"{route.name}.{listener}"
+        matches = _model_matches(route, listener, port, spec) if target.match_by == "model" else [{"port": port}]
+        if len(route.tracks()) == 1:
+            http.append(_weighted(route, label, matches, listener, spec, target))
+            continue
+        http += [_pinned(route, label, track, endpoint, matches, listener, spec, target)
+                 for track, endpoint in route.tracks()]
+        http.append(_weighted(route, label, [_without_track(match) for match in matches], listener, spec, target))
+    return _object("VirtualService", name, target, {"hosts": list(target.hosts), "gateways": [target.gateway],
+                                                     "http": http})
+
+
 def destination_rules(spec: RoutingSpec, target: MeshTarget) -> list[dict]:
     """One DestinationRule per version's Service: the spec's balancer (and ASM dynamic subsets)."""
     load_balancer: dict = {"simple": spec.load_balancer}
     if target.dynamic_subset_key:
         load_balancer["dynamicSubset"] = {
             "subsetSelectors": [{"keys": [target.dynamic_subset_key], "fallbackPolicy": "ANY_ENDPOINT"}]}
+    policy: dict = {"loadBalancer": load_balancer}
+    if spec.max_pending_requests:
+        policy["connectionPool"] = {"http": {"http1MaxPendingRequests": spec.max_pending_requests,
+                                             "http2MaxRequests": spec.max_pending_requests}}
+    if spec.eject_after_5xx:
+        policy["outlierDetection"] = {"consecutive5xxErrors": spec.eject_after_5xx, "interval": "10s",
+                                      "baseEjectionTime": "30s", "maxEjectionPercent": 50}
     hosts = sorted({target.host(route.name, endpoint) for route in spec.routes for _, endpoint in route.tracks()})
-    return [_object("DestinationRule", host.split(".")[0], target,
-                    {"host": host, "trafficPolicy": {"loadBalancer": load_balancer}}) for host in hosts]
+    return [_object("DestinationRule", host.split(".")[0], target, {"host": host, "trafficPolicy": policy})
+            for host in hosts]
 
 
 def _object(kind: str, name: str, target: MeshTarget, spec: dict) -> dict:
     return {"apiVersion": MESH_FLAVORS[target.flavor], "kind": kind,
-            "metadata": {"name": name, "namespace": target.namespace, "labels": dict(MANAGED_BY)}, "spec": spec}
+            "metadata": {"name": name, "namespace": target.namespace, "labels": dict(target.labels)}, "spec": spec}
 
 
 def _model_matches(route: Route, listener: str, port: int, spec: RoutingSpec) -> list[dict]:
@@ -183,7 +236,7 @@ def _http_route(name: str, match: list[dict], route: list[dict], listener: str, 
 
 
 def _destination(name: str, endpoint: Endpoint, listener: str, target: MeshTarget) -> dict:
-    port = target.service_rest_port if listener == "rest" else target.service_grpc_port
+    port = target.service_port(listener, endpoint)
     return {"destination": {"host": target.host(name, endpoint), "port": {"number": port}}}
 
 
@@ -193,3 +246,97 @@ def _check_distinct_hosts(route: Route, target: MeshTarget) -> None:
                                                                                                   route.canary):
         raise InvalidInputError("service_host", f"{route.name}'s primary and canary map to the same host",
                                 "put {version} in the service host template")
+
+
+# ----- the cluster router: a deployment's routes as Istio (or ASM) objects -----
+
+@dataclass(frozen=True)
+class IstioOptions:
+    """router_options for istio and asm."""
+
+    gateway: str = ""  # NAME or NAMESPACE/NAME; default NAME-gateway (ModelMesh: modelmesh-serving-gateway)
+    create_gateway: bool = True  # False: the gateway exists (e.g. a shared ingress gateway)
+    gateway_selector: str = "ingressgateway"
+    hosts: tuple[str, ...] = ("*",)
+    virtual_service: str = ""  # default: the model's name (ModelMesh: modelmesh-serving)
+    rest_port: int = -1  # gateway ports; -1: 80 and 8081 (ModelMesh: 8008 and 8033); 0: off
+    grpc_port: int = -1
+    match_by: str = ""  # model (header or path) or port; default model (ModelMesh: port)
+    load_balancer: str = "LEAST_CONN"
+    retries: int = 2
+    max_pending_requests: int = 1024
+    eject_after_5xx: int = 5
+    host_form: str = "fqdn"  # or short: the Service's bare name, as seeds 000 and 001 write it
+    dynamic_subset_key: str = ""  # asm only; ModelMesh on asm: modelmesh.asm.alibabacloud.com
+
+
+class IstioRoutes:
+    """Gateway, one VirtualService per model, one DestinationRule per version's Service.
+
+    On ModelMesh the objects are the namespace's: every model goes through the modelmesh-serving
+    Service, which routes by model name itself; on ASM, dynamic subsets send each request to the
+    runtime pods that have its model loaded (seed 000).
+    """
+
+    def __init__(self, flavor: str):
+        self.kind = flavor
+
+    def check(self, spec, runtime) -> None:
+        """Refuse a split with no primary to split against, and ASM fields on plain Istio."""
+        options = self._options(spec)
+        if spec.canary_percent and not spec.primary_version:
+            raise InvalidInputError("primary_version", "a canary split needs the version serving now",
+                                    "pass --primary-version")
+        if options.host_form not in ("fqdn", "short"):
+            raise InvalidInputError("router_options.host_form", f"unknown {options.host_form!r}", "use fqdn or short")
+        self._target(spec, runtime)  # validates the target
+
+    def objects(self, spec, runtime) -> list[dict]:
+        """The gateway (unless it exists), the DestinationRules and the model's VirtualService."""
+        options = self._options(spec)
+        target = self._target(spec, runtime)
+        route = self._route(spec, runtime)
+        routing = RoutingSpec((route,), load_balancer=options.load_balancer, connect_retries=options.retries,
+                              max_pending_requests=options.max_pending_requests,
+                              eject_after_5xx=options.eject_after_5xx).validated()
+        objects = [gateway(target)] if options.create_gateway and "/" not in target.gateway else []
+        name = options.virtual_service or ("modelmesh-serving" if runtime.kind == "modelmesh" else spec.name)
+        return objects + destination_rules(routing, target) + [model_virtual_service(route, routing, target, name)]
+
+    def _options(self, spec) -> IstioOptions:
+        from components.deployment.options import parse_options
+
+        return parse_options("router_options", IstioOptions, spec.router_options)
+
+    def _target(self, spec, runtime) -> MeshTarget:
+        options = self._options(spec)
+        modelmesh = runtime.kind == "modelmesh"
+        ports = (8008, 8033) if modelmesh else (80, 8081)
+        subset_key = options.dynamic_subset_key or (
+            "modelmesh.asm.alibabacloud.com" if modelmesh and self.kind == "asm" else "")
+        labels = {"app.kubernetes.io/managed-by": "meshserve"}
+        if not modelmesh:
+            labels["app.kubernetes.io/name"] = spec.name
+        return MeshTarget(
+            flavor=self.kind, namespace=spec.namespace,
+            gateway=options.gateway or ("modelmesh-serving-gateway" if modelmesh else f"{spec.name}-gateway"),
+            gateway_selector=options.gateway_selector, hosts=options.hosts,
+            rest_port=ports[0] if options.rest_port < 0 else options.rest_port,
+            grpc_port=ports[1] if options.grpc_port < 0 else options.grpc_port, service_host="",
+            dynamic_subset_key=subset_key, match_by=options.match_by or ("port" if modelmesh else "model"),
+            labels=labels).validated()
+
+    def _route(self, spec, runtime) -> Route:
+        if runtime.kind == "modelmesh":  # one route for the namespace: ModelMesh picks the model by name
+            return Route("modelmesh-serving", self._endpoint(spec, runtime, spec.version))
+        candidate = self._endpoint(spec, runtime, spec.version)
+        if not spec.primary_version:
+            return Route(spec.name, candidate).validated()
+        primary = self._endpoint(spec, runtime, spec.primary_version)
+        return Route(spec.name, primary, candidate, spec.canary_percent).validated()
+
+    def _endpoint(self, spec, runtime, version: str) -> Endpoint:
+        workload = runtime.workload(spec.for_version(version))
+        host = workload.service if self._options(spec).host_form == "short" else \
+            f"{workload.service}.{spec.namespace}.svc.cluster.local"
+        return Endpoint(version or "-", f"{host}:{workload.rest_port}", f"{host}:{workload.grpc_port}")

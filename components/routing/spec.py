@@ -68,6 +68,8 @@ class RoutingSpec:
     header: str = "model"
     load_balancer: str = "LEAST_CONN"
     connect_retries: int = 2
+    max_pending_requests: int = 0  # per version's host; 0: the mesh's default
+    eject_after_5xx: int = 0  # consecutive 5xx before a pod is ejected; 0: no outlier detection
 
     def route(self, name: str) -> Route | None:
         """The route for a model, if any."""

@@ -17,15 +17,16 @@ _INT_OR_STRING = {"anyOf": [{"type": "string"}, {"type": "integer"}]}
 def close_objects(schema):
     """A copy of `schema` in which every object with declared properties rejects unknown ones.
 
-    A node marked x-kubernetes-preserve-unknown-fields stays open, as the API server keeps it open.
+    That includes a node marked x-kubernetes-preserve-unknown-fields that lists its properties (the
+    OpenVINO ModelServer's spec): the API server keeps an unknown key there and the operator ignores
+    it, so a typo would pass silently. A preserve-unknown node without properties stays open.
     """
     schema = copy.deepcopy(schema)
     stack = [schema]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            open_node = node.get("x-kubernetes-preserve-unknown-fields") is True
-            if "properties" in node and "additionalProperties" not in node and not open_node:
+            if "properties" in node and "additionalProperties" not in node:
                 node["additionalProperties"] = False
             stack.extend(node.values())
         elif isinstance(node, list):
@@ -89,21 +90,34 @@ def crd_schema(crd_file: Path, api_version: str, kind: str, extension: dict | No
 
 
 def crd_errors(crd_file: Path, obj: dict, extension: dict | None = None) -> list[str]:
-    """Every strict-schema violation of a custom resource, plus any CEL rule it reaches that is not checked here.
+    """Every strict-schema violation of a custom resource, and every CEL rule it breaks.
 
-    The CRDs carry x-kubernetes-validations (CEL). This validator does not evaluate CEL, so an object
-    that reaches a field with such a rule is reported, never passed silently.
+    The CRDs carry x-kubernetes-validations (CEL); each rule the object reaches is evaluated with
+    cel-python. A rule that cannot be evaluated here is reported as an error, never passed silently.
     """
     from jsonschema import Draft7Validator
 
     schema = crd_schema(crd_file, obj["apiVersion"], obj["kind"], extension)
     errors = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
               for e in Draft7Validator(schema).iter_errors(obj)]
-    return errors + [f"{path}: CEL rule not evaluated here: {rule}" for path, rule in _cel_rules_reached(schema, obj)]
+    return errors + [f"{path}: {problem}" for path, rule, value in _cel_rules_reached(schema, obj)
+                     if (problem := _cel_problem(rule, value))]
 
 
-def _cel_rules_reached(schema: dict, value, path: str = "") -> list[tuple[str, str]]:
-    reached = [(path or "(root)", rule["rule"]) for rule in schema.get("x-kubernetes-validations", [])]
+def _cel_problem(rule: str, value) -> str:
+    """'' when the CEL rule holds for `value`; what went wrong otherwise."""
+    import celpy
+
+    try:
+        environment = celpy.Environment()
+        holds = environment.program(environment.compile(rule)).evaluate({"self": celpy.json_to_cel(value)})
+    except Exception as exc:  # an unknown function or a type cel-python cannot evaluate: fail closed
+        return f"CEL rule not evaluated here ({type(exc).__name__}): {rule}"
+    return "" if holds is True or holds == celpy.celtypes.BoolType(True) else f"breaks CEL rule {rule}"
+
+
+def _cel_rules_reached(schema: dict, value, path: str = "") -> list[tuple[str, str, object]]:
+    reached = [(path or "(root)", rule["rule"], value) for rule in schema.get("x-kubernetes-validations", [])]
     if isinstance(value, dict):
         for key, item in value.items():
             child = schema.get("properties", {}).get(key) or (schema.get("additionalProperties") or {})
@@ -113,3 +127,34 @@ def _cel_rules_reached(schema: dict, value, path: str = "") -> list[tuple[str, s
         for index, item in enumerate(value):
             reached += _cel_rules_reached(schema["items"], item, f"{path}/{index}")
     return reached
+
+
+KUBERNETES_VERSION = "1.30.0"  # core kinds: Kubernetes' own published schemas (kubernetes-validate, strict)
+_CRD_FILES = {  # API group -> the pinned upstream CRD file under ../shared/schemas
+    "serving.kserve.io": {"InferenceService": "kserve/serving.kserve.io_inferenceservices.yaml",
+                          "ServingRuntime": "kserve/serving.kserve.io_servingruntimes.yaml"},
+    "intel.com": {"ModelServer": "openvino/intel.com_model_servers.yaml"},
+    "networking.istio.io": {kind: "istio/customresourcedefinitions.gen.yaml"
+                            for kind in ("Gateway", "VirtualService", "DestinationRule")},
+}
+
+
+def kube_object_errors(shared: Path, obj: dict) -> list[str]:
+    """Every strict violation of a rendered object: a custom resource against its pinned CRD (ASM objects,
+    served as networking.istio.io/v1beta1, with meshserve's ASM extension), a core kind against
+    Kubernetes' strict schema."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    if group in _CRD_FILES:
+        extension = None
+        if obj["apiVersion"] == "networking.istio.io/v1beta1":
+            from components.contracts import load_schema
+
+            extension = load_schema("asm_extensions")
+        return crd_errors(shared / _CRD_FILES[group][obj["kind"]], obj, extension)
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return [f"{'/'.join(map(str, exc.path)) or '(root)'}: {exc.message}"]
+    return []

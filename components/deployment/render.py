@@ -1,0 +1,68 @@
+"""A deployment spec rendered as the objects an operator would write, in the order to apply them.
+
+The runtime renders the version's serving objects (its own scaling fields included), the autoscaler
+what scales them from outside (an HPA), the router what sends traffic to them. Before anything is
+rendered each of the three checks the combination and refuses, with the reason, what cannot work.
+An object two of them render (KServe's canary field on the runtime's InferenceService) is merged,
+as server-side apply merges two appliers' fields.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from components.deployment.spec import DeploymentSpec
+
+APPLY_ORDER = ("ServiceAccount", "PersistentVolume", "PersistentVolumeClaim", "ConfigMap", "ServingRuntime",
+               "InferenceService", "ModelServer", "Deployment", "Service", "HorizontalPodAutoscaler", "Gateway",
+               "DestinationRule", "VirtualService")
+
+
+def check_deployment(spec: DeploymentSpec) -> DeploymentSpec:
+    """The spec, if its fields are valid and its runtime, router and autoscaler can work together."""
+    from components.autoscaling.base import autoscaler_for
+    from components.routing.mesh import mesh_routes_for
+    from components.runtimes.base import runtime_for
+
+    spec = spec.validated()
+    runtime = runtime_for(spec.runtime)
+    router = mesh_routes_for(spec.router)
+    autoscaler_for(spec.autoscaling.kind)
+    runtime.support.check(runtime.kind, spec)
+    runtime.check(spec)
+    router.check(spec, runtime)
+    return spec
+
+
+def render_deployment(spec: DeploymentSpec) -> list[dict]:
+    """Every object the deployment needs, in apply order (pure: the same spec gives the same objects)."""
+    from components.autoscaling.base import autoscaler_for
+    from components.routing.mesh import mesh_routes_for
+    from components.runtimes.base import runtime_for
+
+    spec = check_deployment(spec)
+    runtime = runtime_for(spec.runtime)
+    objects = runtime.objects(spec)
+    objects += autoscaler_for(spec.autoscaling.kind).objects(spec, runtime.workload(spec))
+    objects += mesh_routes_for(spec.router).objects(spec, runtime)
+    ordered = sorted(merge_same_objects(objects), key=lambda obj: APPLY_ORDER.index(obj["kind"]))
+    return json.loads(json.dumps(ordered))  # no shared sub-dicts, so YAML dumps carry no anchors
+
+
+def merge_same_objects(objects: list[dict]) -> list[dict]:
+    """One object per (apiVersion, kind, namespace, name), later fields merged into the first one's."""
+    merged: dict[tuple, dict] = {}
+    for obj in objects:
+        key = (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        merged[key] = _deep_merge(merged[key], obj) if key in merged else copy.deepcopy(obj)
+    return list(merged.values())
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base

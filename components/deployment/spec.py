@@ -1,0 +1,390 @@
+"""The deployment spec: what to serve, where, how it is routed and how it scales, typed and validated.
+
+One spec drives every runtime (KServe Serverless/RawDeployment, ModelMesh, OpenVINO, TF Serving), every
+router (Istio, Alibaba ASM, KServe's own canary, none) and every autoscaler (HPA on CPU or QPS, Knative
+KPA). The CLI's flags, a YAML/JSON spec file, the KFP component and the Hera template all build this
+one object; `validated()` checks each field on its own, and the renderer checks the combination.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from components.errors import InvalidInputError
+
+RUNTIMES = ("kserve", "kserve-raw", "modelmesh", "ovms", "tfserving")
+ROUTERS = ("none", "istio", "asm", "kserve-canary")
+AUTOSCALERS = ("none", "hpa-cpu", "hpa-qps", "kpa")
+MODEL_FORMATS = ("sklearn", "tensorflow", "onnx", "triton", "xgboost", "lightgbm", "pytorch", "openvino")
+STORAGE_SCHEMES = ("pvc", "s3", "oss", "gs", "https")
+SIDE_BY_SIDE_ROUTERS = ("istio", "asm")
+SIDE_BY_SIDE_RUNTIMES = ("modelmesh", "tfserving")
+TOLERATION_OPERATORS = ("Equal", "Exists")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_VERSION = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_STORAGE_URI = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<root>[^/]+)(?:/(?P<path>.*))?$")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU, memory and GPUs for each serving pod; requests equal limits (Guaranteed QoS, seed 001)."""
+
+    cpu: str = ""
+    memory: str = ""
+    gpus: int = 0
+
+    def validated(self) -> Resources:
+        """These resources, if every quantity parses."""
+        for name in ("cpu", "memory"):
+            value = getattr(self, name)
+            if value and not _QUANTITY.match(value):
+                raise InvalidInputError(f"resources.{name}", f"{value!r} is not a Kubernetes quantity",
+                                        "write e.g. 500m or 2 (cpu), 512Mi or 2Gi (memory)")
+        if not isinstance(self.gpus, int) or self.gpus < 0:
+            raise InvalidInputError("resources.gpus", f"{self.gpus!r} is not a GPU count", "pass 0 or more")
+        return self
+
+    def requirements(self) -> dict:
+        """The container `resources` block (empty when nothing is set)."""
+        amounts = {key: value for key, value in (("cpu", self.cpu), ("memory", self.memory)) if value}
+        if self.gpus:
+            amounts["nvidia.com/gpu"] = str(self.gpus)
+        return {"requests": dict(amounts), "limits": dict(amounts)} if amounts else {}
+
+
+@dataclass(frozen=True)
+class Toleration:
+    """A pod toleration, e.g. for the taint of a preemptible node pool."""
+
+    key: str
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Toleration:
+        """KEY[=VALUE][:EFFECT], as kubectl taint writes it; KEY alone (or KEY:EFFECT) tolerates any value."""
+        rest, _, effect = text.partition(":")
+        key, equals, value = rest.partition("=")
+        return cls(key=key, operator="Equal" if equals else "Exists", value=value, effect=effect).validated()
+
+    def validated(self) -> Toleration:
+        """This toleration, if its key, operator and effect are valid."""
+        if not _LABEL_KEY.match(self.key or ""):
+            raise InvalidInputError("toleration", f"{self.key!r} is not a taint key", "write KEY[=VALUE][:EFFECT]")
+        if self.operator not in TOLERATION_OPERATORS:
+            raise InvalidInputError("toleration.operator", f"unknown operator {self.operator!r}", "use Equal or Exists")
+        if self.operator == "Exists" and self.value:
+            raise InvalidInputError("toleration.value", "operator Exists takes no value", "drop the value or use Equal")
+        if self.effect and self.effect not in TAINT_EFFECTS:
+            raise InvalidInputError("toleration.effect", f"unknown effect {self.effect!r}",
+                                    f"use one of {', '.join(TAINT_EFFECTS)}")
+        return self
+
+    def to_dict(self) -> dict:
+        """The pod spec's form."""
+        return {key: value for key, value in (("key", self.key), ("operator", self.operator),
+                                              ("value", self.value), ("effect", self.effect)) if value}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where serving pods may run: a node pool's labels and the taints they tolerate (seed 003)."""
+
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+
+    def validated(self) -> Placement:
+        """This placement, if every label and toleration is valid."""
+        for key, value in self.node_selector.items():
+            if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(str(value)):
+                raise InvalidInputError("node_selector", f"{key}={value} is not a valid node label",
+                                        "write KEY=VALUE with a label key and value")
+        for toleration in self.tolerations:
+            toleration.validated()
+        return self
+
+    def pod_fields(self) -> dict:
+        """nodeSelector and tolerations for a pod spec (only those set)."""
+        placed: dict = {}
+        if self.node_selector:
+            placed["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            placed["tolerations"] = [toleration.to_dict() for toleration in self.tolerations]
+        return placed
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """How many replicas, and what scales them.
+
+    kind: none (fixed at min_replicas), hpa-cpu (target = CPU utilization %), hpa-qps (target = requests
+    per second per pod, from the External `metric` chosen by `selector`), kpa (Knative: target = the
+    `metric`'s value per pod, concurrency or rps; min_replicas 0 scales to zero).
+    """
+
+    kind: str = "none"
+    min_replicas: int = 1
+    max_replicas: int = 1
+    target: int = 0
+    metric: str = ""
+    selector: dict[str, str] = field(default_factory=dict)
+
+    DEFAULT_TARGETS = {"hpa-cpu": 80, "hpa-qps": 10, "kpa": 10}
+    DEFAULT_METRICS = {"hpa-qps": "sls_ingress_qps", "kpa": "concurrency"}
+
+    def resolved(self) -> Autoscaling:
+        """Defaults filled in for the kind (target, metric; max = min for a fixed size)."""
+        max_replicas = self.min_replicas if self.kind == "none" else self.max_replicas
+        return replace(self, target=self.target or self.DEFAULT_TARGETS.get(self.kind, 0),
+                       metric=self.metric or self.DEFAULT_METRICS.get(self.kind, ""), max_replicas=max_replicas)
+
+    def validated(self) -> Autoscaling:
+        """This autoscaling, if kind, bounds, target and metric agree."""
+        if self.kind not in AUTOSCALERS:
+            raise InvalidInputError("autoscaling", f"unknown autoscaling {self.kind!r}",
+                                    f"use one of {', '.join(AUTOSCALERS)}")
+        for name in ("min_replicas", "max_replicas", "target"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise InvalidInputError(name, f"{getattr(self, name)!r} is not a count", "pass a whole number >= 0")
+        if self.min_replicas == 0 and self.kind != "kpa":
+            raise InvalidInputError("min_replicas", "only Knative's KPA scales to zero",
+                                    "pass --min-replicas 1 or more, or use --autoscaling kpa")
+        if self.kind != "none" and self.max_replicas < max(self.min_replicas, 1):
+            raise InvalidInputError("max_replicas", f"{self.max_replicas} is below min_replicas {self.min_replicas}",
+                                    "pass --max-replicas at least --min-replicas")
+        if self.kind == "kpa" and self.metric not in ("", "concurrency", "rps"):
+            raise InvalidInputError("autoscaling.metric", f"KPA cannot scale on {self.metric!r}",
+                                    "use concurrency or rps")
+        if self.kind in ("none", "hpa-cpu") and (self.metric or self.selector):
+            raise InvalidInputError("autoscaling.metric", f"{self.kind} takes no metric or selector",
+                                    "use --autoscaling hpa-qps for an external metric")
+        if self.kind == "none" and self.target:
+            raise InvalidInputError("autoscaling.target", "a fixed size has no target", "drop the target")
+        if self.kind == "none" and self.max_replicas not in (1, self.min_replicas):
+            raise InvalidInputError("max_replicas", "a fixed size has no maximum",
+                                    "pass only --min-replicas, or choose an autoscaler")
+        for key, value in self.selector.items():
+            if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(str(value)):
+                raise InvalidInputError("autoscaling.selector", f"{key}={value} is not a valid label",
+                                        "write KEY=VALUE with a label key and value")
+        return self
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """How serving pods read the model: the Secret with the object-store keys (a reference, never the
+    keys), the S3 endpoint settings KServe reads, and the names of the volume objects for OSS via CSI."""
+
+    secret: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = ""
+    s3_use_https: bool = True
+    oss_url: str = ""
+    claim: str = ""
+    volume: str = ""
+    size: str = "5Gi"
+    mount_options: str = "-o max_stat_cache_size=0 -o allow_other"
+
+    def validated(self) -> StorageAccess:
+        """These settings, if the names are DNS-1123 and the size a quantity."""
+        for name in ("secret", "claim", "volume"):
+            value = getattr(self, name)
+            if value and not _DNS_LABEL.match(value):
+                raise InvalidInputError(f"storage.{name}", f"{value!r} is not a valid object name",
+                                        "use lower-case letters, digits and '-'")
+        if not _QUANTITY.match(self.size):
+            raise InvalidInputError("storage.size", f"{self.size!r} is not a quantity", "write e.g. 5Gi")
+        for name in ("s3_endpoint", "oss_url"):
+            if "@" in getattr(self, name):
+                raise InvalidInputError(f"storage.{name}", "credentials in an endpoint URL",
+                                        "put the keys in the storage Secret and name it with --storage-secret")
+        return self
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One model version to serve on a cluster, and how it is routed and scaled."""
+
+    name: str
+    storage_uri: str
+    model_format: str
+    namespace: str = "default"
+    version: str = ""
+    primary_version: str = ""
+    runtime: str = "kserve"
+    router: str = "none"
+    autoscaling: Autoscaling = field(default_factory=Autoscaling)
+    canary_percent: int = 0
+    resources: Resources = field(default_factory=Resources)
+    placement: Placement = field(default_factory=Placement)
+    service_account: str = ""
+    storage: StorageAccess = field(default_factory=StorageAccess)
+    runtime_options: dict = field(default_factory=dict)
+    router_options: dict = field(default_factory=dict)
+
+    @property
+    def side_by_side(self) -> bool:
+        """Whether each version has objects of its own (named NAME-VERSION) rather than replacing the last.
+
+        True when a mesh splits traffic between versions' Services, on ModelMesh, which routes by model
+        name (each version is its own model name), and on TF Serving, whose Deployments arena names after
+        the version. KServe's canary and no router update one InferenceService in place.
+        """
+        return bool(self.version) and (self.router in SIDE_BY_SIDE_ROUTERS or self.runtime in SIDE_BY_SIDE_RUNTIMES)
+
+    @property
+    def object_name(self) -> str:
+        """The name of this version's serving objects."""
+        return f"{self.name}-{self.version}" if self.side_by_side else self.name
+
+    def for_version(self, version: str) -> DeploymentSpec:
+        """The same deployment for another version (e.g. the primary a canary is split against)."""
+        return replace(self, version=version, primary_version="")
+
+    @property
+    def scheme(self) -> str:
+        """The storage URI's scheme (pvc, s3, oss, gs, https)."""
+        return self.storage_uri.split("://", 1)[0]
+
+    @property
+    def bucket_or_claim(self) -> str:
+        """The storage URI's root: the claim or the bucket (the host, for https)."""
+        return _STORAGE_URI.match(self.storage_uri)["root"]
+
+    @property
+    def path(self) -> str:
+        """The storage URI's path below its root, without edge slashes."""
+        return (_STORAGE_URI.match(self.storage_uri)["path"] or "").strip("/")
+
+    def labels(self) -> dict[str, str]:
+        """The labels meshserve puts on every object it renders for this deployment."""
+        labels = {"app.kubernetes.io/managed-by": "meshserve", "app.kubernetes.io/name": self.name}
+        if self.version:
+            labels["meshserve.io/version"] = self.version
+        return labels
+
+    def validated(self) -> DeploymentSpec:
+        """This spec, if every field is valid on its own (combinations are the renderer's to check)."""
+        _check_choice("runtime", self.runtime, RUNTIMES)
+        _check_choice("router", self.router, ROUTERS)
+        _check_choice("model_format", self.model_format, MODEL_FORMATS)
+        _check_name("name", self.name, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
+        _check_name("namespace", self.namespace, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
+        for name in ("version", "primary_version"):
+            if getattr(self, name):
+                _check_name(name, getattr(self, name), _VERSION, "lower-case letters, digits and '-', at most 32")
+        if self.primary_version and self.primary_version == self.version:
+            raise InvalidInputError("primary_version", "the primary and the new version are the same",
+                                    "pass the version serving now")
+        if len(self.name) + len(self.version) > 45:
+            raise InvalidInputError("name", f"{self.name}-{self.version} is too long for the objects' names",
+                                    "keep name and version under 45 characters together")
+        if self.service_account:
+            _check_name("service_account", self.service_account, _DNS_LABEL, "a ServiceAccount name")
+        if not isinstance(self.canary_percent, int) or not 0 <= self.canary_percent <= 100:
+            raise InvalidInputError("canary_percent", f"{self.canary_percent!r} is out of range", "pass 0 to 100")
+        _check_storage_uri(self.storage_uri)
+        self.autoscaling.validated()
+        self.resources.validated()
+        self.placement.validated()
+        self.storage.validated()
+        return self
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidInputError(name, f"unknown {name.replace('_', ' ')} {value!r}", f"use one of {', '.join(choices)}")
+
+
+def _check_name(name: str, value: str, pattern: re.Pattern, rule: str) -> None:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise InvalidInputError(name, f"{value!r} is not a valid {name.replace('_', ' ')}", f"use {rule}")
+
+
+def _check_storage_uri(uri: str) -> None:
+    match = _STORAGE_URI.match(uri or "")
+    if not match or match["scheme"] not in STORAGE_SCHEMES:
+        raise InvalidInputError("storage_uri", f"{uri!r} is not a model location",
+                                "pass the upload step's storageUri: pvc://, s3://, oss://, gs:// or https://")
+    if "@" in match["root"] or "?" in uri:
+        raise InvalidInputError("storage_uri", "credentials or a query in the storage URI",
+                                "keep keys in the storage Secret; pass the plain location")
+    path = (match["path"] or "").strip("/")
+    if any(part in (".", "..") for part in path.split("/")):
+        raise InvalidInputError("storage_uri", f"path {path!r} has '.' or '..' segments", "pass a plain path")
+
+
+# ----- reading a spec from a file or a mapping -----
+
+_NESTED = {"autoscaling": Autoscaling, "resources": Resources, "placement": Placement, "storage": StorageAccess}
+
+
+def spec_from_mapping(data: dict) -> DeploymentSpec:
+    """A spec from plain data (a parsed YAML/JSON file); an unknown key is an error naming it."""
+    if not isinstance(data, dict):
+        raise InvalidInputError("spec", "the spec is not a mapping", "write the spec as YAML/JSON keys and values")
+    values = _known_keys(data, DeploymentSpec, "")
+    for key, kind in _NESTED.items():
+        if key in values:
+            values[key] = _nested(key, values[key], kind)
+    for key in ("runtime_options", "router_options"):
+        if key in values and not isinstance(values[key], dict):
+            raise InvalidInputError(key, "is not a mapping", f"write {key} as key: value pairs")
+    for key in ("name", "storage_uri", "model_format"):
+        if key not in values:
+            raise InvalidInputError(key, "is missing from the spec", f"add {key}")
+    try:
+        return DeploymentSpec(**values).validated()
+    except TypeError as exc:  # a value of the wrong shape (e.g. a list where a number goes)
+        raise InvalidInputError("spec", str(exc), "check the spec's value types") from None
+
+
+def load_spec(path: Path) -> DeploymentSpec:
+    """A spec from a YAML or JSON file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise InvalidInputError("spec", f"cannot read {path}: {exc.strerror}", "pass a readable spec file") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInputError("spec", f"{path} is not YAML/JSON: {str(exc).splitlines()[0]}",
+                                "fix the file's syntax") from None
+    return spec_from_mapping(data)
+
+
+def _known_keys(data: dict, kind: type, prefix: str) -> dict:
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(map(str, data)) - known)
+    if unknown:
+        raise InvalidInputError(prefix + unknown[0], "is not a spec field", f"use one of {', '.join(sorted(known))}")
+    return dict(data)
+
+
+def _nested(key: str, value, kind: type):
+    if not isinstance(value, dict):
+        raise InvalidInputError(key, "is not a mapping", f"write {key} as key: value pairs")
+    values = _known_keys(value, kind, f"{key}.")
+    if kind is Placement and "tolerations" in values:
+        values["tolerations"] = tuple(_toleration(item) for item in values["tolerations"] or ())
+    if kind is Placement and "node_selector" in values:
+        values["node_selector"] = {str(k): str(v) for k, v in (values["node_selector"] or {}).items()}
+    if kind is Autoscaling and "selector" in values:
+        values["selector"] = {str(k): str(v) for k, v in (values["selector"] or {}).items()}
+    return kind(**values)
+
+
+def _toleration(item) -> Toleration:
+    if isinstance(item, str):
+        return Toleration.parse(item)
+    if isinstance(item, dict):
+        return Toleration(**_known_keys(item, Toleration, "toleration.")).validated()
+    raise InvalidInputError("toleration", f"{item!r} is not a toleration", "write KEY[=VALUE][:EFFECT] or a mapping")

@@ -1,0 +1,40 @@
+"""The cluster routers: how a deployment's traffic reaches its versions, one module per mesh, and the registry.
+
+Each renders the routing objects for a deployment spec given its runtime (which names the versions'
+Services and ports): istio and asm (components/routing/istio.py), kserve-canary, none.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from components.errors import InvalidInputError
+
+
+class MeshRoutes(Protocol):
+    """Renders the objects that route a deployment's traffic on a cluster."""
+
+    kind: str
+
+    def check(self, spec, runtime) -> None:
+        """Refuse what this router cannot do with the spec and runtime."""
+
+    def objects(self, spec, runtime) -> list[dict]:
+        """The routing objects (an object named like a runtime's is merged into it)."""
+
+
+def mesh_routes_for(kind: str) -> MeshRoutes:
+    """The cluster router registered under `kind`; an unknown kind is an error, never a fallback."""
+    if kind in ("istio", "asm"):
+        from components.routing.istio import IstioRoutes
+
+        return IstioRoutes(kind)
+    if kind == "kserve-canary":
+        from components.routing.kserve_canary import KServeCanaryRoutes
+
+        return KServeCanaryRoutes()
+    if kind == "none":
+        from components.routing.nop import NoRoutes
+
+        return NoRoutes()
+    raise InvalidInputError("router", f"unknown router {kind!r}", "use one of none, istio, asm, kserve-canary")

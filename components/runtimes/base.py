@@ -1,0 +1,76 @@
+"""The cluster serving-runtime protocol, what every runtime declares it supports, and the registry.
+
+A runtime turns a deployment spec into the objects that serve one version (an InferenceService, a
+ModelServer, a Deployment and Service, ...). It also says which model formats, storage schemes,
+routers and autoscalers it can work with: each refusal carries its reason, so a combination that
+cannot work is refused with that reason before anything is rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from components.deployment.objects import Workload
+from components.deployment.spec import DeploymentSpec
+from components.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class Support:
+    """What a runtime can serve, and why it refuses the rest (name -> reason and fix)."""
+
+    formats: tuple[str, ...]
+    schemes: tuple[str, ...]
+    scheme_refusals: dict[str, str] = field(default_factory=dict)
+    router_refusals: dict[str, str] = field(default_factory=dict)
+    autoscaling_refusals: dict[str, str] = field(default_factory=dict)
+
+    def check(self, kind: str, spec: DeploymentSpec) -> None:
+        """Refuse the spec's format, storage scheme, router or autoscaler if this runtime cannot take it."""
+        if spec.model_format not in self.formats:
+            raise InvalidInputError("model_format", f"runtime {kind} does not serve {spec.model_format} models",
+                                    f"use one of {', '.join(self.formats)}, or another runtime")
+        if spec.scheme not in self.schemes:
+            reason = self.scheme_refusals.get(spec.scheme, f"runtime {kind} cannot read {spec.scheme}://")
+            raise InvalidInputError("storage_uri", reason, f"use {' or '.join(s + '://' for s in self.schemes)}")
+        for name, value, refusals in (("router", spec.router, self.router_refusals),
+                                      ("autoscaling", spec.autoscaling.kind, self.autoscaling_refusals)):
+            if value in refusals:
+                reason, _, fix = refusals[value].partition("; ")
+                raise InvalidInputError(name, f"{value} with runtime {kind}: {reason}", fix or "choose another")
+
+
+class Runtime(Protocol):
+    """Renders the objects that serve one version on a cluster."""
+
+    kind: str
+    support: Support
+
+    def check(self, spec: DeploymentSpec) -> None:
+        """Refuse what this runtime cannot do with the spec (beyond `support`'s tables)."""
+
+    def workload(self, spec: DeploymentSpec) -> Workload:
+        """The version's Service, ports and scale target."""
+
+    def objects(self, spec: DeploymentSpec) -> list[dict]:
+        """Every object the version needs, the runtime's own scaling fields included."""
+
+
+RUNTIME_MODULES = {
+    "kserve": ("components.runtimes.kserve", "KServeServerless"),
+    "kserve-raw": ("components.runtimes.kserve", "KServeRawDeployment"),
+    "modelmesh": ("components.runtimes.modelmesh", "ModelMeshRuntime"),
+    "ovms": ("components.runtimes.ovms", "OpenVinoRuntime"),
+    "tfserving": ("components.runtimes.tfserving", "TfServingRuntime"),
+}
+
+
+def runtime_for(kind: str) -> Runtime:
+    """The cluster runtime registered under `kind`; an unknown kind is an error, never a fallback."""
+    import importlib
+
+    if kind not in RUNTIME_MODULES:
+        raise InvalidInputError("runtime", f"unknown runtime {kind!r}", f"use one of {', '.join(RUNTIME_MODULES)}")
+    module, attribute = RUNTIME_MODULES[kind]
+    return getattr(importlib.import_module(module), attribute)()

@@ -1,0 +1,107 @@
+"""The deployment spec's command-line flags, shared by `meshserve render` (and the cluster deploy).
+
+A spec comes from `--spec FILE`, from flags, or from both: flags given on the command line override
+the file's values. Every value is checked by the spec itself, so a flag and a file key fail alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from components.deployment.spec import AUTOSCALERS, MODEL_FORMATS, ROUTERS, RUNTIMES, DeploymentSpec
+from components.errors import InvalidInputError
+
+# flag destination -> path in the spec mapping
+_PATHS = {
+    "name": ("name",), "namespace": ("namespace",), "version": ("version",),
+    "primary_version": ("primary_version",), "storage_uri": ("storage_uri",), "model_format": ("model_format",),
+    "runtime": ("runtime",), "router": ("router",), "canary_percent": ("canary_percent",),
+    "service_account": ("service_account",), "autoscaling": ("autoscaling", "kind"),
+    "min_replicas": ("autoscaling", "min_replicas"), "max_replicas": ("autoscaling", "max_replicas"),
+    "scale_target": ("autoscaling", "target"), "scale_metric": ("autoscaling", "metric"),
+    "metric_selector": ("autoscaling", "selector"), "cpu": ("resources", "cpu"), "memory": ("resources", "memory"),
+    "gpus": ("resources", "gpus"), "node_selector": ("placement", "node_selector"),
+    "toleration": ("placement", "tolerations"), "storage_secret": ("storage", "secret"),
+    "storage_option": ("storage",), "runtime_option": ("runtime_options",), "router_option": ("router_options",),
+}
+_PAIRS = ("node_selector", "metric_selector", "storage_option", "runtime_option", "router_option")
+
+
+def add_deployment_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that build a DeploymentSpec."""
+    parser.add_argument("--spec", help="a deployment spec file (YAML or JSON); flags override its values")
+    parser.add_argument("--name", help="model name (DNS-1123)")
+    parser.add_argument("--namespace", help="namespace of the objects (default: default)")
+    parser.add_argument("--version", help="this version's name, e.g. the upload step's v<digest>")
+    parser.add_argument("--primary-version", help="the version serving now, which a canary is split against")
+    parser.add_argument("--storage-uri", help="the upload step's storageUri (pvc://, s3://, oss://, gs://, https://)")
+    parser.add_argument("--model-format", help=", ".join(MODEL_FORMATS))
+    parser.add_argument("--runtime", help=", ".join(RUNTIMES) + " (default: kserve)")
+    parser.add_argument("--router", help=", ".join(ROUTERS) + " (default: none)")
+    parser.add_argument("--autoscaling", help=", ".join(AUTOSCALERS) + " (default: none)")
+    parser.add_argument("--canary-percent", type=int, help="the new version's share of traffic, 0-100")
+    parser.add_argument("--min-replicas", type=int, help="pods at least (0 with kpa: scale to zero)")
+    parser.add_argument("--max-replicas", type=int, help="pods at most")
+    parser.add_argument("--scale-target", type=int,
+                        help="hpa-cpu: CPU %% (80); hpa-qps: requests/s per pod (10); kpa: per pod (10)")
+    parser.add_argument("--scale-metric", help="hpa-qps: the External metric (sls_ingress_qps); kpa: concurrency|rps")
+    parser.add_argument("--metric-selector", action="append", metavar="KEY=VALUE", help="hpa-qps: metric labels")
+    parser.add_argument("--cpu", help="CPU per pod, requests = limits (e.g. 4 or 500m)")
+    parser.add_argument("--memory", help="memory per pod, requests = limits (e.g. 500Mi)")
+    parser.add_argument("--gpus", type=int, help="nvidia.com/gpu per pod")
+    parser.add_argument("--node-selector", action="append", metavar="KEY=VALUE", help="node label (repeatable)")
+    parser.add_argument("--toleration", action="append", metavar="KEY[=VALUE][:EFFECT]", help="repeatable")
+    parser.add_argument("--service-account", help="the pods' ServiceAccount")
+    parser.add_argument("--storage-secret", help="the Secret holding the object-store keys (a reference only)")
+    parser.add_argument("--storage-option", action="append", metavar="KEY=VALUE",
+                        help="s3_endpoint, s3_region, s3_use_https, oss_url, claim, volume, size, mount_options")
+    parser.add_argument("--runtime-option", action="append", metavar="KEY=VALUE", help="the runtime's options")
+    parser.add_argument("--router-option", action="append", metavar="KEY=VALUE", help="the router's options")
+
+
+def spec_from_args(args: argparse.Namespace) -> DeploymentSpec:
+    """The spec from --spec and the flags given (flags win)."""
+    from components.deployment.spec import load_spec, spec_from_mapping
+
+    data = _as_mapping(load_spec(Path(args.spec))) if args.spec else {}
+    for flag, path in _PATHS.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if flag in _PAIRS:
+            value = _pairs(flag, value)
+        elif flag == "toleration":
+            value = list(value)
+        _put(data, path, value)
+    return spec_from_mapping(data)
+
+
+def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise InvalidInputError(flag, f"{item!r} is not KEY=VALUE", f"write --{flag.replace('_', '-')} KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def _put(data: dict, path: tuple[str, ...], value) -> None:
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    last = path[-1]
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        node[last] = node[last] | value
+    else:
+        node[last] = value
+
+
+def _as_mapping(spec: DeploymentSpec) -> dict:
+    """A spec back as plain data, so flags can be laid over it."""
+    from dataclasses import asdict
+
+    data = asdict(spec)
+    data["placement"]["tolerations"] = [dict(t) for t in data["placement"]["tolerations"]]
+    return data
