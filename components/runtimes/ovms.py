@@ -30,6 +30,7 @@ class OvmsOptions:
     """runtime_options for ovms."""
 
     image: str = "openvino/model_server:2024.4"
+    model_name: str = ""  # the name in the server's URLs and gRPC requests (default: the deployment's name)
     grpc_port: int = 8080
     rest_port: int = 8081
     throughput_streams: str = "1"  # CPU_THROUGHPUT_STREAMS: about one per expected parallel client connection
@@ -78,8 +79,9 @@ class OpenVinoRuntime:
             deployment["resources"] = spec.resources.requirements()
         if spec.placement.node_selector:
             deployment["node_affinity"] = _required_node_affinity(spec.placement.node_selector)
-        model_settings = {"single_model_mode": True, "model_name": spec.name, "model_path": self._model_path(spec),
-                          "plugin_config": json.dumps({"CPU_THROUGHPUT_STREAMS": options.throughput_streams}),
+        plugin_config = json.dumps({"CPU_THROUGHPUT_STREAMS": options.throughput_streams}, separators=(",", ":"))
+        model_settings = {"single_model_mode": True, "model_name": options.model_name or spec.name,
+                          "model_path": self._model_path(spec), "plugin_config": plugin_config,
                           "target_device": options.target_device}
         return [{"apiVersion": API_VERSION, "kind": "ModelServer", "metadata": metadata(spec, spec.object_name),
                  "spec": {"image_name": options.image, "deployment_parameters": deployment,
