@@ -122,8 +122,8 @@ def _cmd_deploy(args: argparse.Namespace) -> None:
     from components.platform.registry import platform_for
 
     version = platform_for(args.platform).deploy(args.name, args.storage_uri, args.canary_percent)
-    print(f"deployed {args.name} {version.version} as canary (http 127.0.0.1:{version.http_port}, "
-          f"grpc 127.0.0.1:{version.grpc_port}, pid {version.pid})")
+    print(f"deployed {args.name} {version.version} as canary (http {version.endpoint.http}, "
+          f"grpc {version.endpoint.grpc}, pid {version.details['pid']})")
 
 
 def _cmd_promote(args: argparse.Namespace) -> None:

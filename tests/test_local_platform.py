@@ -86,7 +86,7 @@ def test_lifecycle_deploy_promote_canary_rollback(platform_env):
     with pytest.raises(InvalidInputError, match="already has a canary"):
         platform.deploy("digits", second)
     platform.rollback("digits")
-    assert set(tracks(platform)) == {"primary"} and not is_our_server(canary.pid)
+    assert set(tracks(platform)) == {"primary"} and not is_our_server(canary.details["pid"])
     assert predict(platform, {"x-meshserve-track": "canary"}) == 404
 
 
@@ -125,7 +125,7 @@ def test_promote_or_rollback_under_load_fails_no_request(platform_env, action, c
 def test_a_dead_runtime_fails_over_to_the_other_version(platform_env):
     platform, uris, _ = platform_env
     canary = deploy_the_other_version(platform, uris, canary_percent=50)
-    os.kill(canary.pid, signal.SIGKILL)
+    os.kill(canary.details["pid"], signal.SIGKILL)
     time.sleep(0.2)
     assert [predict(platform) for _ in range(20)] == [200] * 20  # retried on the primary
     assert tracks(platform)["canary"]["ready"] is False and tracks(platform)["primary"]["ready"] is True

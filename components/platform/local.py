@@ -1,12 +1,11 @@
-"""The local platform: deploy, promote and roll back model versions as local processes behind nginx.
+"""The local platform: model versions as local processes behind nginx, rolled out by the shared rules.
 
-The same operations a cluster platform offers, with the same guarantees:
-- deploy starts the new version beside the current primary as the canary; only once it answers
-  ready are routes changed; if it fails to load, the previous primary keeps serving, routes unchanged;
-- promote routes everything to the canary, waits for the router to drain the old routes, then stops
-  the old primary; rollback routes everything back to the primary and stops the canary;
-- a runtime that dies stays in the routes as a failing backend: the router retries on the other
-  version, and status reports it down.
+It composes the three parts the rollout rules (components/rollout/rules.py) speak to: KServe model
+server processes (the runtime), nginx (the router) and a JSON state file under a lock. The rules
+give it the same guarantees as a cluster: a candidate gets traffic only once ready, a failed deploy
+leaves the primary and its routes as they were, promote and rollback refuse an unhealthy target. A
+runtime that dies stays routed as a failing backend: nginx retries on the other version, and
+status reports it down.
 """
 
 from __future__ import annotations
@@ -14,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.errors import InvalidInputError
 from components.platform.state import PlatformState, state_dir
+from components.rollout.contract import Candidate, Version
+from components.rollout.rules import Rollout
+from components.routing.nginx import NginxRouter
 from components.routing.router import router_for
 from components.routing.spec import Endpoint, Route, RoutingSpec
-from components.serving.runtime import RunningVersion, runtime_for
+from components.serving.runtime import RunningVersion, ServingRuntime, runtime_for
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
 
@@ -37,83 +38,70 @@ class VersionStatus:
     storage_uri: str
 
 
+class LocalProcesses:
+    """The rollout's runtime here: one model-server process per version, from a materialized model."""
+
+    def __init__(self, runtime: ServingRuntime, models_dir: Path):
+        self.runtime = runtime
+        self.models_dir = models_dir
+
+    def start(self, candidate: Candidate) -> Version:
+        """Copy the version out of storage and serve it; return once it answers ready."""
+        model_dir = materialize(candidate.storage_uri, self.models_dir)
+        running = self.runtime.start(candidate.name, candidate.version, model_dir, candidate.model_digest,
+                                     candidate.storage_uri)
+        endpoint = Endpoint(running.version, f"127.0.0.1:{running.http_port}", f"127.0.0.1:{running.grpc_port}")
+        return Version(candidate.name, running.version, running.model_digest, running.storage_uri, endpoint,
+                       running.to_dict())
+
+    def healthy(self, version: Version) -> bool:
+        """The process answers its readiness probe."""
+        return self.runtime.ready(process_of(version))
+
+    def stop(self, version: Version) -> None:
+        """Stop the process (only if it is still the server this platform started)."""
+        self.runtime.stop(process_of(version))
+
+
 class LocalPlatform:
     """Model versions as KServe model-server processes, routed by a local nginx."""
 
     def __init__(self, root: Path | None = None, router: str = "nginx", runtime: str = "kserve"):
         self.root = Path(root) if root else state_dir()
         self.state = PlatformState(self.root)
-        self.router = router_for(router, self.root)
+        self.router: NginxRouter = router_for(router, self.root)
         self.runtime = runtime_for(runtime, self.root)
+        self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state)
 
-    def deploy(self, name: str, storage_uri: str, canary_percent: int = 0) -> RunningVersion:
+    def deploy(self, name: str, storage_uri: str, canary_percent: int = 0) -> Version:
         """Start the version as the canary with `canary_percent` of traffic (all of it on a first deploy)."""
         Route(name, Endpoint("-", "-", "-"), canary_weight=canary_percent).validated()
         manifest = read_published_manifest(storage_uri)
-        with self.state.locked() as models:
-            tracks = models.get(name, {"primary": None, "canary": None})
-            if tracks["canary"] is not None:
-                raise InvalidInputError("name", f"{name} already has a canary ({tracks['canary'].version})",
-                                        f"promote or roll back {name} first")
-            primary = tracks["primary"]
-            if primary is not None and primary.model_digest == manifest.model_digest:
-                raise InvalidInputError("storage_uri", f"{name} already serves this model ({primary.version})",
-                                        "deploy a different model version")
-            model_dir = materialize(storage_uri, self.root / "models")
-            canary = self.runtime.start(name, manifest.version_id, model_dir, manifest.model_digest, storage_uri)
-            try:
-                self.router.reconcile(Route(name, _endpoint(primary), _endpoint(canary),
-                                            canary_percent if primary else 100))
-            except Exception:
-                self.runtime.stop(canary)  # routes unchanged: nginx refused or did not start
-                raise
-            models[name] = {"primary": primary, "canary": canary}
-            return canary
+        return self.rollout.deploy(Candidate(name, manifest.version_id, manifest.model_digest, storage_uri,
+                                             canary_percent))
 
-    def promote(self, name: str) -> RunningVersion:
-        """Make the canary the primary with all traffic; stop the old primary once drained."""
-        with self.state.locked() as models:
-            tracks = self._tracks(models, name)
-            canary, old = tracks["canary"], tracks["primary"]
-            if canary is None:
-                raise InvalidInputError("name", f"{name} has no canary to promote", "deploy a new version first")
-            self.router.reconcile(Route(name, _endpoint(canary)))  # returns after the old routes drained
-            if old is not None:
-                self.runtime.stop(old)
-            models[name] = {"primary": canary, "canary": None}
-            return canary
+    def promote(self, name: str) -> Version:
+        """Make the (healthy) canary the primary with all traffic; stop the old primary once drained."""
+        return self.rollout.promote(name)
 
-    def rollback(self, name: str) -> RunningVersion | None:
-        """Send all traffic back to the primary and stop the canary (with no primary, remove the model)."""
-        with self.state.locked() as models:
-            tracks = self._tracks(models, name)
-            canary, primary = tracks["canary"], tracks["primary"]
-            if canary is None:
-                raise InvalidInputError("name", f"{name} has no canary to roll back", "nothing to do")
-            if primary is None:
-                self.router.finalize(name)
-                models.pop(name)
-            else:
-                self.router.reconcile(Route(name, _endpoint(primary)))
-                models[name] = {"primary": primary, "canary": None}
-            self.runtime.stop(canary)
-            return primary
+    def rollback(self, name: str) -> Version | None:
+        """Send all traffic back to the (healthy) primary and stop the canary (with no primary, remove the model)."""
+        return self.rollout.rollback(name)
 
     def status(self) -> dict:
         """Router URLs and, per model, each version's weight, health and listeners."""
-        models = self.state.read()
-        ports = self.router.ports() if models else {}
+        records = dict(self.state.records())
+        ports = self.router.ports() if records else {}
         report = {"router": {"http": f"http://127.0.0.1:{ports['http']}" if ports else None,
                              "grpc": f"127.0.0.1:{ports['grpc']}" if ports else None,
                              "l4_grpc": f"127.0.0.1:{ports['l4']}" if ports and self.router.stream_enabled() else None,
                              "pid": self.router.pid()},
                   "models": {}}
-        for name, tracks in models.items():
+        for name, record in records.items():
             weights = dict(zip(("primary", "canary"), self.router.get_routes(name), strict=True))
-            report["models"][name] = [
-                VersionStatus(track, v.version, weights[track], self.runtime.ready(v), v.pid,
-                              f"127.0.0.1:{v.http_port}", f"127.0.0.1:{v.grpc_port}", v.storage_uri).__dict__
-                for track, v in tracks.items() if v is not None]
+            report["models"][name] = [self._version_status(track, version, weights[track])
+                                      for track, version in (("primary", record.primary), ("canary", record.canary))
+                                      if version is not None]
         return report
 
     def routing_spec(self) -> RoutingSpec:
@@ -124,27 +112,24 @@ class LocalPlatform:
         """Stop every process this state directory started (by recorded PID), and the router."""
         stopped = []
         with self.state.locked() as models:
-            for name, tracks in list(models.items()):
-                for version in tracks.values():
+            for name, record in models.items():
+                for version in (record.primary, record.canary):
                     if version is not None:
-                        self.runtime.stop(version)
-                        stopped.append(f"{name} {version.version} (pid {version.pid})")
-                models.pop(name)
+                        self.runtime.stop(process_of(version))
+                        stopped.append(f"{name} {version.version} (pid {version.details['pid']})")
+                record.primary = record.canary = None
             pid = self.router.pid()
             self.router.stop()
             if pid:
                 stopped.append(f"router (pid {pid})")
         return stopped
 
-    @staticmethod
-    def _tracks(models: dict, name: str) -> dict:
-        if name not in models:
-            raise InvalidInputError("name", f"no model named {name!r} is deployed",
-                                    f"deployed: {', '.join(models) or 'none'}")
-        return models[name]
+    def _version_status(self, track: str, version: Version, weight: int) -> dict:
+        process = process_of(version)
+        return VersionStatus(track, version.version, weight, self.runtime.ready(process), process.pid,
+                             version.endpoint.http, version.endpoint.grpc, version.storage_uri).__dict__
 
 
-def _endpoint(version: RunningVersion | None) -> Endpoint | None:
-    if version is None:
-        return None
-    return Endpoint(version.version, f"127.0.0.1:{version.http_port}", f"127.0.0.1:{version.grpc_port}")
+def process_of(version: Version) -> RunningVersion:
+    """The local process record kept with a version."""
+    return RunningVersion(**version.details)

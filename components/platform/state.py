@@ -1,5 +1,5 @@
-"""The local platform's state: which versions of which models run where, kept in a JSON file under a
-lock so that steps running as separate processes (kfp.local tasks) agree."""
+"""The local platform's state: each model's rollout record, kept in a JSON file under a lock so that
+steps running as separate processes (kfp.local tasks) agree."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from components.serving.runtime import RunningVersion
+from components.errors import PlatformError
+from components.rollout.contract import ModelRecord
+from components.routing.spec import Endpoint
 
 STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
 
@@ -21,33 +23,59 @@ def state_dir() -> Path:
 
 
 class PlatformState:
-    """models: {name: {"primary": RunningVersion | None, "canary": RunningVersion | None}}."""
+    """The StateStore of the local platform: {name: ModelRecord} in <state>/platform.json."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self.file = self.root / "platform.json"
 
     @contextmanager
-    def locked(self) -> Iterator[dict]:
-        """Exclusive access to the state; changes to the yielded dict are saved on exit without error."""
+    def locked(self) -> Iterator[dict[str, ModelRecord]]:
+        """Every record, exclusively; changes are saved when the block ends without an error."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "platform.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             models = self.read()
             yield models
-            self._write(models)
+            self._write({name: record for name, record in models.items() if not record.empty})
 
-    def read(self) -> dict[str, dict[str, RunningVersion | None]]:
-        """The state as it is on disk."""
+    @contextmanager
+    def transaction(self, name: str) -> Iterator[ModelRecord]:
+        """One model's record (new and empty if none), saved when the block ends without an error."""
+        with self.locked() as models:
+            record = models.setdefault(name, ModelRecord())
+            yield record
+
+    def records(self) -> Iterator[tuple[str, ModelRecord]]:
+        """Every model's record, as on disk."""
+        yield from self.read().items()
+
+    def read(self) -> dict[str, ModelRecord]:
+        """The records as they are on disk."""
         if not self.file.is_file():
             return {}
-        raw = json.loads(self.file.read_text())
-        return {name: {track: RunningVersion(**v) if v else None for track, v in tracks.items()}
-                for name, tracks in raw["models"].items()}
+        try:
+            raw = json.loads(self.file.read_text())
+            return {name: ModelRecord.from_dict(_upgraded(tracks)) for name, tracks in raw["models"].items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PlatformError("state", f"{self.file} is not a meshserve state file ({type(exc).__name__})",
+                                "move it away; processes it started can be found with `pgrep -f components.serving`"
+                                ) from None
 
-    def _write(self, models: dict) -> None:
-        data = {"models": {name: {track: v.to_dict() if v else None for track, v in tracks.items()}
-                           for name, tracks in models.items()}}
+    def _write(self, models: dict[str, ModelRecord]) -> None:
+        data = {"models": {name: record.to_dict() for name, record in models.items()}}
         temporary = self.file.with_suffix(".tmp")
         temporary.write_text(json.dumps(data, indent=1))
         temporary.replace(self.file)
+
+
+def _upgraded(tracks: dict) -> dict:
+    """A record from before the shared rollout rules (tracks held the process record itself)."""
+    upgraded = dict(tracks)
+    for track in ("primary", "canary"):
+        old = tracks.get(track)
+        if old and "endpoint" not in old:
+            endpoint = Endpoint(old["version"], f"127.0.0.1:{old['http_port']}", f"127.0.0.1:{old['grpc_port']}")
+            upgraded[track] = {"name": old["name"], "version": old["version"], "model_digest": old["model_digest"],
+                               "storage_uri": old["storage_uri"], "endpoint": endpoint.__dict__, "details": old}
+    return upgraded

@@ -133,6 +133,19 @@ class NginxRouter:
             self._save(spec)
             self.stop()
 
+    def snapshot(self, name: str) -> dict | None:
+        """The model's route in force, as data (None when it has none)."""
+        route = self.spec().route(name)
+        return asdict(route) if route else None
+
+    def restore(self, name: str, snapshot: dict | None) -> None:
+        """Put back the route `snapshot` recorded (remove the model's route when it recorded none)."""
+        if snapshot is None:
+            self.finalize(name)
+            return
+        self.reconcile(Route(snapshot["name"], _endpoint(snapshot["primary"]), _endpoint(snapshot["canary"]),
+                             snapshot["canary_weight"]))
+
     # local process control
     def spec(self) -> RoutingSpec:
         """The routing spec in force (empty before the first deploy)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from components.errors import InvalidInputError
-from components.routing.spec import Route, RoutingSpec
+from components.routing.spec import Route
 
 
 class Router(Protocol):
@@ -24,8 +24,11 @@ class Router(Protocol):
     def finalize(self, name: str) -> None:
         """Remove the model's routes."""
 
-    def spec(self) -> RoutingSpec:
-        """Every route in force."""
+    def snapshot(self, name: str) -> dict | None:
+        """The model's routes as they are now (None when it has none), for `restore`."""
+
+    def restore(self, name: str, snapshot: dict | None) -> None:
+        """Put back exactly what `snapshot` recorded (no routes, when it is None)."""
 
 
 def router_for(kind: str, state_dir: Path) -> Router:

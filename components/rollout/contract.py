@@ -1,0 +1,124 @@
+"""What the rollout rules need from a platform, typed: versions, a model's record, and three protocols.
+
+A platform (local processes, or a cluster) supplies a runtime that starts, probes and stops one
+version, a router that puts routes in force and can put back what it recorded, and a state store
+that keeps each model's record (which version is primary, which is canary, what the routes were
+before the rollout) under a lock or an optimistic-concurrency write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from components.routing.spec import Endpoint, Route
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A published model version to bring up beside the primary."""
+
+    name: str
+    version: str
+    model_digest: str
+    storage_uri: str
+    canary_percent: int = 0
+    spec: object = None  # the platform's own request (the DeploymentSpec on a cluster)
+
+
+@dataclass(frozen=True)
+class Version:
+    """A version a platform serves: who it is, where the router reaches it, and the platform's own record."""
+
+    name: str
+    version: str
+    model_digest: str
+    storage_uri: str
+    endpoint: Endpoint
+    details: dict = field(default_factory=dict)  # JSON: pid and ports (local), the deployment spec (cluster)
+
+    def to_dict(self) -> dict:
+        """The JSON form kept by a state store."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Version | None:
+        """The version a state store kept (None stays None)."""
+        if not data:
+            return None
+        return cls(**{**data, "endpoint": Endpoint(**data["endpoint"])})
+
+
+@dataclass
+class ModelRecord:
+    """One model's rollout state: its primary, its canary, and the routes recorded before the rollout."""
+
+    primary: Version | None = None
+    canary: Version | None = None
+    routes_before: dict | None = None  # the router's snapshot; None: no route existed
+
+    @property
+    def empty(self) -> bool:
+        """No version serves."""
+        return self.primary is None and self.canary is None
+
+    def route(self, name: str, canary_percent: int) -> Route:
+        """The route that sends `canary_percent` to the canary (all of it when there is no primary)."""
+        weight = canary_percent if self.primary else 100
+        return Route(name, _endpoint(self.primary), _endpoint(self.canary), weight if self.canary else 0)
+
+    def to_dict(self) -> dict:
+        """The JSON form kept by a state store."""
+        return {"primary": self.primary and self.primary.to_dict(), "canary": self.canary and self.canary.to_dict(),
+                "routes_before": self.routes_before}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelRecord:
+        """The record a state store kept."""
+        return cls(Version.from_dict(data.get("primary")), Version.from_dict(data.get("canary")),
+                   data.get("routes_before"))
+
+
+class VersionRuntime(Protocol):
+    """Starts, probes and stops the workloads of single versions."""
+
+    def start(self, candidate: Candidate) -> Version:
+        """Bring the version up and return once it is ready; on failure remove what it made and raise."""
+
+    def healthy(self, version: Version) -> bool:
+        """Whether the version is ready to take traffic now."""
+
+    def stop(self, version: Version) -> None:
+        """Remove the version's workload (only what this runtime made for it)."""
+
+
+class RolloutRouter(Protocol):
+    """Puts a model's routes in force, and records them so they can be put back exactly."""
+
+    def reconcile(self, route: Route) -> None:
+        """Put the route in force; return once it is."""
+
+    def finalize(self, name: str) -> None:
+        """Remove the model's routes."""
+
+    def snapshot(self, name: str) -> dict | None:
+        """The model's routes as they are now (None when there are none), for `restore`."""
+
+    def restore(self, name: str, snapshot: dict | None) -> None:
+        """Put back exactly what `snapshot` recorded (no routes, when it is None)."""
+
+
+class StateStore(Protocol):
+    """Keeps each model's record; one writer at a time per model."""
+
+    def transaction(self, name: str) -> AbstractContextManager[ModelRecord]:
+        """The model's record (a new empty one if none); saved when the block ends without an error."""
+
+    def records(self) -> Iterator[tuple[str, ModelRecord]]:
+        """Every model's record, as stored."""
+
+
+def _endpoint(version: Version | None) -> Endpoint | None:
+    return version.endpoint if version else None

@@ -1,0 +1,94 @@
+"""The rollout rules, written once: both platforms run them over their runtime, router and state store.
+
+- deploy: the candidate starts beside the primary; it gets traffic only once it is ready; the routes
+  in force before are recorded first. If it never gets ready, or routing it fails, the routes are
+  put back as recorded, the candidate is removed, and the primary serves as before.
+- promote: the canary must be healthy; all traffic goes to it (the router returns once that is in
+  force), then the old primary is removed and the record forgotten.
+- rollback: the primary (if any) must be healthy; the recorded routes are restored exactly, then the
+  canary is removed.
+"""
+
+from __future__ import annotations
+
+from components.errors import InvalidInputError, PlatformError
+from components.rollout.contract import Candidate, ModelRecord, RolloutRouter, StateStore, Version, VersionRuntime
+
+
+class Rollout:
+    """deploy / promote / rollback over one platform's parts."""
+
+    def __init__(self, runtime: VersionRuntime, router: RolloutRouter, state: StateStore):
+        self.runtime = runtime
+        self.router = router
+        self.state = state
+
+    def deploy(self, candidate: Candidate) -> Version:
+        """Start the candidate beside the primary with `canary_percent` of traffic (all, on a first deploy)."""
+        with self.state.transaction(candidate.name) as record:
+            _refuse_second_canary(candidate.name, record)
+            _refuse_same_model(candidate, record)
+            before = self.router.snapshot(candidate.name)
+            version = self.runtime.start(candidate)
+            record.canary = version
+            try:
+                self.router.reconcile(record.route(candidate.name, candidate.canary_percent))
+            except BaseException:
+                self._undo_deploy(candidate.name, before, version)
+                raise
+            record.routes_before = before
+            return version
+
+    def promote(self, name: str) -> Version:
+        """All traffic to the (healthy) canary, then remove the old primary."""
+        with self.state.transaction(name) as record:
+            canary = _require_canary(name, record, "promote")
+            self._require_healthy(canary, "promote")
+            self.router.reconcile(ModelRecord(primary=canary).route(name, 0))
+            if record.primary is not None:
+                self.runtime.stop(record.primary)
+            record.primary, record.canary, record.routes_before = canary, None, None
+            return canary
+
+    def rollback(self, name: str) -> Version | None:
+        """Restore the routes recorded before the rollout, then remove the canary."""
+        with self.state.transaction(name) as record:
+            canary = _require_canary(name, record, "roll back")
+            if record.primary is not None:
+                self._require_healthy(record.primary, "roll back onto")
+            self.router.restore(name, record.routes_before)
+            self.runtime.stop(canary)
+            record.canary, record.routes_before = None, None
+            return record.primary
+
+    def _require_healthy(self, version: Version, verb: str) -> None:
+        if not self.runtime.healthy(version):
+            raise PlatformError("health", f"cannot {verb} {version.name} {version.version}: it is not ready",
+                                "nothing was changed; check the version (status), then retry or roll back")
+
+    def _undo_deploy(self, name: str, before: dict | None, version: Version) -> None:
+        """Put the recorded routes back and remove the candidate (the error that got here propagates)."""
+        try:
+            self.router.restore(name, before)
+        finally:
+            self.runtime.stop(version)
+
+
+def _refuse_second_canary(name: str, record: ModelRecord) -> None:
+    if record.canary is not None:
+        raise InvalidInputError("name", f"{name} already has a canary ({record.canary.version})",
+                                f"promote or roll back {name} first")
+
+
+def _refuse_same_model(candidate: Candidate, record: ModelRecord) -> None:
+    if record.primary is not None and record.primary.model_digest == candidate.model_digest:
+        raise InvalidInputError("storage_uri", f"{candidate.name} already serves this model "
+                                f"({record.primary.version})", "deploy a different model version")
+
+
+def _require_canary(name: str, record: ModelRecord, verb: str) -> Version:
+    if record.empty:
+        raise InvalidInputError("name", f"no model named {name!r} is deployed", "deploy it first")
+    if record.canary is None:
+        raise InvalidInputError("name", f"{name} has no canary to {verb}", "deploy a new version first")
+    return record.canary
