@@ -14,6 +14,7 @@ from pathlib import Path
 from components.errors import MeshserveError
 from components.routing.istio import MeshTarget
 from pipelines.deployment_flags import add_deployment_flags
+from pipelines.platform_commands import add_platform_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,35 +119,18 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_CODES[outcome.verdict.decision]
 
 
-def _cmd_deploy(args: argparse.Namespace) -> None:
-    from components.platform.registry import platform_for
-
-    version = platform_for(args.platform).deploy(args.name, args.storage_uri, args.canary_percent)
-    print(f"deployed {args.name} {version.version} as canary (http {version.endpoint.http}, "
-          f"grpc {version.endpoint.grpc}, pid {version.details['pid']})")
-
-
-def _cmd_promote(args: argparse.Namespace) -> None:
-    from components.platform.registry import platform_for
-
-    version = platform_for(args.platform).promote(args.name)
-    print(f"promoted {args.name} {version.version}: it now takes all traffic")
-
-
-def _cmd_rollback(args: argparse.Namespace) -> None:
-    from components.platform.registry import platform_for
-
-    primary = platform_for(args.platform).rollback(args.name)
-    print(f"rolled back {args.name}: " + (f"{primary.version} takes all traffic" if primary else "no version left"))
-
-
 def _cmd_local_status(args: argparse.Namespace) -> None:
+    print_local_status(args.json)
+
+
+def print_local_status(as_json: bool) -> None:
+    """The local platform's router URLs and versions, as a table or JSON."""
     import json
 
     from components.platform.local import LocalPlatform
 
     status = LocalPlatform().status()
-    if args.json:
+    if as_json:
         print(json.dumps(status, indent=1))
         return
     router = status["router"]
@@ -280,18 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--html", help="where to write the HTML report")
     gate.set_defaults(handler=_cmd_gate)
 
-    deploy = commands.add_parser("deploy", help="deploy a published model version as the canary")
-    deploy.add_argument("--platform", default="local", help="local")
-    deploy.add_argument("--name", required=True, help="model name (DNS-1123)")
-    deploy.add_argument("--storage-uri", required=True, help="the upload step's storageUri")
-    deploy.add_argument("--canary-percent", type=int, default=0, help="canary traffic share, 0-100 (default 0)")
-    deploy.set_defaults(handler=_cmd_deploy)
-    for verb, handler, text in (("promote", _cmd_promote, "make the canary the primary"),
-                                ("rollback", _cmd_rollback, "remove the canary, all traffic to the primary")):
-        sub = commands.add_parser(verb, help=text)
-        sub.add_argument("--platform", default="local", help="local")
-        sub.add_argument("--name", required=True)
-        sub.set_defaults(handler=handler)
+    add_platform_commands(commands)
     local = commands.add_parser("local", help="the local platform's processes")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
     status = local_commands.add_parser("status", help="router URLs, versions, weights, health")

@@ -77,6 +77,12 @@ def spec_from_args(args: argparse.Namespace) -> DeploymentSpec:
     return spec_from_mapping(data)
 
 
+def given_flags(args: argparse.Namespace) -> set[str]:
+    """The deployment flags given on the command line (and --spec)."""
+    given = {flag for flag in _PATHS if getattr(args, flag, None) is not None}
+    return given | ({"spec"} if getattr(args, "spec", None) else set())
+
+
 def _pairs(flag: str, items: list[str]) -> dict[str, str]:
     pairs = {}
     for item in items:

@@ -86,3 +86,25 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the shared/ folder beside the repository), which is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def kube_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real kube-apiserver + etcd on 127.0.0.1 with meshserve's CRDs, for the whole session."""
+    from tests.support.kube_server import start_kube_server
+
+    shared_path("kube", "start-apiserver.sh")
+    shared_path("schemas")
+    server = start_kube_server(SHARED, tmp_path_factory.mktemp("kube"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kube_namespace(kube_server) -> str:
+    """A fresh namespace on the session's API server."""
+    from tests.support.kube_server import create_namespace
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    create_namespace(kube_server, name)
+    return name

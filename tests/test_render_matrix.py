@@ -19,10 +19,18 @@ VALID = [combination for combination in MATRIX if renders(*combination)]
 REFUSED = [combination for combination in MATRIX if not renders(*combination)]
 
 
-def test_the_matrix_renders_30_combinations_and_refuses_50():
-    assert (len(MATRIX), len(VALID), len(REFUSED)) == (80, 30, 50)
+def test_the_matrix_renders_36_combinations_and_refuses_44():
+    assert (len(MATRIX), len(VALID), len(REFUSED)) == (80, 36, 44)
     per_runtime = {runtime: sum(1 for c in VALID if c[0] == runtime) for runtime, _, _ in MATRIX}
-    assert per_runtime == {"kserve": 6, "kserve-raw": 9, "modelmesh": 3, "ovms": 3, "tfserving": 9}
+    assert per_runtime == {"kserve": 6, "kserve-raw": 9, "modelmesh": 3, "ovms": 9, "tfserving": 9}
+
+
+def test_an_hpa_scales_a_model_server_through_its_scale_subresource():
+    objects = render_deployment(matrix_spec("ovms", "istio", "hpa-cpu"))
+    server, hpa = (next(o for o in objects if o["kind"] == kind) for kind in ("ModelServer", "HorizontalPodAutoscaler"))
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "intel.com/v1alpha1", "kind": "ModelServer",
+                                             "name": server["metadata"]["name"]}
+    assert "replicas" not in server["spec"]["deployment_parameters"]  # the HPA owns the count
 
 
 @pytest.mark.parametrize("combination", REFUSED, ids=".".join)

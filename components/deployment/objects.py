@@ -20,6 +20,32 @@ class Workload:
     scale_target: dict | None = None  # the scaleTargetRef of an HPA; None when the runtime scales itself
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """Where a workload object stands, as its controller reports: ready, failed (why), or neither yet."""
+
+    ready: bool
+    failed: str = ""
+    conditions: str = ""  # the last conditions, for an error message
+
+
+def conditions_text(conditions: list[dict]) -> str:
+    """Conditions as one line: TYPE=STATUS, with reason and message where not True."""
+    parts = []
+    for condition in conditions or []:
+        text = f"{condition.get('type')}={condition.get('status')}"
+        if condition.get("status") != "True" and (condition.get("reason") or condition.get("message")):
+            text += f" ({condition.get('reason', '')}: {condition.get('message', '')})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def condition_is(obj: dict, kind: str, status: str = "True") -> bool:
+    """Whether the object's status has condition `kind` at `status`."""
+    return any(c.get("type") == kind and c.get("status") == status
+               for c in obj.get("status", {}).get("conditions", []) or [])
+
+
 def metadata(spec: DeploymentSpec, name: str, annotations: dict | None = None, namespaced: bool = True,
              versioned: bool = True) -> dict:
     """Object metadata with meshserve's labels (and the spec's namespace unless cluster-scoped).

@@ -37,15 +37,30 @@ def check_deployment(spec: DeploymentSpec) -> DeploymentSpec:
 
 def render_deployment(spec: DeploymentSpec) -> list[dict]:
     """Every object the deployment needs, in apply order (pure: the same spec gives the same objects)."""
+    return _ordered(version_objects(spec) + routing_objects(spec))
+
+
+def version_objects(spec: DeploymentSpec) -> list[dict]:
+    """The objects that serve the spec's version: the runtime's and the autoscaler's, in apply order."""
     from components.autoscaling.base import autoscaler_for
-    from components.routing.mesh import mesh_routes_for
     from components.runtimes.base import runtime_for
 
     spec = check_deployment(spec)
     runtime = runtime_for(spec.runtime)
-    objects = runtime.objects(spec)
-    objects += autoscaler_for(spec.autoscaling.kind).objects(spec, runtime.workload(spec))
-    objects += mesh_routes_for(spec.router).objects(spec, runtime)
+    objects = runtime.objects(spec) + autoscaler_for(spec.autoscaling.kind).objects(spec, runtime.workload(spec))
+    return _ordered(objects)
+
+
+def routing_objects(spec: DeploymentSpec) -> list[dict]:
+    """The objects that route the spec's traffic (with a primary and a canary weight, when it names them)."""
+    from components.routing.mesh import mesh_routes_for
+    from components.runtimes.base import runtime_for
+
+    spec = check_deployment(spec)
+    return _ordered(mesh_routes_for(spec.router).objects(spec, runtime_for(spec.runtime)))
+
+
+def _ordered(objects: list[dict]) -> list[dict]:
     ordered = sorted(merge_same_objects(objects), key=lambda obj: APPLY_ORDER.index(obj["kind"]))
     return json.loads(json.dumps(ordered))  # no shared sub-dicts, so YAML dumps carry no anchors
 

@@ -12,21 +12,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from components.deployment.objects import Readiness
 from components.errors import InvalidInputError, PlatformError
 from components.kube import errors
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Where an object stands: ready, failed (with the reason), or neither yet; its last conditions."""
-
-    ready: bool
-    failed: str = ""
-    conditions: str = ""
 
 
 def connect(kubeconfig: str = "", context: str = "") -> Kube:
@@ -104,10 +95,13 @@ class Kube:
         return found.to_dict().get("items", [])
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str = "") -> bool:
-        """Delete the object; False when it was already gone."""
-        from kubernetes.dynamic.exceptions import NotFoundError
+        """Delete the object; False when it was already gone (or its kind is not even served)."""
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
-        resource = self.resource(api_version, kind)
+        try:
+            resource = self._client().resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            return False
         try:
             self._call("delete", resource, namespace,
                        lambda: resource.delete(name=name, namespace=namespace or None), kind, name)
@@ -173,11 +167,13 @@ class Kube:
         return self._dynamic
 
     def _call(self, verb: str, resource, namespace: str, action: Callable, kind: str, name: str):
-        from kubernetes.dynamic.exceptions import ConflictError, ForbiddenError
+        from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, ForbiddenError, NotFoundError
         from urllib3.exceptions import HTTPError
 
         try:
             return action()
+        except NotFoundError:
+            raise  # the callers that expect it say what a missing object means
         except ForbiddenError as exc:
             plural = f"{resource.name}.{resource.group}" if resource is not None and resource.group else \
                 (resource.name if resource is not None else "the API")
@@ -188,6 +184,10 @@ class Kube:
             raise
         except HTTPError as exc:
             raise errors.unreachable(self.server, type(exc).__name__) from None
+        except DynamicApiError as exc:
+            if isinstance(exc, ConflictError):
+                raise
+            raise errors.refused(verb, kind, name, exc.status, exc.body) from None
 
 
 def _missing_paths(sent, kept, path: str = "") -> list[str]:

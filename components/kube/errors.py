@@ -45,6 +45,12 @@ def conflict(kind: str, name: str, body) -> PlatformError:
                          "leave these fields to meshserve, or change them there")
 
 
+def refused(verb: str, kind: str, name: str, status: int, body) -> PlatformError:
+    """Any other refusal, with the server's own message."""
+    return PlatformError("cluster", f"the API server refused to {verb} {kind} {name} ({status}: {_reason(body)})",
+                         "fix what the message names, then re-run")
+
+
 def unreachable(server: str, detail: str) -> PlatformError:
     """The API server did not answer."""
     return PlatformError("cluster", f"cannot reach the API server {server} ({detail})",

@@ -26,8 +26,7 @@ class Rollout:
     def deploy(self, candidate: Candidate) -> Version:
         """Start the candidate beside the primary with `canary_percent` of traffic (all, on a first deploy)."""
         with self.state.transaction(candidate.name) as record:
-            _refuse_second_canary(candidate.name, record)
-            _refuse_same_model(candidate, record)
+            check_deployable(candidate, record)
             before = self.router.snapshot(candidate.name)
             version = self.runtime.start(candidate)
             record.canary = version
@@ -74,13 +73,12 @@ class Rollout:
             self.runtime.stop(version)
 
 
-def _refuse_second_canary(name: str, record: ModelRecord) -> None:
+def check_deployable(candidate: Candidate, record: ModelRecord) -> None:
+    """Refuse a second canary, and the model the primary already serves (a platform may check this before
+    it takes its lock, so that a refused deploy writes nothing)."""
     if record.canary is not None:
-        raise InvalidInputError("name", f"{name} already has a canary ({record.canary.version})",
-                                f"promote or roll back {name} first")
-
-
-def _refuse_same_model(candidate: Candidate, record: ModelRecord) -> None:
+        raise InvalidInputError("name", f"{candidate.name} already has a canary ({record.canary.version})",
+                                f"promote or roll back {candidate.name} first")
     if record.primary is not None and record.primary.model_digest == candidate.model_digest:
         raise InvalidInputError("storage_uri", f"{candidate.name} already serves this model "
                                 f"({record.primary.version})", "deploy a different model version")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from components.deployment.objects import Workload
+from components.deployment.objects import Readiness, Workload
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
 
@@ -55,6 +55,12 @@ class Runtime(Protocol):
 
     def objects(self, spec: DeploymentSpec) -> list[dict]:
         """Every object the version needs, the runtime's own scaling fields included."""
+
+    def workload_ref(self, spec: DeploymentSpec) -> tuple[str, str, str]:
+        """(apiVersion, kind, name) of the object whose status says the version is ready."""
+
+    def readiness(self, obj: dict) -> Readiness:
+        """What that object's status says, as its controller writes it."""
 
 
 RUNTIME_MODULES = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.autoscaling.kpa import KNATIVE_CLASS_ANNOTATION, knative_class
-from components.deployment.objects import Workload, metadata
+from components.deployment.objects import Readiness, Workload, condition_is, conditions_text, metadata
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
@@ -111,6 +111,14 @@ class _KServe:
                 "metadata": metadata(spec, spec.object_name, self._annotations(spec)),
                 "spec": {"predictor": predictor}}
 
+    def workload_ref(self, spec: DeploymentSpec) -> tuple[str, str, str]:
+        """The InferenceService."""
+        return API_VERSION, "InferenceService", spec.object_name
+
+    def readiness(self, obj: dict) -> Readiness:
+        """Ready=True for the current generation; a model that failed to load, or an invalid spec, fails."""
+        return inference_service_readiness(obj)
+
     def _options(self, spec: DeploymentSpec) -> KServeOptions:
         return parse_options("runtime_options", KServeOptions, spec.runtime_options)
 
@@ -161,3 +169,19 @@ class KServeRawDeployment(_KServe):
         if spec.autoscaling.kind != "hpa-qps":
             return None
         return {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{spec.object_name}-predictor"}
+
+
+def inference_service_readiness(obj: dict, loaded_required: bool = False) -> Readiness:
+    """KServe's verdict on an InferenceService (ModelMesh's also needs the model Loaded)."""
+    status = obj.get("status") or {}
+    summary = conditions_text(status.get("conditions", []))
+    model = status.get("modelStatus") or {}
+    states = model.get("states") or {}
+    if model.get("transitionStatus") in ("BlockedByFailedLoad", "InvalidSpec") or "FailedToLoad" in states.values():
+        failure = (model.get("lastFailureInfo") or {}).get("message") or model.get("transitionStatus")
+        return Readiness(False, failed=f"{failure} ({summary or 'no conditions'})", conditions=summary)
+    current = status.get("observedGeneration") == obj["metadata"].get("generation")
+    loaded = states.get("activeModelState") == "Loaded" or not loaded_required
+    if loaded_required:
+        summary = f"{summary}; model {states.get('activeModelState') or 'Pending'}".lstrip("; ")
+    return Readiness(current and loaded and condition_is(obj, "Ready"), conditions=summary)

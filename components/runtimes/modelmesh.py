@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.deployment.objects import Workload, metadata
+from components.deployment.objects import Readiness, Workload, metadata
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
 from components.runtimes.base import Support
-from components.runtimes.kserve import API_VERSION, DEPLOYMENT_MODE
+from components.runtimes.kserve import API_VERSION, DEPLOYMENT_MODE, inference_service_readiness
 
 SERVICE, REST_PORT, GRPC_PORT = "modelmesh-serving", 8008, 8033
 _SHARED_PODS = ("ModelMesh scales the runtime pods all its models share, not one model; "
@@ -94,6 +94,14 @@ class ModelMeshRuntime:
         options = self._options(spec)
         objects = [self._serving_runtime(spec)] if options.serving_runtime else []
         return objects + [self._inference_service(spec, options)]
+
+    def workload_ref(self, spec: DeploymentSpec) -> tuple[str, str, str]:
+        """The InferenceService."""
+        return API_VERSION, "InferenceService", spec.object_name
+
+    def readiness(self, obj: dict) -> Readiness:
+        """Ready=True for the current generation, and ModelMesh's model state Loaded."""
+        return inference_service_readiness(obj, loaded_required=True)
 
     def _inference_service(self, spec: DeploymentSpec, options: ModelMeshOptions) -> dict:
         model: dict = {"modelFormat": {"name": spec.model_format}}

@@ -2,9 +2,10 @@
 
 The operator creates a Deployment and a Service named after the ModelServer (gRPC 8080, REST 8081
 by default). With a mesh router the pods get Istio's sidecar, so L7 balancing spreads gRPC requests
-that one sticky connection would pin to one pod (seed 001's point). The operator owns the
-Deployment's replica count, so an HPA would fight it; and it takes S3 keys only inline, which
-meshserve never writes, so models come from a PVC or a (public or Secret-backed) GCS bucket.
+that one sticky connection would pin to one pod (seed 001's point). An HPA scales the
+ModelServer through its scale subresource (the operator carries the count to its Deployment). The
+operator takes S3 keys only inline, which meshserve never writes, so models come from a PVC or a
+(public or Secret-backed) GCS bucket.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from components.deployment.objects import Workload, metadata
+from components.deployment.objects import Readiness, Workload, condition_is, conditions_text, metadata
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
@@ -20,8 +21,6 @@ from components.runtimes.base import Support
 from components.runtimes.storage import models_claim, pod_model_path
 
 API_VERSION = "intel.com/v1alpha1"
-_OPERATOR_REPLICAS = "the OpenVINO operator sets the Deployment's replicas itself and would undo an HPA; " \
-                     "use autoscaling none with --min-replicas"
 _INLINE_KEYS = "the OpenVINO operator takes S3 keys only inline in the ModelServer, and meshserve keeps keys in Secrets"
 
 
@@ -47,8 +46,7 @@ class OpenVinoRuntime:
         scheme_refusals={"s3": f"{_INLINE_KEYS}", "oss": f"{_INLINE_KEYS}",
                          "https": "OpenVINO Model Server does not download models over https"},
         router_refusals={"kserve-canary": "a ModelServer has no Knative revisions; route with istio or asm"},
-        autoscaling_refusals={kind: _OPERATOR_REPLICAS for kind in ("hpa-cpu", "hpa-qps")}
-        | {"kpa": "Knative does not run ModelServer pods; use autoscaling none with --min-replicas"})
+        autoscaling_refusals={"kpa": "Knative does not run ModelServer pods; use autoscaling hpa-cpu or hpa-qps"})
 
     def check(self, spec: DeploymentSpec) -> None:
         """Refuse GPUs and tolerations, which the operator's ModelServer cannot express."""
@@ -65,14 +63,30 @@ class OpenVinoRuntime:
                                         "pass 1 to 65535")
 
     def workload(self, spec: DeploymentSpec) -> Workload:
-        """The operator's Service is named after the ModelServer."""
+        """The operator's Service is named after the ModelServer; an HPA scales the ModelServer (its scale
+        subresource sets deployment_parameters.replicas, which the operator carries to its Deployment)."""
         options = self._options(spec)
-        return Workload(spec.object_name, spec.object_name, options.rest_port, options.grpc_port)
+        scale_target = {"apiVersion": API_VERSION, "kind": "ModelServer", "name": spec.object_name}
+        return Workload(spec.object_name, spec.object_name, options.rest_port, options.grpc_port,
+                        scale_target if spec.autoscaling.kind != "none" else None)
+
+    def workload_ref(self, spec: DeploymentSpec) -> tuple[str, str, str]:
+        """The ModelServer."""
+        return API_VERSION, "ModelServer", spec.object_name
+
+    def readiness(self, obj: dict) -> Readiness:
+        """The operator's (Helm-based) conditions: Deployed=True; ReleaseFailed=True fails."""
+        conditions = (obj.get("status") or {}).get("conditions", [])
+        summary = conditions_text(conditions)
+        failed = [c for c in conditions or [] if c.get("type") == "ReleaseFailed" and c.get("status") == "True"]
+        if failed:
+            return Readiness(False, failed=failed[0].get("message") or "ReleaseFailed", conditions=summary)
+        return Readiness(condition_is(obj, "Deployed"), conditions=summary)
 
     def objects(self, spec: DeploymentSpec) -> list[dict]:
         """The ModelServer."""
         options = self._options(spec)
-        deployment: dict = {"replicas": spec.autoscaling.min_replicas}
+        deployment: dict = {"replicas": spec.autoscaling.min_replicas} if spec.autoscaling.kind == "none" else {}
         if spec.router in ("istio", "asm"):
             deployment["openshift_service_mesh"] = True  # the operator's switch for sidecar.istio.io/inject
         if spec.resources.requirements():

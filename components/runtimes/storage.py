@@ -39,7 +39,7 @@ def storage_service_account(spec: DeploymentSpec) -> dict | None:
     if spec.scheme == "oss":
         annotations["serving.kserve.io/s3-usevirtualbucket"] = "true"
     return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": metadata(spec, storage_service_account_name(spec), annotations),
+            "metadata": metadata(spec, storage_service_account_name(spec), annotations, versioned=False),
             "secrets": [{"name": spec.storage.secret}]}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from components.deployment.objects import Workload, metadata
+from components.deployment.objects import Readiness, Workload, condition_is, conditions_text, metadata
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
@@ -63,6 +63,14 @@ class TfServingRuntime:
         volumes = oss_volume_objects(spec) if spec.scheme == "oss" else []
         return volumes + [self._config_map(spec), self._deployment(spec), self._service(spec)]
 
+    def workload_ref(self, spec: DeploymentSpec) -> tuple[str, str, str]:
+        """The Deployment."""
+        return "apps/v1", "Deployment", self._name(spec)
+
+    def readiness(self, obj: dict) -> Readiness:
+        """Available with every replica updated, for the current generation; a stalled rollout fails."""
+        return deployment_readiness(obj)
+
     def _name(self, spec: DeploymentSpec) -> str:
         return f"{spec.object_name}-tensorflow-serving"
 
@@ -85,7 +93,8 @@ class TfServingRuntime:
             "name": "tensorflow-serving", "image": image,
             "args": [f"--port={GRPC_PORT}", f"--rest_api_port={REST_PORT}",
                      f"--model_config_file={CONFIG_DIR}/models.config"],
-            "ports": [{"name": "grpc", "containerPort": GRPC_PORT}, {"name": "http", "containerPort": REST_PORT}],
+            "ports": [{"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+                      {"name": "http", "containerPort": REST_PORT, "protocol": "TCP"}],
             "readinessProbe": {"httpGet": {"path": f"/v1/models/{options.model_name or spec.name}",
                                            "port": REST_PORT}, "periodSeconds": 5},
             "volumeMounts": [{"name": "models", "mountPath": POD_MODELS_ROOT, "readOnly": True},
@@ -110,8 +119,9 @@ class TfServingRuntime:
                 "spec": deployment_spec}
 
     def _service(self, spec: DeploymentSpec) -> dict:
-        ports = [{"name": "grpc-tf-serving", "port": GRPC_PORT, "targetPort": GRPC_PORT},
-                 {"name": "http-tf-serving", "port": REST_PORT, "targetPort": REST_PORT}]
+        # protocol is part of the ports' list key: server-side apply needs it stated
+        ports = [{"name": "grpc-tf-serving", "port": GRPC_PORT, "targetPort": GRPC_PORT, "protocol": "TCP"},
+                 {"name": "http-tf-serving", "port": REST_PORT, "targetPort": REST_PORT, "protocol": "TCP"}]
         return {"apiVersion": "v1", "kind": "Service", "metadata": metadata(spec, self._name(spec)),
                 "spec": {"type": "ClusterIP", "selector": self._selector(spec), "ports": ports}}
 
@@ -127,3 +137,17 @@ def _policy_text(policy: str) -> str:
     if kind == "latest":
         return f"latest {{ num_versions: {value or 1} }}"
     return "specific { " + " ".join(f"versions: {v}" for v in value.split(",")) + " }"
+
+
+def deployment_readiness(obj: dict) -> Readiness:
+    """The Deployment controller's verdict: observed, updated, available; ProgressDeadlineExceeded fails."""
+    status = obj.get("status") or {}
+    summary = conditions_text(status.get("conditions", []))
+    stalled = [c for c in status.get("conditions", []) or []
+               if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"]
+    if stalled:
+        return Readiness(False, failed=stalled[0].get("message") or "ProgressDeadlineExceeded", conditions=summary)
+    wanted = obj.get("spec", {}).get("replicas", 1)
+    current = status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 1)
+    done = status.get("updatedReplicas", 0) >= wanted and status.get("availableReplicas", 0) >= wanted
+    return Readiness(current and done and condition_is(obj, "Available"), conditions=summary)

@@ -80,13 +80,19 @@ def crd_schema(crd_file: Path, api_version: str, kind: str, extension: dict | No
     schema = copy.deepcopy(served[version]["schema"]["openAPIV3Schema"])
     schema["properties"] |= {"apiVersion": {"const": api_version}, "kind": {"const": kind}, "metadata": _OBJECT_META}
     schema["required"] = sorted(set(schema.get("required", [])) | {"apiVersion", "kind", "metadata", "spec"})
+    attach_extension(schema, kind, extension)
+    return close_objects(schema)
+
+
+def attach_extension(schema: dict, kind: str, extension: dict | None) -> dict:
+    """The openAPIV3Schema of `kind` with an extension schema's fields attached where its x-attach says."""
     for attachment in (extension or {}).get("x-attach", {}).get(kind, []):
         node = schema
         for step in attachment["at"].split("."):
             node = node["properties"][step.removesuffix("[]")]
             node = node["items"] if step.endswith("[]") else node
-        node["properties"][attachment["property"]] = extension["$defs"][attachment["definition"]]
-    return close_objects(schema)
+        node["properties"][attachment["property"]] = copy.deepcopy(extension["$defs"][attachment["definition"]])
+    return schema
 
 
 def crd_errors(crd_file: Path, obj: dict, extension: dict | None = None) -> list[str]:

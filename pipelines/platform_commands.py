@@ -1,0 +1,117 @@
+"""`meshserve deploy|promote|rollback|status --platform local|kubernetes`: the rollout from the command line.
+
+On the local platform a deploy takes --name, --storage-uri and --canary-percent; on a cluster it
+takes the whole deployment spec (the flags of `meshserve render`, or --spec FILE) and the cluster
+(--kubeconfig/--context, else the pod's own config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from components.errors import InvalidInputError
+from pipelines.deployment_flags import add_deployment_flags
+
+_LOCAL_FLAGS = {"name", "storage_uri", "canary_percent"}
+
+
+def add_platform_commands(commands) -> None:
+    """deploy, promote, rollback and status."""
+    deploy = commands.add_parser("deploy", help="deploy a published model version as the canary",
+                                 description="Local: --name, --storage-uri, --canary-percent. Kubernetes: the "
+                                 "deployment spec's flags (see `meshserve render --help`) or --spec FILE.")
+    _platform_flags(deploy)
+    add_deployment_flags(deploy)
+    deploy.set_defaults(handler=_cmd_deploy)
+    for verb, handler, text in (("promote", _cmd_promote, "make the canary the primary"),
+                                ("rollback", _cmd_rollback, "remove the canary, all traffic to the primary")):
+        sub = commands.add_parser(verb, help=text)
+        _platform_flags(sub)
+        sub.add_argument("--name", required=True, help="the model")
+        sub.add_argument("--namespace", default="default", help="kubernetes: the model's namespace")
+        sub.set_defaults(handler=handler)
+    status = commands.add_parser("status", help="versions, weights, readiness and how clients reach each model")
+    _platform_flags(status)
+    status.add_argument("--namespace", default="default", help="kubernetes: the namespace to report")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_cmd_status)
+
+
+def _platform_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--platform", default="local", help="local (processes + nginx here) or kubernetes")
+    parser.add_argument("--kubeconfig", default="", help="kubernetes: kubeconfig file (default: $KUBECONFIG, "
+                        "~/.kube/config, or the pod's own config)")
+    parser.add_argument("--context", default="", help="kubernetes: kubeconfig context")
+    parser.add_argument("--ready-timeout", type=float, default=300.0,
+                        help="kubernetes: seconds to wait for a version to be ready (default 300)")
+
+
+def _platform(args: argparse.Namespace):
+    from components.platform.registry import ClusterAccess, platform_for
+
+    return platform_for(args.platform, ClusterAccess(args.kubeconfig, args.context, args.ready_timeout))
+
+
+def _cmd_deploy(args: argparse.Namespace) -> None:
+    if args.platform == "local":
+        _check_local_flags(args)
+        version = _platform(args).deploy(args.name, args.storage_uri, args.canary_percent or 0)
+        print(f"deployed {args.name} {version.version} as canary (http {version.endpoint.http}, "
+              f"grpc {version.endpoint.grpc}, pid {version.details['pid']})")
+        return
+    from components.platform.kubernetes import spec_of
+    from pipelines.deployment_flags import spec_from_args
+
+    spec = spec_from_args(args)
+    platform = _platform(args)
+    version = platform.deploy(spec)
+    client = platform.client_endpoint(spec_of(version))
+    headers = " ".join(f"-H '{k}: {v}'" for k, v in client.headers.items())
+    print(f"deployed {spec.name} {version.version} in {spec.namespace}: ready; clients: {client.url} {headers}"
+          .rstrip())
+
+
+def _cmd_promote(args: argparse.Namespace) -> None:
+    platform = _platform(args)
+    version = platform.promote(args.name) if args.platform == "local" else platform.promote(args.name, args.namespace)
+    print(f"promoted {args.name} {version.version}: it now takes all traffic")
+
+
+def _cmd_rollback(args: argparse.Namespace) -> None:
+    platform = _platform(args)
+    primary = platform.rollback(args.name) if args.platform == "local" else \
+        platform.rollback(args.name, args.namespace)
+    print(f"rolled back {args.name}: " + (f"{primary.version} takes all traffic" if primary else "no version left"))
+
+
+def _cmd_status(args: argparse.Namespace) -> None:
+    if args.platform == "local":
+        from pipelines.cli import print_local_status
+
+        print_local_status(args.json)
+        return
+    report = _platform(args).status(args.namespace)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    for name, model in report.items():
+        headers = " ".join(f"{k}: {v}" for k, v in model["headers"].items())
+        print(f"{name}  {model['url']}  {headers}".rstrip())
+        for v in model["versions"]:
+            print(f"  {v['track']:8} {v['version']:16} {v['weight']:3d}%  {'ready' if v['ready'] else 'NOT READY'}  "
+                  f"{v['storage_uri']}")
+    if not report:
+        print(f"no model is deployed in {args.namespace}")
+
+
+def _check_local_flags(args: argparse.Namespace) -> None:
+    from pipelines.deployment_flags import given_flags
+
+    extra = sorted(given_flags(args) - _LOCAL_FLAGS)
+    if extra:
+        raise InvalidInputError(extra[0], "applies to --platform kubernetes only",
+                                "the local platform takes --name, --storage-uri and --canary-percent")
+    for flag in ("name", "storage_uri"):
+        if not getattr(args, flag):
+            raise InvalidInputError(flag, "is required", f"pass --{flag.replace('_', '-')}")

@@ -1,0 +1,314 @@
+"""The Kubernetes platform against a real kube-apiserver, the tests playing the controllers (status writes)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+
+import pytest
+
+from components.deployment.render import routing_objects, version_objects
+from components.deployment.spec import DeploymentSpec, spec_from_mapping
+from components.errors import InvalidInputError, PlatformError
+from components.platform.kubernetes import KubernetesPlatform
+from pipelines.cli import main
+from tests.support.kube_server import FakeController
+from tests.test_render_matrix import BAD_INPUT
+
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def digits(namespace: str, version: str, **changes) -> DeploymentSpec:
+    """digits on KServe RawDeployment predictors behind Istio, at VERSION."""
+    spec = spec_from_mapping({"name": "digits", "namespace": namespace, "version": version,
+                              "storage_uri": f"pvc://models/digits/{version}", "model_format": "sklearn",
+                              "runtime": "kserve-raw", "router": "istio"})
+    return replace(spec, **changes)
+
+
+@contextmanager
+def controller(server, namespace, behaviour=lambda obj: "ready"):
+    """The controllers' part, for the block's duration."""
+    fake = FakeController(server, namespace, behaviour)
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def platform(server, timeout: float = 20.0) -> KubernetesPlatform:
+    return KubernetesPlatform(server.admin(), ready_timeout_s=timeout)
+
+
+def get(server, namespace, kind, name, api_version="networking.istio.io/v1"):
+    return server.admin().get(api_version, kind, name, namespace)
+
+
+def isvc(server, namespace, name):
+    return get(server, namespace, "InferenceService", name, "serving.kserve.io/v1beta1")
+
+
+def weights(server, namespace) -> list[tuple[str, int | None]]:
+    """The REST split of digits' VirtualService: (host's first label, weight)."""
+    rule = next(r for r in get(server, namespace, "VirtualService", "digits")["spec"]["http"]
+                if r["name"] == "digits.rest")
+    return [(d["destination"]["host"].split(".")[0], d.get("weight")) for d in rule["route"]]
+
+
+def routing_specs(server, namespace) -> dict:
+    kube = server.admin()
+    selector = "app.kubernetes.io/name=digits"
+    return {(o["kind"], o["metadata"]["name"]): o["spec"] for kind in ("VirtualService", "DestinationRule", "Gateway")
+            for o in kube.list("networking.istio.io/v1", kind, namespace, selector)}
+
+
+def writes(server, since: int, namespace: str) -> list[str]:
+    events = [e for e in server.audit(since) if e.get("objectRef", {}).get("namespace") == namespace]
+    return [f"{e['verb']} {e['objectRef'].get('resource')}/{e['objectRef'].get('name')}"
+            for e in events if e["verb"] in WRITES]
+
+
+def serve_v1(server, namespace):
+    cluster = platform(server)
+    cluster.deploy(digits(namespace, "v1"))
+    cluster.promote("digits", namespace)
+    return cluster
+
+
+def test_a_first_deploy_is_ready_and_takes_all_traffic(kube_server, kube_namespace):
+    with controller(kube_server, kube_namespace):
+        version = platform(kube_server).deploy(digits(kube_namespace, "v1"))
+        assert version.version == "v1"
+        assert isvc(kube_server, kube_namespace, "digits-v1")["status"]["conditions"][0]["status"] == "True"
+        assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", None)]
+        status = platform(kube_server).status(kube_namespace)["digits"]
+        assert status["versions"] == [{"track": "canary", "version": "v1", "weight": 100, "ready": True,
+                                       "storage_uri": "pvc://models/digits/v1"}]
+        assert status["headers"] == {"model": "digits"}
+
+
+def test_applying_the_same_objects_twice_changes_nothing(kube_server, kube_namespace):
+    kube = kube_server.admin()
+    spec = digits(kube_namespace, "v1")
+    objects = version_objects(spec) + routing_objects(spec)
+    first = [kube.apply(obj)["metadata"]["resourceVersion"] for obj in objects]
+    mark = kube_server.audit_length()
+    second = [kube.apply(obj)["metadata"]["resourceVersion"] for obj in objects]
+    assert first == second
+    assert {e["responseStatus"]["code"] for e in kube_server.audit(mark) if e["verb"] == "patch"} == {200}
+
+
+def test_deploying_the_serving_version_again_writes_nothing(kube_server, kube_namespace):
+    with controller(kube_server, kube_namespace):
+        cluster = serve_v1(kube_server, kube_namespace)
+        mark = kube_server.audit_length()
+        with pytest.raises(InvalidInputError, match="already serves this model"):
+            cluster.deploy(digits(kube_namespace, "v1"))
+    assert writes(kube_server, mark, kube_namespace) == []
+
+
+def test_rollout_canary_weight_then_promote_removes_the_old_version(kube_server, kube_namespace):
+    with controller(kube_server, kube_namespace):
+        cluster = serve_v1(kube_server, kube_namespace)
+        cluster.deploy(digits(kube_namespace, "v2", canary_percent=20))
+        assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", 80), ("digits-v2-predictor", 20)]
+        assert {name for _, name in routing_specs(kube_server, kube_namespace)} == {
+            "digits", "digits-gateway", "digits-v1-predictor", "digits-v2-predictor"}
+        promoted = cluster.promote("digits", kube_namespace)
+    assert promoted.version == "v2"
+    assert weights(kube_server, kube_namespace) == [("digits-v2-predictor", None)]
+    assert isvc(kube_server, kube_namespace, "digits-v1") is None
+    assert get(kube_server, kube_namespace, "DestinationRule", "digits-v1-predictor") is None
+    assert [v["version"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["v2"]
+
+
+def test_a_candidate_never_ready_is_removed_with_its_conditions_and_routes_unchanged(kube_server, kube_namespace):
+    behaviour = lambda obj: "unready" if obj["metadata"]["name"] == "digits-v2" else "ready"  # noqa: E731
+    with controller(kube_server, kube_namespace, behaviour):
+        cluster = serve_v1(kube_server, kube_namespace)
+        before = routing_specs(kube_server, kube_namespace)
+        started = time.monotonic()
+        with pytest.raises(PlatformError) as failed:
+            platform(kube_server, timeout=3).deploy(digits(kube_namespace, "v2", canary_percent=10))
+    assert time.monotonic() - started < 15
+    assert "was not ready after 3 s" in str(failed.value)
+    assert "Ready=False (PredictorNotReady: 0/1 pods ready)" in str(failed.value)
+    assert isvc(kube_server, kube_namespace, "digits-v2") is None
+    assert routing_specs(kube_server, kube_namespace) == before
+    assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary"]
+
+
+def test_a_candidate_that_fails_to_load_is_reported_at_once(kube_server, kube_namespace):
+    behaviour = lambda obj: ("failed", "model.joblib: invalid load key")  # noqa: E731
+    with controller(kube_server, kube_namespace, behaviour):
+        with pytest.raises(PlatformError, match="InferenceService digits-v1 failed: model.joblib: invalid load key"):
+            platform(kube_server, timeout=60).deploy(digits(kube_namespace, "v1"))
+    assert isvc(kube_server, kube_namespace, "digits-v1") is None
+    assert routing_specs(kube_server, kube_namespace) == {}
+    assert kube_server.admin().get("v1", "ConfigMap", "meshserve-rollout-digits", kube_namespace) is None
+
+
+def test_rollback_restores_the_routing_objects_exactly(kube_server, kube_namespace):
+    import json
+
+    with controller(kube_server, kube_namespace):
+        cluster = serve_v1(kube_server, kube_namespace)
+        before = routing_specs(kube_server, kube_namespace)
+        cluster.deploy(digits(kube_namespace, "v2", canary_percent=30))
+        assert routing_specs(kube_server, kube_namespace) != before
+        state = kube_server.admin().get("v1", "ConfigMap", "meshserve-rollout-digits", kube_namespace)
+        recorded = json.loads(state["metadata"]["annotations"]["meshserve.io/routes-before"])
+        assert {(o["kind"], o["metadata"]["name"]): o["spec"] for o in recorded["objects"]} == before
+        kept = cluster.rollback("digits", kube_namespace)
+    assert kept.version == "v1"
+    assert routing_specs(kube_server, kube_namespace) == before
+    assert isvc(kube_server, kube_namespace, "digits-v2") is None
+    assert "meshserve.io/routes-before" not in (kube_server.admin().get(
+        "v1", "ConfigMap", "meshserve-rollout-digits", kube_namespace)["metadata"].get("annotations") or {})
+
+
+def test_promote_and_rollback_refuse_a_target_that_is_not_ready(kube_server, kube_namespace):
+    with controller(kube_server, kube_namespace) as fake:
+        cluster = serve_v1(kube_server, kube_namespace)
+        cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
+    before = routing_specs(kube_server, kube_namespace)
+    kube = kube_server.admin()
+    for name in ("digits-v2", "digits-v1"):  # the controller says the pods went away
+        resource = kube.resource("serving.kserve.io/v1beta1", "InferenceService")
+        resource.status.patch(body={"status": {"conditions": [{"type": "Ready", "status": "False",
+                                                                "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
+                              name=name, namespace=kube_namespace, content_type="application/merge-patch+json")
+    with pytest.raises(PlatformError, match="cannot promote digits v2: it is not ready"):
+        cluster.promote("digits", kube_namespace)
+    with pytest.raises(PlatformError, match="cannot roll back onto digits v1: it is not ready"):
+        cluster.rollback("digits", kube_namespace)
+    assert routing_specs(kube_server, kube_namespace) == before
+    assert isvc(kube_server, kube_namespace, "digits-v1") and isvc(kube_server, kube_namespace, "digits-v2")
+    assert fake.marked  # the controller did run
+
+
+def test_another_field_manager_owning_the_weights_is_a_clear_conflict(kube_server, kube_namespace):
+    with controller(kube_server, kube_namespace):
+        cluster = serve_v1(kube_server, kube_namespace)
+        cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
+        service = get(kube_server, kube_namespace, "VirtualService", "digits")
+        edited = {"apiVersion": service["apiVersion"], "kind": "VirtualService",
+                  "metadata": {"name": "digits", "namespace": kube_namespace}, "spec": service["spec"]}
+        for route in edited["spec"]["http"]:
+            for destination in route["route"] if len(route["route"]) == 2 else []:
+                destination["weight"] = 50
+        kube_server.admin().resource(service["apiVersion"], "VirtualService").server_side_apply(
+            body=edited, name="digits", namespace=kube_namespace, field_manager="ops-console", force_conflicts=True)
+        with pytest.raises(PlatformError, match=r"conflict: VirtualService digits: .spec.http owned by field manager "
+                                                r"ops-console"):
+            cluster.promote("digits", kube_namespace)
+    assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary", "canary"]
+
+
+def test_the_api_server_stopped_mid_rollout_is_a_clear_error_and_rerunning_converges(kube_server, kube_namespace):
+    ready = threading.Event()
+    behaviour = lambda obj: "ready" if obj["metadata"]["name"] == "digits-v1" or ready.is_set() else "pending"  # noqa: E731
+    with controller(kube_server, kube_namespace, behaviour):
+        cluster = serve_v1(kube_server, kube_namespace)
+        outcome = {}
+
+        def deploy():
+            try:
+                platform(kube_server, timeout=60).deploy(digits(kube_namespace, "v2", canary_percent=10))
+            except PlatformError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=deploy)
+        worker.start()
+        deadline = time.monotonic() + 20
+        while isvc(kube_server, kube_namespace, "digits-v2") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        command = kube_server.stop_apiserver()
+        try:
+            worker.join(timeout=30)
+        finally:
+            kube_server.restart_apiserver(command)
+        assert "cannot reach the API server" in str(outcome.get("error"))
+        ready.set()
+        platform(kube_server, timeout=30).deploy(digits(kube_namespace, "v2", canary_percent=10))
+        assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", 90), ("digits-v2-predictor", 10)]
+        assert [v["version"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["v1", "v2"]
+
+
+# A cluster deploy reads the primary from the cluster: a canary weight with none is no error there (the first
+# version takes all traffic), and a --primary-version that is not the cluster's is.
+CLUSTER_BAD_INPUT = {case: value for case, value in BAD_INPUT.items() if case != "canary without primary"} | {
+    "modelmesh weighted canary": (BAD_INPUT["modelmesh weighted canary"][0],
+                                  "primary_version: iris's primary on the cluster is none")}
+
+
+@pytest.mark.parametrize("case", CLUSTER_BAD_INPUT, ids=str)
+def test_bad_input_creates_no_object_on_the_server(case, kube_server, kube_namespace, capsys):
+    extra, expected = CLUSTER_BAD_INPUT[case]
+    mark = kube_server.audit_length()
+    base = ["--name", "iris", "--model-format", "sklearn", "--storage-uri", "pvc://models/iris/v1",
+            "--version", "v1", "--namespace", kube_namespace]
+    code = main(["deploy", "--platform", "kubernetes", "--kubeconfig", str(kube_server.kubeconfig),
+                 "--ready-timeout", "5", *base, *extra])
+    assert code == 2 and expected in capsys.readouterr().err
+    assert writes(kube_server, mark, kube_namespace) == []
+
+
+def test_an_api_the_server_does_not_serve_is_named_with_its_fix(kube_server, kube_namespace):
+    kube = kube_server.admin()
+    with pytest.raises(PlatformError, match=r"no trainedmodels.serving.kserve.io \(.*\); install KServe"):
+        kube.resource("serving.kserve.io/v1alpha1", "TrainedModel")
+    spec = spec_from_mapping({"name": "bert", "namespace": kube_namespace, "version": "v1", "runtime": "tfserving",
+                              "model_format": "tensorflow", "storage_uri": "pvc://models/bert/v1",
+                              "autoscaling": {"kind": "hpa-cpu", "min_replicas": 1, "max_replicas": 3}})
+    with controller(kube_server, kube_namespace):
+        with pytest.raises(PlatformError, match="does not serve autoscaling/v2 HorizontalPodAutoscaler; use "
+                                                "Kubernetes 1.23 or later"):
+            platform(kube_server).deploy(spec)
+    assert kube.list("apps/v1", "Deployment", kube_namespace) == []  # what it had applied was removed
+
+
+def test_a_field_the_server_drops_is_reported(kube_server, kube_namespace):
+    spec = digits(kube_namespace, "v1")
+    service = routing_objects(spec)[-1]
+    service["spec"]["http"][0]["mirrorPercentage"] = {"value": 5.0, "valu": 1}
+    with pytest.raises(PlatformError, match=r"dropped .spec.http\[0\].mirrorPercentage.valu from VirtualService"):
+        kube_server.admin().apply(service)
+
+
+def test_asm_dynamic_subsets_survive_on_the_extended_crds(kube_server, kube_namespace):
+    spec = spec_from_mapping({"name": "tf-mnist", "namespace": kube_namespace, "version": "v1",
+                              "runtime": "modelmesh", "router": "asm", "model_format": "tensorflow",
+                              "storage_uri": "pvc://my-models-pvc/mnist"})
+    with controller(kube_server, kube_namespace):
+        platform(kube_server).deploy(spec)
+    rule = kube_server.admin().get("networking.istio.io/v1beta1", "DestinationRule", "modelmesh-serving",
+                                   kube_namespace)
+    assert rule["spec"]["trafficPolicy"]["loadBalancer"]["dynamicSubset"]["subsetSelectors"][0]["keys"] == [
+        "modelmesh.asm.alibabacloud.com"]
+
+
+def test_modelmesh_waits_for_the_model_to_be_loaded(kube_server, kube_namespace):
+    import json
+
+    def behaviour(obj):
+        return "ready"
+
+    spec = spec_from_mapping({"name": "tf-mnist", "namespace": kube_namespace, "version": "v1",
+                              "runtime": "modelmesh", "router": "none", "model_format": "tensorflow",
+                              "storage_uri": "pvc://my-models-pvc/mnist"})
+    from components.runtimes.modelmesh import ModelMeshRuntime
+
+    ready = json.loads(json.dumps({"metadata": {"generation": 1}, "status": {
+        "observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}],
+        "modelStatus": {"states": {"activeModelState": "Loading"}}}}))
+    assert not ModelMeshRuntime().readiness(ready).ready
+    ready["status"]["modelStatus"]["states"]["activeModelState"] = "Loaded"
+    assert ModelMeshRuntime().readiness(ready).ready
+    with controller(kube_server, kube_namespace, behaviour):
+        platform(kube_server).deploy(spec)
+    assert isvc(kube_server, kube_namespace, "tf-mnist-v1")["metadata"]["annotations"][
+        "serving.kserve.io/deploymentMode"] == "ModelMesh"
