@@ -312,3 +312,44 @@ def test_modelmesh_waits_for_the_model_to_be_loaded(kube_server, kube_namespace)
         platform(kube_server).deploy(spec)
     assert isvc(kube_server, kube_namespace, "tf-mnist-v1")["metadata"]["annotations"][
         "serving.kserve.io/deploymentMode"] == "ModelMesh"
+
+
+def test_two_models_rolled_out_at_once_do_not_touch_each_others_objects(kube_server, kube_namespace, tmp_path):
+    from components.kube.client import connect
+    from tests.support.kube_server import rbac_objects, steps_kubeconfig
+
+    accounts = ("steps-digits", "steps-iris")
+    for obj in rbac_objects(kube_namespace, accounts=accounts):
+        kube_server.admin().apply(obj)
+    clusters = {name: KubernetesPlatform(connect(str(steps_kubeconfig(kube_server, kube_namespace, account,
+                                                                        tmp_path))), ready_timeout_s=20)
+                for name, account in zip(("digits", "iris"), accounts, strict=True)}
+    failures = []
+
+    def roll_out(name):
+        try:
+            cluster = clusters[name]
+            cluster.deploy(replace(digits(kube_namespace, "v1"), name=name, storage_uri=f"pvc://models/{name}/v1"))
+            cluster.promote(name, kube_namespace)
+            cluster.deploy(replace(digits(kube_namespace, "v2", canary_percent=25), name=name,
+                                   storage_uri=f"pvc://models/{name}/v2"))
+            cluster.promote(name, kube_namespace)
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(f"{name}: {exc}")
+
+    mark = kube_server.audit_length()
+    with controller(kube_server, kube_namespace):
+        workers = [threading.Thread(target=roll_out, args=(name,)) for name in clusters]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+    assert failures == []
+    for name, account in zip(("digits", "iris"), accounts, strict=True):
+        touched = {e["objectRef"].get("name") for e in kube_server.audit(mark)
+                   if e["user"]["username"] == f"system:serviceaccount:{kube_namespace}:{account}"
+                   and e["verb"] in WRITES}
+        other = "iris" if name == "digits" else "digits"
+        assert touched and all(not n.startswith(other) and other not in n for n in touched), touched
+        assert all(n.startswith(name) or n == f"meshserve-rollout-{name}" for n in touched), touched
+    assert [v["version"] for v in clusters["digits"].status(kube_namespace)["iris"]["versions"]] == ["v2"]

@@ -202,3 +202,20 @@ def test_an_unknown_key_in_a_spec_file_is_named(tmp_path, capsys):
                          "max_replica: 3}\n")
     code, out, err = _render(["--spec", str(spec_file)], capsys)
     assert (code, out) == (2, "") and "autoscaling.max_replica: is not a spec field" in err
+
+
+@pytest.mark.parametrize("model_format", ["sklearn", "tensorflow"])
+def test_a_modelmesh_serving_runtime_is_strictly_valid_and_pins_the_model(model_format):
+    shared = shared_path("schemas")
+    spec = spec_from_mapping({"name": "mnist", "storage_uri": "s3://models/mnist/v1", "model_format": model_format,
+                              "runtime": "modelmesh", "resources": {"cpu": "2", "memory": "4Gi"},
+                              "placement": {"node_selector": {"pool": "inference"}},
+                              "runtime_options": {"serving_runtime": True, "storage_key": "localMinIO"}})
+    runtime, isvc = render_deployment(spec)
+    assert runtime["apiVersion"] == "serving.kserve.io/v1alpha1" and runtime["kind"] == "ServingRuntime"
+    assert isvc["spec"]["predictor"]["model"]["runtime"] == runtime["metadata"]["name"]
+    assert isvc["spec"]["predictor"]["model"]["storage"] == {"key": "localMinIO", "path": "mnist/v1",
+                                                             "parameters": {"bucket": "models"}}
+    assert runtime["spec"]["nodeSelector"] == {"pool": "inference"}
+    for obj in (runtime, isvc):
+        assert kube_object_errors(shared, obj) == [], obj["kind"]

@@ -72,8 +72,8 @@ class Kube:
         dropped = _missing_paths(obj, kept)
         if dropped:
             raise PlatformError("crd", f"the API server dropped {', '.join(dropped[:3])} from {obj['kind']} "
-                                f"{meta['name']}: its CRD does not have them", "install the CRDs meshserve needs "
-                                "(ASM fields need the ASM extension on Istio's CRDs)")
+                                f"{meta['name']}: its schema there does not have them",
+                                "install the CRDs meshserve needs (ASM fields need the ASM extension on Istio's CRDs)")
         return kept
 
     def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> dict | None:
@@ -191,12 +191,13 @@ class Kube:
 
 
 def _missing_paths(sent, kept, path: str = "") -> list[str]:
-    """Paths of `sent` that `kept` lacks (what the server pruned)."""
+    """Paths of `sent` that `kept` lacks (what the server pruned); an empty value the server omits is not one."""
     if isinstance(sent, dict):
         if not isinstance(kept, dict):
             return [path or "(root)"]
         return [p for key, value in sent.items()
-                for p in (_missing_paths(value, kept[key], f"{path}.{key}") if key in kept else [f"{path}.{key}"])]
+                for p in (_missing_paths(value, kept[key], f"{path}.{key}") if key in kept else
+                          ([f"{path}.{key}"] if value not in ("", None, [], {}) else []))]
     if isinstance(sent, list) and isinstance(kept, list) and len(sent) == len(kept):
         pairs = enumerate(zip(sent, kept, strict=True))
         return [p for i, (a, b) in pairs for p in _missing_paths(a, b, f"{path}[{i}]")]

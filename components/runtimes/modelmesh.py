@@ -21,6 +21,7 @@ from components.runtimes.base import Support
 from components.runtimes.kserve import API_VERSION, DEPLOYMENT_MODE, inference_service_readiness
 
 SERVICE, REST_PORT, GRPC_PORT = "modelmesh-serving", 8008, 8033
+SERVING_RUNTIME_API_VERSION = "serving.kserve.io/v1alpha1"
 _SHARED_PODS = ("ModelMesh scales the runtime pods all its models share, not one model; "
                 "set the ServingRuntime's replicas")
 _SERVERS = {  # model server, its image, and the formats it loads through ModelMesh's built-in adapter
@@ -132,7 +133,8 @@ class ModelMeshRuntime:
         runtime_spec |= spec.placement.pod_fields()
         shared = {"name": f"meshserve-{server}", "namespace": spec.namespace,  # shared by the namespace's models
                   "labels": {"app.kubernetes.io/managed-by": "meshserve"}}
-        return {"apiVersion": API_VERSION, "kind": "ServingRuntime", "metadata": shared, "spec": runtime_spec}
+        return {"apiVersion": SERVING_RUNTIME_API_VERSION, "kind": "ServingRuntime", "metadata": shared,
+                "spec": runtime_spec}
 
     def _options(self, spec: DeploymentSpec) -> ModelMeshOptions:
         return parse_options("runtime_options", ModelMeshOptions, spec.runtime_options)

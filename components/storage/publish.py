@@ -167,6 +167,24 @@ def storage_errors(uri: StorageUri) -> Iterator[None]:
                            "pick a path that is a directory") from None
     except OSError as exc:
         raise StorageError("to", f"storage at {uri} failed: {_describe(exc)}", "check the endpoint and retry") from None
+    except Exception as exc:
+        translated = _client_error(uri, exc)
+        if translated is None:
+            raise
+        raise translated from None
+
+
+def _client_error(uri: StorageUri, exc: Exception) -> StorageError | None:
+    """An object-store client's own exception (botocore, oss2) as a one-line error; None for anything else."""
+    if not type(exc).__module__.startswith(("botocore", "aiobotocore", "oss2", "ossfs")):
+        return None
+    name = type(exc).__name__
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return StorageError("credentials", f"no credentials for {uri}", _credentials_fix(uri.scheme))
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
+        return StorageError("endpoint", f"cannot reach the storage endpoint of {uri} ({name})",
+                            "check AWS_ENDPOINT_URL (or OSS_ENDPOINT) and that the store answers")
+    return StorageError("to", f"storage at {uri} failed ({name})", "check the endpoint, the bucket and the credentials")
 
 
 def _credentials_fix(scheme: str) -> str:

@@ -201,7 +201,7 @@ class FakeController(threading.Thread):
         for api_version, kind in (("serving.kserve.io/v1beta1", "InferenceService"), ("apps/v1", "Deployment"),
                                   ("intel.com/v1alpha1", "ModelServer")):
             for obj in self.kube.list(api_version, kind, self.namespace):
-                key = (kind, obj["metadata"]["name"], obj["metadata"].get("generation", 1))
+                key = (kind, obj["metadata"]["uid"], obj["metadata"].get("generation", 1))
                 if key in self.marked:
                     continue
                 verdict = self.behaviour(obj)
@@ -293,3 +293,39 @@ def decode_token_subject(token: str) -> str:
     """The `sub` claim of a ServiceAccount token (system:serviceaccount:NS:NAME)."""
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+
+
+RBAC_DIR = Path(__file__).resolve().parents[2] / "manifests" / "rbac"
+
+
+def rbac_objects(namespace: str, components: tuple[str, ...] = (), accounts: tuple[str, ...] = ("meshserve-steps",)
+                 ) -> list[dict]:
+    """manifests/rbac (and the named optional components) for `namespace`, bound to `accounts`."""
+    objects = []
+    for folder in (RBAC_DIR, *(RBAC_DIR / c for c in components)):
+        kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+        for resource in kustomization["resources"]:
+            objects += [o for o in yaml.safe_load_all((folder / resource).read_text()) if o]
+    bound = []
+    for obj in objects:
+        if obj["kind"] == "ServiceAccount":
+            bound += [{**obj, "metadata": {**obj["metadata"], "name": account}} for account in accounts]
+            continue
+        if obj["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+            obj["subjects"] = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}
+                               for account in accounts]
+        bound.append(obj)
+    for obj in bound:
+        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            obj["metadata"]["namespace"] = namespace
+        else:
+            obj["metadata"]["name"] = f"{obj['metadata']['name']}-{namespace}"
+            if obj["kind"] == "ClusterRoleBinding":
+                obj["roleRef"]["name"] = f"{obj['roleRef']['name']}-{namespace}"
+    return bound
+
+
+def steps_kubeconfig(server: KubeServer, namespace: str, account: str, work: Path) -> Path:
+    """A kubeconfig that acts as the ServiceAccount (a TokenRequest token)."""
+    return server.kubeconfig_for_token(service_account_token(server, namespace, account),
+                                       work / f"kubeconfig-{account}")
