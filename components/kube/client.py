@@ -30,8 +30,9 @@ def connect(kubeconfig: str = "", context: str = "") -> Kube:
         if not kubeconfig and not context and os.environ.get(IN_CLUSTER_ENV):
             config.load_incluster_config(client_configuration=configuration)
         else:
-            config.load_kube_config(config_file=kubeconfig or None, context=context or None,
-                                    client_configuration=configuration)
+            # $KUBECONFIG read now: the client reads it once, when it is imported
+            config.load_kube_config(config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
+                                    context=context or None, client_configuration=configuration)
     except (ConfigException, OSError) as exc:
         raise InvalidInputError("kubeconfig", f"no usable cluster configuration ({str(exc).splitlines()[0]})",
                                 "pass --kubeconfig FILE [--context NAME], or run inside a pod") from None

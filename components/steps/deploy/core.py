@@ -1,20 +1,26 @@
-"""The deploy step's core: put a published version beside the primary as the canary."""
+"""The deploy step's core: put a published version beside the primary as the canary, on either platform.
+
+On the local platform the version runs as a model-server process behind nginx; on a cluster the
+deployment spec (runtime, router, autoscaling, resources, placement, ...) says what to apply, and
+the step runs with the pod's ServiceAccount (manifests/rbac).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from components.platform.registry import platform_for
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """Where to reach the new version (through the router), and the baseline beside it, if any."""
+    """Where clients reach the new version (URL and headers), and the baseline beside it, if any."""
 
     router_url: str
     version: str
     baseline_storage_uri: str  # "" on a first deploy
+    headers: dict = field(default_factory=dict)  # e.g. seed 002's Host header, or seed 000's `model` header
 
     @property
     def has_baseline(self) -> bool:
@@ -30,10 +36,45 @@ class Deployment:
         return json.dumps(read_published_manifest(self.baseline_storage_uri).to_dict(), indent=1)
 
 
-def run_deploy(name: str, storage_uri: str, canary_percent: int = 0, platform: str = "local") -> Deployment:
-    """Deploy the version as the canary; requests with `x-meshserve-track: canary` reach it whatever the weight."""
+def cluster_spec_fields(namespace: str = "default", version: str = "", model_format: str = "sklearn",
+                        runtime: str = "kserve", router: str = "none", autoscaling: str = "none",
+                        min_replicas: int = 1, max_replicas: int = 1, scale_target: int = 0, scale_metric: str = "",
+                        metric_selector: dict | None = None, cpu: str = "", memory: str = "", gpus: int = 0,
+                        node_selector: dict | None = None, tolerations: list | None = None,
+                        service_account: str = "", storage_secret: str = "", storage_options: dict | None = None,
+                        runtime_options: dict | None = None, router_options: dict | None = None) -> dict:
+    """The deployment spec's fields from a step's flat, typed inputs (the same names as `meshserve render`'s flags)."""
+    return {"namespace": namespace, "version": version, "model_format": model_format, "runtime": runtime,
+            "router": router, "service_account": service_account,
+            "autoscaling": {"kind": autoscaling, "min_replicas": min_replicas, "max_replicas": max_replicas,
+                            "target": scale_target, "metric": scale_metric, "selector": metric_selector or {}},
+            "resources": {"cpu": cpu, "memory": memory, "gpus": gpus},
+            "placement": {"node_selector": node_selector or {}, "tolerations": list(tolerations or [])},
+            "storage": {"secret": storage_secret, **(storage_options or {})},
+            "runtime_options": runtime_options or {}, "router_options": router_options or {}}
+
+
+def run_deploy(name: str, storage_uri: str, canary_percent: int = 0, platform: str = "local",
+               cluster_fields: dict | None = None) -> Deployment:
+    """Deploy the version as the canary. Locally, requests with `x-meshserve-track: canary` reach it whatever
+    the weight; on a cluster, `cluster_fields` (see `cluster_spec_fields`) complete the deployment spec."""
+    if platform == "kubernetes":
+        return _deploy_on_cluster(name, storage_uri, canary_percent, cluster_fields or cluster_spec_fields())
     target = platform_for(platform)
     version = target.deploy(name, storage_uri, canary_percent)
     status = target.status()
     primary = next((v for v in status["models"][name] if v["track"] == "primary"), None)
     return Deployment(status["router"]["http"], version.version, primary["storage_uri"] if primary else "")
+
+
+def _deploy_on_cluster(name: str, storage_uri: str, canary_percent: int, fields: dict) -> Deployment:
+    from components.deployment.spec import spec_from_mapping
+    from components.platform.kubernetes import spec_of
+
+    spec = spec_from_mapping({"name": name, "storage_uri": storage_uri, "canary_percent": canary_percent, **fields})
+    cluster = platform_for("kubernetes")  # the pod's ServiceAccount, in-cluster
+    version = cluster.deploy(spec)
+    client = cluster.client_endpoint(spec_of(version))
+    versions = cluster.status(spec.namespace)[name]["versions"]
+    primary = next((v for v in versions if v["track"] == "primary"), None)
+    return Deployment(client.url, version.version, primary["storage_uri"] if primary else "", client.headers)

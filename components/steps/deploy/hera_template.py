@@ -1,7 +1,7 @@
 """The deploy step as a Hera script template."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 from hera.workflows import Artifact, Parameter, script
 
@@ -14,14 +14,44 @@ def deploy(
     storage_uri: str,
     router_url: Annotated[Path, Parameter(name="router-url", output=True)],
     has_baseline: Annotated[Path, Parameter(name="has-baseline", output=True)],
+    headers: Annotated[Path, Parameter(name="headers", output=True)],
     baseline_manifest: Annotated[Path, Artifact(name="baseline-manifest", output=True)],
     canary_percent: int = 0,
     platform: str = "local",
+    namespace: str = "default",
+    version: str = "",
+    model_format: str = "sklearn",
+    runtime: str = "kserve",
+    router: str = "none",
+    autoscaling: str = "none",
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    scale_target: int = 0,
+    scale_metric: str = "",
+    metric_selector: Optional[dict] = None,
+    cpu: str = "",
+    memory: str = "",
+    gpus: int = 0,
+    node_selector: Optional[dict] = None,
+    tolerations: Optional[list] = None,
+    service_account: str = "",
+    storage_secret: str = "",
+    storage_options: Optional[dict] = None,
+    runtime_options: Optional[dict] = None,
+    router_options: Optional[dict] = None,
 ) -> None:
-    """Deploy the version as the canary; outputs the router URL, whether a primary runs beside it, and its manifest."""
-    from components.steps.deploy.core import run_deploy
+    """Deploy the version as the canary (the KFP component's inputs); outputs the URL and headers clients use,
+    whether a primary runs beside it, and its manifest."""
+    import json
 
-    deployment = run_deploy(name, storage_uri, canary_percent, platform)
+    from components.steps.deploy.core import cluster_spec_fields, run_deploy
+
+    fields = cluster_spec_fields(namespace, version, model_format, runtime, router, autoscaling, min_replicas,
+                                 max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
+                                 node_selector, tolerations, service_account, storage_secret, storage_options,
+                                 runtime_options, router_options)
+    deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
     router_url.write_text(deployment.router_url)
     has_baseline.write_text(str(deployment.has_baseline).lower())
+    headers.write_text(json.dumps(deployment.headers))
     baseline_manifest.write_text(deployment.baseline_manifest_json())

@@ -1,6 +1,6 @@
 """The deploy step as a KFP v2 component."""
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from kfp import dsl
 from kfp.dsl import Artifact, Output
@@ -15,18 +15,47 @@ def deploy(
     baseline_manifest: Output[Artifact],
     canary_percent: int = 0,
     platform: str = "local",
-) -> NamedTuple("DeployOutputs", [("router_url", str), ("version", str), ("has_baseline", str)]):
-    """Deploy the version as the canary; if it fails to load, the primary keeps serving unchanged.
+    namespace: str = "default",
+    version: str = "",
+    model_format: str = "sklearn",
+    runtime: str = "kserve",
+    router: str = "none",
+    autoscaling: str = "none",
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    scale_target: int = 0,
+    scale_metric: str = "",
+    metric_selector: Optional[dict] = None,
+    cpu: str = "",
+    memory: str = "",
+    gpus: int = 0,
+    node_selector: Optional[dict] = None,
+    tolerations: Optional[list] = None,
+    service_account: str = "",
+    storage_secret: str = "",
+    storage_options: Optional[dict] = None,
+    runtime_options: Optional[dict] = None,
+    router_options: Optional[dict] = None,
+) -> NamedTuple("DeployOutputs", [("router_url", str), ("version", str), ("has_baseline", str), ("headers", dict)]):
+    """Deploy the version as the canary; if it fails to become ready, the primary keeps serving unchanged.
 
-    `has_baseline` is "true" or "false" (a string: kfp.local does not evaluate boolean conditions);
+    platform local: a model-server process behind nginx (the cluster inputs do not apply). platform
+    kubernetes: the deployment spec from the inputs below (the flags of `meshserve render`), applied with
+    the pod's ServiceAccount. `has_baseline` is "true" or "false" (kfp.local does not evaluate boolean
+    conditions); `headers` are what a client must send (the `model` header, or a Host header);
     `baseline_manifest` is the primary's model manifest, for the gate ("null" on a first deploy).
     """
     from collections import namedtuple
     from pathlib import Path
 
-    from components.steps.deploy.core import run_deploy
+    from components.steps.deploy.core import cluster_spec_fields, run_deploy
 
-    deployment = run_deploy(name, storage_uri, canary_percent, platform)
+    fields = cluster_spec_fields(namespace, version, model_format, runtime, router, autoscaling, min_replicas,
+                                 max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
+                                 node_selector, tolerations, service_account, storage_secret, storage_options,
+                                 runtime_options, router_options)
+    deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
     Path(baseline_manifest.path).write_text(deployment.baseline_manifest_json())
-    outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline"])
-    return outputs(deployment.router_url, deployment.version, str(deployment.has_baseline).lower())
+    outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "headers"])
+    return outputs(deployment.router_url, deployment.version, str(deployment.has_baseline).lower(),
+                   deployment.headers)

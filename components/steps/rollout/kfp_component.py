@@ -6,24 +6,24 @@ from components.steps.images import STEP_IMAGE
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def promote(name: str, platform: str = "local") -> str:
+def promote(name: str, platform: str = "local", namespace: str = "default") -> str:
     """Route all traffic to the canary and retire the old primary; returns the serving version."""
     from components.steps.rollout.core import run_promote
 
-    return run_promote(name, platform)
+    return run_promote(name, platform, namespace)
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def rollback(name: str, platform: str = "local") -> str:
+def rollback(name: str, platform: str = "local", namespace: str = "default") -> str:
     """Route all traffic back to the primary and stop the canary; returns the serving version."""
     from components.steps.rollout.core import run_rollback
 
-    return run_rollback(name, platform)
+    return run_rollback(name, platform, namespace)
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def finish_rollout(name: str, action: str, platform: str = "local") -> str:
+def finish_rollout(name: str, action: str, platform: str = "local", namespace: str = "default") -> str:
     """Carry out the gate's `action` output: promote, rollback or hold."""
     from components.steps.rollout.core import run_finish
 
-    return run_finish(name, action, platform)
+    return run_finish(name, action, platform, namespace)

@@ -1,0 +1,76 @@
+"""The deploy and rollout steps (core, KFP component, CLI) on the Kubernetes platform, against a real API server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.steps.deploy.core import cluster_spec_fields, run_deploy
+from components.steps.rollout.core import run_finish
+from pipelines.cli import main
+from tests.support.kube_server import FakeController
+
+
+@pytest.fixture
+def cluster(kube_server, kube_namespace, monkeypatch):
+    """KUBECONFIG pointing at the server (as a pod's in-cluster config would), and a controller marking ready."""
+    monkeypatch.setenv("KUBECONFIG", str(kube_server.kubeconfig))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    controller = FakeController(kube_server, kube_namespace, lambda obj: "ready")
+    controller.start()
+    yield kube_namespace
+    controller.stop()
+
+
+def test_the_deploy_step_reports_the_gateway_the_model_header_and_the_baseline(cluster):
+    fields = cluster_spec_fields(namespace=cluster, runtime="kserve-raw", router="istio")
+    first = run_deploy("digits", "pvc://models/digits/v1", 0, "kubernetes", fields | {"version": "v1"})
+    assert (first.router_url, first.headers, first.has_baseline) == (
+        "http://istio-ingressgateway.istio-system.svc.cluster.local:80", {"model": "digits"}, False)
+    assert run_finish("digits", "promote", "kubernetes", cluster) == "promoted v1"
+    second = run_deploy("digits", "pvc://models/digits/v2", 10, "kubernetes", fields | {"version": "v2"})
+    assert (second.version, second.baseline_storage_uri) == ("v2", "pvc://models/digits/v1")
+    assert run_finish("digits", "rollback", "kubernetes", cluster) == "rolled back to v1"
+
+
+def test_seed_002_clients_reach_a_serverless_model_through_the_ingress_with_its_host_header(cluster):
+    fields = cluster_spec_fields(namespace=cluster, version="v1", runtime="kserve", router="none",
+                                 runtime_options={"predictor": "framework"})
+    deployment = run_deploy("sklearn-iris", "https://models.example/iris/model.joblib", 0, "kubernetes", fields)
+    assert deployment.router_url == "http://istio-ingressgateway.istio-system.svc.cluster.local"
+    assert deployment.headers == {"Host": "sklearn-iris.example.com"}  # the InferenceService's status.url
+
+
+def test_the_kfp_deploy_component_takes_the_deployment_spec(cluster, isolated_state):
+    from kfp import local
+
+    from components.steps.deploy.kfp_component import deploy
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(isolated_state / "kfp"),
+               raise_on_error=True)
+    task = deploy(name="tf-mnist", storage_uri="pvc://my-models-pvc/mnist", platform="kubernetes", namespace=cluster,
+                  version="v1", model_format="tensorflow", runtime="modelmesh", router="asm",
+                  router_options={"gateway": "grpc-gateway", "create_gateway": False})
+    assert task.outputs["headers"] == {"model": "tf-mnist"}
+    assert task.outputs["router_url"] == "http://istio-ingressgateway.istio-system.svc.cluster.local:8008"
+    assert task.outputs["has_baseline"] == "false"
+
+
+def test_the_cli_deploys_reports_and_promotes_on_a_cluster(cluster, kube_server, capsys):
+    cluster_flags = ["--platform", "kubernetes", "--kubeconfig", str(kube_server.kubeconfig)]
+    assert main(["deploy", *cluster_flags, "--name", "bert", "--namespace", cluster, "--version", "v1",
+                 "--runtime", "tfserving", "--model-format", "tensorflow", "--storage-uri", "pvc://models/bert/v1",
+                 "--gpus", "1", "--node-selector", "inference=tensorflow"]) == 0
+    assert capsys.readouterr().out.startswith(f"deployed bert v1 in {cluster}: ready; clients: "
+                                              f"http://bert-v1-tensorflow-serving.{cluster}.svc.cluster.local:8501")
+    assert main(["promote", *cluster_flags, "--name", "bert", "--namespace", cluster]) == 0
+    assert main(["status", *cluster_flags, "--namespace", cluster, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert status["bert"]["versions"] == [{"track": "primary", "version": "v1", "weight": 100, "ready": True,
+                                           "storage_uri": "pvc://models/bert/v1"}]
+
+
+def test_a_local_deploy_refuses_cluster_flags(capsys):
+    code = main(["deploy", "--name", "digits", "--storage-uri", "pvc://m/digits/v1", "--runtime", "kserve-raw"])
+    assert code == 2 and "runtime: applies to --platform kubernetes only" in capsys.readouterr().err
