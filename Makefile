@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test router bench bench-tools lint golden clean fetch-mnist
+.PHONY: run test router kube-assets bench bench-tools lint golden clean fetch-mnist
+SHARED := ../shared
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ run: $(STAMP) router
 	$(BIN)/meshserve run
 
 ## test: every test
-test: $(STAMP) router
+test: $(STAMP) router kube-assets
 	$(BIN)/python -m pytest -q
 
 ## router: nginx (with the stream module, for the L4 comparison), the local platform's router
@@ -30,6 +31,13 @@ router:
 	@command -v nginx >/dev/null && test -f /usr/lib/nginx/modules/ngx_stream_module.so || { \
 	  command -v apt-get >/dev/null || { echo "install nginx (with its stream module) with your package manager"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light libnginx-mod-stream; }
+
+## kube-assets: a real kube-apiserver and etcd for the Kubernetes tests, built once from Debian's packages
+## (6 to 10 minutes on 2 cores) and cached outside the repo ($$KUBE_ASSETS or ~/.cache/kube-assets)
+kube-assets:
+	@if [ -f $(SHARED)/kube/build-apiserver.sh ]; then \
+	  echo "kube-apiserver assets: $$(bash $(SHARED)/kube/build-apiserver.sh)"; \
+	else echo "$(SHARED)/kube is absent: the Kubernetes tests will skip"; fi
 
 ## bench: the benchmark scripts under tests/bench, printing figures (installs nginx, hey, wrk if missing)
 bench: $(STAMP) bench-tools router

@@ -353,3 +353,36 @@ def test_two_models_rolled_out_at_once_do_not_touch_each_others_objects(kube_ser
         assert touched and all(not n.startswith(other) and other not in n for n in touched), touched
         assert all(n.startswith(name) or n == f"meshserve-rollout-{name}" for n in touched), touched
     assert [v["version"] for v in clusters["digits"].status(kube_namespace)["iris"]["versions"]] == ["v2"]
+
+
+def test_a_conflicting_write_to_the_rollout_record_is_read_again_and_retried(kube_server, kube_namespace):
+    kube = kube_server.admin()
+    halt = threading.Event()
+
+    def meddle():  # another writer keeps labelling the record (a 409 for any writer holding an older read)
+        resource = kube.resource("v1", "ConfigMap")
+        count = 0
+        while not halt.wait(0.005):
+            count += 1
+            try:
+                resource.patch(body={"metadata": {"labels": {"audited": str(count)}}}, name="meshserve-rollout-digits",
+                               namespace=kube_namespace, content_type="application/merge-patch+json")
+            except Exception:  # noqa: BLE001 - the record may not exist yet
+                continue
+
+    with controller(kube_server, kube_namespace):
+        cluster = serve_v1(kube_server, kube_namespace)
+        mark = kube_server.audit_length()
+        meddler = threading.Thread(target=meddle)
+        meddler.start()
+        try:
+            for _ in range(3):
+                cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
+                cluster.rollback("digits", kube_namespace)
+        finally:
+            halt.set()
+            meddler.join()
+    updates = [e["responseStatus"]["code"] for e in kube_server.audit(mark)
+               if e["verb"] == "update" and e["objectRef"].get("name") == "meshserve-rollout-digits"]
+    assert 409 in updates and updates.count(200) >= 12  # every lease taken and released despite the conflicts
+    assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary"]

@@ -112,19 +112,18 @@ class Kube:
 
     def replace(self, obj: dict) -> dict:
         """PUT the object as read (with its resourceVersion): a stale read fails with 409."""
-        resource = self.resource(obj["apiVersion"], obj["kind"])
-        meta = obj["metadata"]
-        return self._call("update", resource, meta.get("namespace", ""),
-                          lambda: resource.replace(body=obj, namespace=meta.get("namespace")),
-                          obj["kind"], meta["name"]).to_dict()
+        return self._write("update", obj)
 
     def create(self, obj: dict) -> dict:
         """Create the object (409 when it exists)."""
+        return self._write("create", obj)
+
+    def _write(self, verb: str, obj: dict) -> dict:
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
-        return self._call("create", resource, meta.get("namespace", ""),
-                          lambda: resource.create(body=obj, namespace=meta.get("namespace")),
-                          obj["kind"], meta["name"]).to_dict()
+        send = resource.replace if verb == "update" else resource.create
+        return self._call(verb, resource, meta.get("namespace", ""),
+                          lambda: send(body=obj, namespace=meta.get("namespace")), obj["kind"], meta["name"]).to_dict()
 
     def wait(self, api_version: str, kind: str, name: str, namespace: str, judge: Callable[[dict], Readiness],
              deadline_s: float) -> dict:
