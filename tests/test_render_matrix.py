@@ -169,6 +169,8 @@ BAD_INPUT = {
                                    "--primary-version", "v1", "--canary-percent", "10"],
                                   "canary_percent: ModelMesh routes by model name"),
     "gpus on ovms": (["--runtime", "ovms", "--model-format", "openvino", "--gpus", "1"], "resources.gpus"),
+    "unknown option of router none": (["--router-option", "gateway=g"],
+                                      "router_options.gateway: is not an option here; use one of ingress"),
     "asm field on istio": (["--runtime", "kserve-raw", "--router", "istio", "--router-option",
                             "dynamic_subset_key=x"], "dynamic_subset_key: dynamic subsets are an Alibaba ASM"),
 }

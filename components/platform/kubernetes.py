@@ -263,17 +263,20 @@ class KubernetesPlatform:
     def client_endpoint(self, spec: DeploymentSpec) -> ClientEndpoint:
         """The URL and headers a client uses: the mesh gateway with the `model` header, or the ISVC's URL
         through the ingress with its Host header (seed 002), or the version's own Service."""
+        from components.deployment.options import parse_options
+        from components.routing.istio import IstioOptions
+        from components.routing.mesh import IngressOptions
+
         runtime = runtime_for(spec.runtime)
         if spec.router in ("istio", "asm"):
-            options = spec.router_options
-            ingress = options.get("ingress", "istio-ingressgateway.istio-system.svc.cluster.local")
-            port = int(options.get("rest_port", 8008 if spec.runtime == "modelmesh" else 80))
-            return ClientEndpoint(f"http://{ingress}:{port}", {"model": spec.name})
+            options = parse_options("router_options", IstioOptions, spec.router_options)
+            port = options.rest_port if options.rest_port >= 0 else (8008 if spec.runtime == "modelmesh" else 80)
+            return ClientEndpoint(f"http://{options.ingress}:{port}", {"model": spec.name})
         obj = self.kube.get(*runtime.workload_ref(spec), spec.namespace) or {}
         url = (obj.get("status") or {}).get("url", "")
         if url and spec.runtime == "kserve":
             host = url.split("://", 1)[-1].split("/", 1)[0]
-            ingress = spec.router_options.get("ingress", "istio-ingressgateway.istio-system.svc.cluster.local")
+            ingress = parse_options("router_options", IngressOptions, spec.router_options).ingress
             return ClientEndpoint(f"http://{ingress}", {"Host": host})
         workload = runtime.workload(spec)
         return ClientEndpoint(url or f"http://{workload.service}.{spec.namespace}.svc.cluster.local:"

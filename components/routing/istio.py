@@ -268,6 +268,7 @@ class IstioOptions:
     eject_after_5xx: int = 5
     host_form: str = "fqdn"  # or short: the Service's bare name, as seeds 000 and 001 write it
     dynamic_subset_key: str = ""  # asm only; ModelMesh on asm: modelmesh.asm.alibabacloud.com
+    ingress: str = "istio-ingressgateway.istio-system.svc.cluster.local"  # the gateway's host, for clients
 
 
 class IstioRoutes:

@@ -6,9 +6,19 @@ Services and ports): istio and asm (components/routing/istio.py), kserve-canary,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from components.errors import InvalidInputError
+
+INGRESS = "istio-ingressgateway.istio-system.svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class IngressOptions:
+    """router_options of the routers that write no mesh objects (none, kserve-canary)."""
+
+    ingress: str = INGRESS  # the ingress gateway's host, for clients of a Serverless InferenceService
 
 
 class MeshRoutes(Protocol):

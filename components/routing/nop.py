@@ -12,6 +12,10 @@ class NoRoutes:
 
     def check(self, spec, runtime) -> None:
         """Refuse a canary weight: with no router, nothing splits traffic."""
+        from components.deployment.options import parse_options
+        from components.routing.mesh import IngressOptions
+
+        parse_options("router_options", IngressOptions, spec.router_options)
         if spec.canary_percent:
             raise InvalidInputError("canary_percent", "no router splits traffic",
                                     "pass 0, or route with istio, asm or kserve-canary")
