@@ -11,17 +11,21 @@ from components.steps.benchmark.hera_template import benchmark, benchmark_pair
 from components.steps.cluster import (
     MODELS_CLAIM,
     MODELS_VOLUME,
+    STEPS_SERVICE_ACCOUNT,
     STORAGE_SECRET,
     STORAGE_SECRET_VOLUME,
 )
+from components.steps.deploy.hera_template import deploy
 from components.steps.gate.hera_template import gate
+from components.steps.rollout.hera_template import finish_rollout, promote, roll_back_on_failure, rollback
 from components.steps.train.hera_template import train
 from components.steps.upload.hera_template import upload
 
-STORAGE_VOLUMES = [
-    Volume(name=MODELS_VOLUME, persistent_volume_claim=PersistentVolumeClaimVolumeSource(claim_name=MODELS_CLAIM)),
-    Volume(name=STORAGE_SECRET_VOLUME, secret=SecretVolumeSource(secret_name=STORAGE_SECRET, optional=True)),
-]
+
+def storage_volumes(claim: str = MODELS_CLAIM, secret: str = STORAGE_SECRET) -> list[Volume]:
+    """The models claim and the (optional) storage Secret; either name may be a workflow parameter."""
+    return [Volume(name=MODELS_VOLUME, persistent_volume_claim=PersistentVolumeClaimVolumeSource(claim_name=claim)),
+            Volume(name=STORAGE_SECRET_VOLUME, secret=SecretVolumeSource(secret_name=secret, optional=True))]
 
 
 def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
@@ -30,7 +34,7 @@ def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
         name="meshserve-train-upload",
         namespace=namespace,
         entrypoint="train-upload",
-        volumes=STORAGE_VOLUMES,
+        volumes=storage_volumes(),
         arguments=[Parameter(name="dataset", value="digits"), Parameter(name="framework", value="sklearn"),
                    Parameter(name="storage-prefix", value=f"pvc://{MODELS_CLAIM}/meshserve")],
     ) as template:
@@ -96,4 +100,101 @@ def gate_template(namespace: str = "kubeflow") -> WorkflowTemplate:
             rolled_back = announce(name="not-promoted", arguments={"decision": decision},
                                    when=f"{decision} != PROMOTE")
             measured >> decided >> [promoted, rolled_back]
+    return template
+
+
+def _parameters(**defaults) -> list[Parameter]:
+    """Workflow parameters named like the KFP pipeline's inputs, with dashes (values are Argo's strings)."""
+    return [Parameter(name=name.replace("_", "-"), value=value) for name, value in defaults.items()]
+
+
+def _workflow(name: str) -> str:
+    return f"{{{{workflow.parameters.{name.replace('_', '-')}}}}}"
+
+
+TRAIN_TO_SERVE_PARAMETERS = {
+    "name": "digits", "dataset": "digits", "framework": "sklearn", "algorithm": "", "seed": "0",
+    "storage_prefix": f"pvc://{MODELS_CLAIM}/meshserve", "models_claim": MODELS_CLAIM,
+    "storage_secret": STORAGE_SECRET, "platform": "kubernetes", "namespace": "default", "runtime": "kserve-raw",
+    "router": "istio", "autoscaling": "none", "canary_percent": "10", "min_replicas": "1", "max_replicas": "1",
+    "cpu": "", "memory": "", "gpus": "0", "node_selector": "{}", "tolerations": "[]", "runtime_options": "{}",
+    "router_options": "{}", "qps": "250", "duration_s": "10", "policy": "{}",
+}
+_DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router", "autoscaling", "min_replicas",
+                  "max_replicas", "cpu", "memory", "gpus", "node_selector", "tolerations", "storage_secret",
+                  "runtime_options", "router_options")
+
+
+def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
+    """train → upload → deploy → benchmark (side by side with the primary) → gate → promote or roll back.
+
+    The same DAG and parameters as the KFP pipeline: `when` sends a run down the first-deploy branch or
+    the side-by-side branch and to the gate's action; promote and rollback are the last tasks, so no task
+    reads the outputs of one a `when` may skip. The exit handler rolls back the candidate a failed run
+    left half-deployed. The run's ServiceAccount is manifests/rbac's.
+    """
+    from hera.workflows import DAG
+
+    ref = {name: _workflow(name) for name in TRAIN_TO_SERVE_PARAMETERS}
+    with WorkflowTemplate(
+        name="meshserve-train-to-serve", namespace=namespace, entrypoint="train-to-serve",
+        service_account_name=STEPS_SERVICE_ACCOUNT, on_exit="exit-handler",
+        volumes=storage_volumes(ref["models_claim"], ref["storage_secret"]),
+        arguments=_parameters(**TRAIN_TO_SERVE_PARAMETERS),
+    ) as template:
+        with DAG(name="exit-handler"):
+            roll_back_on_failure(name="roll-back-on-failure", when="{{workflow.status}} != Succeeded",
+                                 arguments={"name": ref["name"], "workflow_status": "{{workflow.status}}",
+                                            "platform": ref["platform"], "namespace": ref["namespace"]})
+        with DAG(name="train-to-serve"):
+            trained = train(arguments={"framework": ref["framework"], "dataset": ref["dataset"],
+                                       "algorithm": ref["algorithm"], "seed": ref["seed"]})
+            published = upload(arguments=[trained.get_artifact("model").with_name("model"),
+                                          Parameter(name="to", value=ref["storage_prefix"])])
+            deployed = deploy(arguments={"name": ref["name"], "storage_uri": published.get_parameter("storage-uri"),
+                                         "model_format": ref["framework"],
+                                         **{key: ref[key] for key in _DEPLOY_INPUTS}})
+            load = {"protocol": "kserve-v1", "model": ref["name"], "sample": ref["dataset"], "qps": ref["qps"],
+                    "duration_s": ref["duration_s"], "warmup_s": "1.0"}
+            has_baseline = "{{tasks.deploy.outputs.parameters.has-baseline}}"
+            url = deployed.get_parameter("router-url")
+            pair = benchmark_pair(name="benchmark-pair", when=f"{has_baseline} == true", arguments={
+                "candidate_url": url, "baseline_url": url,
+                "candidate_headers": deployed.get_parameter("candidate-headers"),
+                "baseline_headers": deployed.get_parameter("baseline-headers"), **load})
+            # `depends: X` alone would also run after a skipped X: each branch waits for its task to succeed
+            compared = gate(name="gate-vs-baseline", depends="benchmark-pair.Succeeded", arguments=[
+                pair.get_artifact("candidate-result").with_name("candidate-result"),
+                pair.get_artifact("baseline-result").with_name("baseline-result"),
+                trained.get_artifact("model").with_name("candidate-manifest"),
+                deployed.get_artifact("baseline-manifest").with_name("baseline-manifest"),
+                Parameter(name="policy", value=ref["policy"])])
+            alone = benchmark(name="benchmark-candidate", when=f"{has_baseline} == false", arguments={
+                "url": url, "headers": deployed.get_parameter("candidate-headers"), **load})
+            judged = gate(name="gate-on-slos", depends="benchmark-candidate.Succeeded", arguments=[
+                alone.get_artifact("result").with_name("candidate-result"),
+                trained.get_artifact("model").with_name("candidate-manifest"),
+                Parameter(name="policy", value=ref["policy"])])
+            finish = {"name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"]}
+            finish_rollout(name="finish-vs-baseline", depends="gate-vs-baseline.Succeeded", arguments={
+                **finish, "action": compared.get_parameter("action")})
+            finish_rollout(name="finish-first-deploy", depends="gate-on-slos.Succeeded", arguments={
+                **finish, "action": judged.get_parameter("action")})
+            trained >> published >> deployed >> [pair, alone]
+    return template
+
+
+def rollout_template(namespace: str = "kubeflow") -> WorkflowTemplate:
+    """Finish a rollout by hand: `argo submit --from workflowtemplate/meshserve-rollout -p name=N -p action=...`."""
+    from hera.workflows import DAG
+
+    ref = {name: _workflow(name) for name in ("name", "action", "platform", "namespace")}
+    with WorkflowTemplate(
+        name="meshserve-rollout", namespace=namespace, entrypoint="rollout", service_account_name=STEPS_SERVICE_ACCOUNT,
+        arguments=_parameters(name="", action="promote", platform="kubernetes", namespace="default"),
+    ) as template:
+        with DAG(name="rollout"):
+            target = {"name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"]}
+            promote(when=f"{ref['action']} == promote", arguments=target)
+            rollback(when=f"{ref['action']} == rollback", arguments=target)
     return template

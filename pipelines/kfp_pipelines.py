@@ -2,26 +2,29 @@
 
 from kfp import dsl, kubernetes
 
-from components.routing.spec import TRACK_HEADER
 from components.steps.benchmark.kfp_component import benchmark, benchmark_pair
 from components.steps.cluster import (
     MODELS_CLAIM,
-    PVC_MOUNT_ROOT,
+    MODELS_MOUNT,
     STORAGE_ENV,
     STORAGE_SECRET,
     STORAGE_SECRET_MOUNT,
 )
 from components.steps.deploy.kfp_component import deploy
 from components.steps.gate.kfp_component import gate
-from components.steps.rollout.kfp_component import finish_rollout
+from components.steps.rollout.kfp_component import finish_rollout, roll_back_on_failure
 from components.steps.train.kfp_component import train
 from components.steps.upload.kfp_component import upload
 
 
-def with_model_storage(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """Mount the models claim and the (optional) storage Secret into a task that touches storage."""
-    kubernetes.mount_pvc(task, pvc_name=MODELS_CLAIM, mount_path=f"{PVC_MOUNT_ROOT}/{MODELS_CLAIM}")
-    kubernetes.use_secret_as_volume(task, secret_name=STORAGE_SECRET, mount_path=STORAGE_SECRET_MOUNT,
+def with_model_storage(task: dsl.PipelineTask, models_claim=MODELS_CLAIM,
+                       storage_secret=STORAGE_SECRET) -> dsl.PipelineTask:
+    """Mount the models claim and the (optional) storage Secret into a task that touches storage.
+
+    Both names may be run parameters: the claim is mounted at a fixed path the step is told about.
+    """
+    kubernetes.mount_pvc(task, pvc_name=models_claim, mount_path=MODELS_MOUNT)
+    kubernetes.use_secret_as_volume(task, secret_name=storage_secret, mount_path=STORAGE_SECRET_MOUNT,
                                     optional=True)
     for name, value in STORAGE_ENV.items():
         task.set_env_variable(name, value)
@@ -61,36 +64,67 @@ def train_to_serve_pipeline(
     algorithm: str = "",
     seed: int = 0,
     storage_prefix: str = f"pvc://{MODELS_CLAIM}/meshserve",
+    models_claim: str = MODELS_CLAIM,
+    storage_secret: str = STORAGE_SECRET,
     platform: str = "local",
+    namespace: str = "default",
+    runtime: str = "kserve-raw",
+    router: str = "istio",
+    autoscaling: str = "none",
+    canary_percent: int = 10,
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    cpu: str = "",
+    memory: str = "",
+    gpus: int = 0,
+    node_selector: dict = {},  # noqa: B006 (KFP needs literal defaults)
+    tolerations: list = [],  # noqa: B006
+    runtime_options: dict = {},  # noqa: B006
+    router_options: dict = {},  # noqa: B006
     qps: float = 250.0,
     duration_s: float = 10.0,
     policy: dict = LOCAL_POLICY,
 ):
-    """The whole chain; both versions are measured through the router, pinned by the track header, side by side."""
-    trained = train(framework=framework, dataset=dataset, algorithm=algorithm, seed=seed)
-    trained.set_display_name("train")
-    published = with_model_storage(upload(model=trained.outputs["model"], to=storage_prefix))
-    published.set_display_name("upload")
-    deployed = deploy(name=name, storage_uri=published.outputs["storage_uri"], platform=platform)
-    deployed.set_display_name("deploy canary")
-    load = {"protocol": "kserve-v1", "model": name, "sample": dataset, "qps": qps, "duration_s": duration_s,
-            "warmup_s": 1.0}
-    canary, primary = [f"{TRACK_HEADER}: canary"], [f"{TRACK_HEADER}: primary"]
-    # No nested conditions (kfp.local cannot resolve them): two gate branches, one finishing step.
-    with dsl.If(deployed.outputs["has_baseline"] == "true", name="has-baseline"):
-        both = benchmark_pair(candidate_url=deployed.outputs["router_url"], baseline_url=deployed.outputs["router_url"],
-                              candidate_headers=canary, baseline_headers=primary, **load)
-        both.set_display_name("benchmark candidate and baseline side by side")
-        compared = gate(candidate_result=both.outputs["candidate_result"],
-                        baseline_result=both.outputs["baseline_result"],
-                        candidate_manifest=published.outputs["manifest"],
-                        baseline_manifest=deployed.outputs["baseline_manifest"], policy=policy)
-        compared.set_display_name("gate vs baseline")
-    with dsl.Else(name="first-deploy"):
-        candidate = benchmark(url=deployed.outputs["router_url"], headers=canary, **load)
-        candidate.set_display_name("benchmark candidate")
-        alone = gate(candidate_result=candidate.outputs["result"], candidate_manifest=published.outputs["manifest"],
-                     policy=policy)
-        alone.set_display_name("gate on SLOs")
-    action = dsl.OneOf(compared.outputs["action"], alone.outputs["action"])
-    finish_rollout(name=name, action=action, platform=platform).set_display_name("promote or roll back")
+    """The whole chain. platform local (kfp.local, `make run`) serves on this machine and ignores the
+    deployment inputs; platform kubernetes applies them with the run's ServiceAccount (manifests/rbac).
+    Both versions are measured side by side at the URL the deploy step reports, each reached by its own
+    headers. If any step fails, the exit task rolls back the candidate the run left half-deployed."""
+    cleanup = roll_back_on_failure(name=name, platform=platform, namespace=namespace)
+    cleanup.set_display_name("roll back on failure")
+    with dsl.ExitHandler(cleanup, name="train-to-serve"):
+        trained = train(framework=framework, dataset=dataset, algorithm=algorithm, seed=seed)
+        trained.set_display_name("train")
+        published = with_model_storage(upload(model=trained.outputs["model"], to=storage_prefix), models_claim,
+                                       storage_secret)
+        published.set_display_name("upload")
+        deployed = with_model_storage(deploy(
+            name=name, storage_uri=published.outputs["storage_uri"], canary_percent=canary_percent,
+            platform=platform, namespace=namespace, model_format=framework, runtime=runtime, router=router,
+            autoscaling=autoscaling, min_replicas=min_replicas, max_replicas=max_replicas, cpu=cpu, memory=memory,
+            gpus=gpus, node_selector=node_selector, tolerations=tolerations, storage_secret=storage_secret,
+            runtime_options=runtime_options, router_options=router_options), models_claim, storage_secret)
+        deployed.set_display_name("deploy canary")
+        load = {"protocol": "kserve-v1", "model": name, "sample": dataset, "qps": qps, "duration_s": duration_s,
+                "warmup_s": 1.0}
+        # No nested conditions (kfp.local cannot resolve them): two gate branches, one finishing step.
+        with dsl.If(deployed.outputs["has_baseline"] == "true", name="has-baseline"):
+            both = benchmark_pair(candidate_url=deployed.outputs["router_url"],
+                                  baseline_url=deployed.outputs["router_url"],
+                                  candidate_headers=deployed.outputs["candidate_headers"],
+                                  baseline_headers=deployed.outputs["baseline_headers"], **load)
+            both.set_display_name("benchmark candidate and baseline side by side")
+            compared = gate(candidate_result=both.outputs["candidate_result"],
+                            baseline_result=both.outputs["baseline_result"],
+                            candidate_manifest=published.outputs["manifest"],
+                            baseline_manifest=deployed.outputs["baseline_manifest"], policy=policy)
+            compared.set_display_name("gate vs baseline")
+        with dsl.Else(name="first-deploy"):
+            candidate = benchmark(url=deployed.outputs["router_url"], headers=deployed.outputs["candidate_headers"],
+                                  **load)
+            candidate.set_display_name("benchmark candidate")
+            alone = gate(candidate_result=candidate.outputs["result"],
+                         candidate_manifest=published.outputs["manifest"], policy=policy)
+            alone.set_display_name("gate on SLOs")
+        action = dsl.OneOf(compared.outputs["action"], alone.outputs["action"])
+        finish_rollout(name=name, action=action, platform=platform,
+                       namespace=namespace).set_display_name("promote or roll back")

@@ -26,11 +26,13 @@ def cluster(kube_server, kube_namespace, monkeypatch):
 def test_the_deploy_step_reports_the_gateway_the_model_header_and_the_baseline(cluster):
     fields = cluster_spec_fields(namespace=cluster, runtime="kserve-raw", router="istio")
     first = run_deploy("digits", "pvc://models/digits/v1", 0, "kubernetes", fields | {"version": "v1"})
-    assert (first.router_url, first.headers, first.has_baseline) == (
-        "http://istio-ingressgateway.istio-system.svc.cluster.local:80", {"model": "digits"}, False)
+    assert (first.router_url, first.candidate_headers, first.has_baseline) == (
+        "http://istio-ingressgateway.istio-system.svc.cluster.local:80",
+        ["model: digits", "x-meshserve-track: canary"], False)
     assert run_finish("digits", "promote", "kubernetes", cluster) == "promoted v1"
     second = run_deploy("digits", "pvc://models/digits/v2", 10, "kubernetes", fields | {"version": "v2"})
     assert (second.version, second.baseline_storage_uri) == ("v2", "pvc://models/digits/v1")
+    assert second.baseline_headers == ["model: digits", "x-meshserve-track: primary"]
     assert run_finish("digits", "rollback", "kubernetes", cluster) == "rolled back to v1"
 
 
@@ -39,7 +41,7 @@ def test_seed_002_clients_reach_a_serverless_model_through_the_ingress_with_its_
                                  runtime_options={"predictor": "framework"})
     deployment = run_deploy("sklearn-iris", "https://models.example/iris/model.joblib", 0, "kubernetes", fields)
     assert deployment.router_url == "http://istio-ingressgateway.istio-system.svc.cluster.local"
-    assert deployment.headers == {"Host": "sklearn-iris.example.com"}  # the InferenceService's status.url
+    assert deployment.candidate_headers == ["Host: sklearn-iris.example.com"]  # the InferenceService's status.url
 
 
 def test_the_kfp_deploy_component_takes_the_deployment_spec(cluster, isolated_state):
@@ -50,9 +52,9 @@ def test_the_kfp_deploy_component_takes_the_deployment_spec(cluster, isolated_st
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(isolated_state / "kfp"),
                raise_on_error=True)
     task = deploy(name="tf-mnist", storage_uri="pvc://my-models-pvc/mnist", platform="kubernetes", namespace=cluster,
-                  version="v1", model_format="tensorflow", runtime="modelmesh", router="asm",
+                  version_name="v1", model_format="tensorflow", runtime="modelmesh", router="asm",
                   router_options={"gateway": "grpc-gateway", "create_gateway": False})
-    assert task.outputs["headers"] == {"model": "tf-mnist"}
+    assert task.outputs["candidate_headers"] == ["model: tf-mnist-v1"]  # ModelMesh: each version its own name
     assert task.outputs["router_url"] == "http://istio-ingressgateway.istio-system.svc.cluster.local:8008"
     assert task.outputs["has_baseline"] == "false"
 

@@ -28,7 +28,7 @@ from components.errors import InvalidInputError, MeshserveError, PlatformError
 from components.kube.client import Kube
 from components.rollout.contract import Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout, check_deployable
-from components.routing.spec import Endpoint, Route
+from components.routing.spec import TRACK_HEADER, Endpoint, Route
 from components.runtimes.base import runtime_for
 
 READY_TIMEOUT_S = 300.0
@@ -260,18 +260,26 @@ class KubernetesPlatform:
                 for track, version in (("primary", record.primary), ("canary", record.canary)) if version]}
         return report
 
-    def client_endpoint(self, spec: DeploymentSpec) -> ClientEndpoint:
+    def client_endpoint(self, spec: DeploymentSpec, track: str = "") -> ClientEndpoint:
         """The URL and headers a client uses: the mesh gateway with the `model` header, or the ISVC's URL
-        through the ingress with its Host header (seed 002), or the version's own Service."""
+        through the ingress with its Host header (seed 002), or the version's own Service.
+
+        With a `track` (primary or canary), the headers reach that version only: the mesh's track header,
+        or on ModelMesh the version's own model name (the primary's name comes from the spec's primary)."""
         from components.deployment.options import parse_options
         from components.routing.istio import IstioOptions
         from components.routing.mesh import IngressOptions
 
         runtime = runtime_for(spec.runtime)
+        if spec.runtime == "modelmesh":
+            pinned = spec.for_version(spec.primary_version) if track == "primary" and spec.primary_version else spec
+            model = {"model": pinned.object_name}
+        else:
+            model = {"model": spec.name} | ({TRACK_HEADER: track} if track else {})
         if spec.router in ("istio", "asm"):
             options = parse_options("router_options", IstioOptions, spec.router_options)
             port = options.rest_port if options.rest_port >= 0 else (8008 if spec.runtime == "modelmesh" else 80)
-            return ClientEndpoint(f"http://{options.ingress}:{port}", {"model": spec.name})
+            return ClientEndpoint(f"http://{options.ingress}:{port}", model)
         obj = self.kube.get(*runtime.workload_ref(spec), spec.namespace) or {}
         url = (obj.get("status") or {}).get("url", "")
         if url and spec.runtime == "kserve":
@@ -280,8 +288,7 @@ class KubernetesPlatform:
             return ClientEndpoint(f"http://{ingress}", {"Host": host})
         workload = runtime.workload(spec)
         return ClientEndpoint(url or f"http://{workload.service}.{spec.namespace}.svc.cluster.local:"
-                                     f"{workload.rest_port}", {"model": spec.object_name}
-                              if spec.runtime == "modelmesh" else {})
+                                     f"{workload.rest_port}", model if spec.runtime == "modelmesh" else {})
 
     def _rollout(self, spec: DeploymentSpec, state: ClusterState) -> Rollout:
         return Rollout(self.versions, ClusterRoutes(self.kube, spec), state)

@@ -19,6 +19,7 @@ from components.storage import credentials
 from components.storage.uri import StorageUri
 
 PVC_ROOT_ENV = "MESHSERVE_PVC_ROOT"
+CLAIM_MOUNT_ENV = "MESHSERVE_PVC_CLAIM_MOUNT"  # in a pod: where the one claim it mounts is, whatever its name
 STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
 
 
@@ -48,6 +49,15 @@ def pvc_root() -> Path:
     return Path(os.environ.get(STATE_DIR_ENV, ".meshserve")).resolve() / "pvc"
 
 
+def claim_dir(claim: str) -> Path:
+    """Where a claim's files are: in a pod that mounts its claim at $MESHSERVE_PVC_CLAIM_MOUNT (a pipeline whose
+    claim name is a run parameter), there; else under `pvc_root()`."""
+    mounted = os.environ.get(CLAIM_MOUNT_ENV)
+    if mounted and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return Path(mounted)
+    return pvc_root() / claim
+
+
 def open_store(uri: StorageUri) -> OpenedStore:
     """The filesystem for a URI's scheme."""
     openers = {"pvc": _open_pvc, "s3": _open_s3, "oss": _open_oss}
@@ -57,8 +67,8 @@ def open_store(uri: StorageUri) -> OpenedStore:
 def _open_pvc(uri: StorageUri) -> OpenedStore:
     from fsspec.implementations.local import LocalFileSystem
 
-    claim_dir = pvc_root() / uri.root
-    return OpenedStore(LocalFileSystem(), str(claim_dir / uri.path) if uri.path else str(claim_dir), True)
+    root = claim_dir(uri.root)
+    return OpenedStore(LocalFileSystem(), str(root / uri.path) if uri.path else str(root), True)
 
 
 def _open_s3(uri: StorageUri) -> OpenedStore:

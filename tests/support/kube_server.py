@@ -88,10 +88,10 @@ class KubeServer:
         _wait(self._ready, 60)
 
     def stop(self) -> None:
-        """Stop kube-apiserver and etcd."""
+        """Kill kube-apiserver and etcd (a test server: nothing to drain or keep)."""
         for name in ("apiserver.pid", "etcd.pid"):
             try:
-                os.kill(int((self.run_dir / name).read_text()), signal.SIGTERM)
+                os.kill(int((self.run_dir / name).read_text()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
 

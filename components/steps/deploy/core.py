@@ -11,16 +11,19 @@ import json
 from dataclasses import dataclass, field
 
 from components.platform.registry import platform_for
+from components.routing.spec import TRACK_HEADER
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """Where clients reach the new version (URL and headers), and the baseline beside it, if any."""
+    """Where clients reach the new version, the headers that reach the candidate and the baseline there, and
+    the baseline's storage, if any."""
 
     router_url: str
     version: str
     baseline_storage_uri: str  # "" on a first deploy
-    headers: dict = field(default_factory=dict)  # e.g. seed 002's Host header, or seed 000's `model` header
+    candidate_headers: list[str] = field(default_factory=lambda: [f"{TRACK_HEADER}: canary"])
+    baseline_headers: list[str] = field(default_factory=lambda: [f"{TRACK_HEADER}: primary"])
 
     @property
     def has_baseline(self) -> bool:
@@ -73,8 +76,14 @@ def _deploy_on_cluster(name: str, storage_uri: str, canary_percent: int, fields:
 
     spec = spec_from_mapping({"name": name, "storage_uri": storage_uri, "canary_percent": canary_percent, **fields})
     cluster = platform_for("kubernetes")  # the pod's ServiceAccount, in-cluster
-    version = cluster.deploy(spec)
-    client = cluster.client_endpoint(spec_of(version))
+    deployed = spec_of(cluster.deploy(spec))
     versions = cluster.status(spec.namespace)[name]["versions"]
     primary = next((v for v in versions if v["track"] == "primary"), None)
-    return Deployment(client.url, version.version, primary["storage_uri"] if primary else "", client.headers)
+    candidate = cluster.client_endpoint(deployed, "canary")
+    baseline = cluster.client_endpoint(deployed, "primary")
+    return Deployment(candidate.url, deployed.version, primary["storage_uri"] if primary else "",
+                      _header_lines(candidate.headers), _header_lines(baseline.headers))
+
+
+def _header_lines(headers: dict) -> list[str]:
+    return [f"{key}: {value}" for key, value in headers.items()]

@@ -5,21 +5,24 @@ from typing import Annotated, Optional
 
 from hera.workflows import Artifact, Parameter, script
 
+from components.steps.hera_storage import STORAGE_ENV_VARS, STORAGE_MOUNTS
 from components.steps.images import STEP_IMAGE
 
 
-@script(constructor="runner", image=STEP_IMAGE, name="deploy")
+@script(constructor="runner", image=STEP_IMAGE, name="deploy", volume_mounts=STORAGE_MOUNTS, env=STORAGE_ENV_VARS)
 def deploy(
     name: str,
     storage_uri: str,
     router_url: Annotated[Path, Parameter(name="router-url", output=True)],
+    version: Annotated[Path, Parameter(name="version", output=True)],
     has_baseline: Annotated[Path, Parameter(name="has-baseline", output=True)],
-    headers: Annotated[Path, Parameter(name="headers", output=True)],
+    candidate_headers: Annotated[Path, Parameter(name="candidate-headers", output=True)],
+    baseline_headers: Annotated[Path, Parameter(name="baseline-headers", output=True)],
     baseline_manifest: Annotated[Path, Artifact(name="baseline-manifest", output=True)],
     canary_percent: int = 0,
     platform: str = "local",
     namespace: str = "default",
-    version: str = "",
+    version_name: str = "",
     model_format: str = "sklearn",
     runtime: str = "kserve",
     router: str = "none",
@@ -46,12 +49,14 @@ def deploy(
 
     from components.steps.deploy.core import cluster_spec_fields, run_deploy
 
-    fields = cluster_spec_fields(namespace, version, model_format, runtime, router, autoscaling, min_replicas,
+    fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
                                  max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
                                  node_selector, tolerations, service_account, storage_secret, storage_options,
                                  runtime_options, router_options)
     deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
     router_url.write_text(deployment.router_url)
+    version.write_text(deployment.version)
     has_baseline.write_text(str(deployment.has_baseline).lower())
-    headers.write_text(json.dumps(deployment.headers))
+    candidate_headers.write_text(json.dumps(deployment.candidate_headers))
+    baseline_headers.write_text(json.dumps(deployment.baseline_headers))
     baseline_manifest.write_text(deployment.baseline_manifest_json())

@@ -16,7 +16,7 @@ def deploy(
     canary_percent: int = 0,
     platform: str = "local",
     namespace: str = "default",
-    version: str = "",
+    version_name: str = "",
     model_format: str = "sklearn",
     runtime: str = "kserve",
     router: str = "none",
@@ -36,13 +36,15 @@ def deploy(
     storage_options: Optional[dict] = None,
     runtime_options: Optional[dict] = None,
     router_options: Optional[dict] = None,
-) -> NamedTuple("DeployOutputs", [("router_url", str), ("version", str), ("has_baseline", str), ("headers", dict)]):
+) -> NamedTuple("DeployOutputs", [("router_url", str), ("version", str), ("has_baseline", str),
+                                 ("candidate_headers", list), ("baseline_headers", list)]):
     """Deploy the version as the canary; if it fails to become ready, the primary keeps serving unchanged.
 
     platform local: a model-server process behind nginx (the cluster inputs do not apply). platform
     kubernetes: the deployment spec from the inputs below (the flags of `meshserve render`), applied with
     the pod's ServiceAccount. `has_baseline` is "true" or "false" (kfp.local does not evaluate boolean
-    conditions); `headers` are what a client must send (the `model` header, or a Host header);
+    conditions); `candidate_headers` and `baseline_headers` reach each version at `router_url` (the
+    `model` header and the track header, a Host header, or ModelMesh's model names);
     `baseline_manifest` is the primary's model manifest, for the gate ("null" on a first deploy).
     """
     from collections import namedtuple
@@ -50,12 +52,13 @@ def deploy(
 
     from components.steps.deploy.core import cluster_spec_fields, run_deploy
 
-    fields = cluster_spec_fields(namespace, version, model_format, runtime, router, autoscaling, min_replicas,
+    fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
                                  max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
                                  node_selector, tolerations, service_account, storage_secret, storage_options,
                                  runtime_options, router_options)
     deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
     Path(baseline_manifest.path).write_text(deployment.baseline_manifest_json())
-    outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "headers"])
+    outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "candidate_headers",
+                                           "baseline_headers"])
     return outputs(deployment.router_url, deployment.version, str(deployment.has_baseline).lower(),
-                   deployment.headers)
+                   deployment.candidate_headers, deployment.baseline_headers)

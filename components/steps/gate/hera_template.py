@@ -15,15 +15,26 @@ def gate(
     report: Annotated[Path, Artifact(name="report", output=True)],
     decision: Annotated[Path, Parameter(name="decision", output=True)],
     action: Annotated[Path, Parameter(name="action", output=True)],
-    baseline_result: Annotated[Optional[Path], Artifact(name="baseline-result",  # noqa: UP045 (Hera wants Optional)
+    baseline_result: Annotated[Optional[Path], Artifact(name="baseline-result",
                                                         path="/tmp/meshserve/baseline.json", optional=True)] = None,
+    candidate_manifest: Annotated[Optional[Path], Artifact(name="candidate-manifest",
+                                                           path="/tmp/meshserve/candidate-model.json",
+                                                           optional=True)] = None,
+    baseline_manifest: Annotated[Optional[Path], Artifact(name="baseline-manifest",
+                                                          path="/tmp/meshserve/baseline-model.json",
+                                                          optional=True)] = None,
     policy: dict = {},  # noqa: B006 (a literal default for the template's input)
 ) -> None:
-    """Decide PROMOTE, ROLLBACK or INCONCLUSIVE from the benchmark results and the policy."""
+    """Decide PROMOTE, ROLLBACK or INCONCLUSIVE from the benchmark results, the models' manifests (accuracy
+    checks) and the policy."""
     from components.gate.policy import policy_from_dict
     from components.steps.gate.core import run_gate
 
-    outcome = run_gate(candidate_result, baseline_result, policy_from_dict(policy))
+    def given(path):  # an optional artifact Argo did not pass leaves no file
+        return path if path is not None and Path(path).exists() else None
+
+    outcome = run_gate(candidate_result, given(baseline_result), policy_from_dict(policy), given(candidate_manifest),
+                       given(baseline_manifest))
     verdict.write_text(outcome.verdict_json)
     report.write_text(outcome.html)
     decision.write_text(outcome.verdict.decision)

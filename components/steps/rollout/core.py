@@ -29,3 +29,14 @@ def run_finish(name: str, action: str, platform: str = "local", namespace: str =
     if action == "hold":
         return "held: the canary stays at its weight for a longer measurement"
     raise InvalidInputError("action", f"unknown action {action!r}", "use promote, rollback or hold")
+
+
+def run_rollback_if_failed(name: str, failed: bool, platform: str = "local", namespace: str = "default") -> str:
+    """The exit handler's step: after a failed run, roll back a candidate it left half-deployed."""
+    if not failed:
+        return "the run succeeded: nothing to undo"
+    try:
+        kept = run_rollback(name, platform, namespace)
+    except InvalidInputError as refused:  # no canary (the run failed before deploying, or after finishing)
+        return f"nothing to roll back ({refused.problem})"
+    return f"rolled back the unfinished candidate; {kept or 'no version'} serves"

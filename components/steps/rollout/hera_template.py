@@ -19,3 +19,19 @@ def rollback(name: str, platform: str = "local", namespace: str = "default") -> 
     from components.steps.rollout.core import run_rollback
 
     return run_rollback(name, platform, namespace)
+
+
+@script(constructor="runner", image=STEP_IMAGE, name="roll-back-on-failure")
+def roll_back_on_failure(name: str, workflow_status: str, platform: str = "local", namespace: str = "default") -> str:
+    """The workflow's exit handler: if it did not succeed, roll back the candidate it left half-deployed."""
+    from components.steps.rollout.core import run_rollback_if_failed
+
+    return run_rollback_if_failed(name, workflow_status != "Succeeded", platform, namespace)
+
+
+@script(constructor="runner", image=STEP_IMAGE, name="finish-rollout")
+def finish_rollout(name: str, action: str, platform: str = "local", namespace: str = "default") -> str:
+    """Carry out the gate's `action` output: promote, rollback or hold."""
+    from components.steps.rollout.core import run_finish
+
+    return run_finish(name, action, platform, namespace)

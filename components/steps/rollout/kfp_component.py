@@ -27,3 +27,12 @@ def finish_rollout(name: str, action: str, platform: str = "local", namespace: s
     from components.steps.rollout.core import run_finish
 
     return run_finish(name, action, platform, namespace)
+
+
+@dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
+def roll_back_on_failure(name: str, status: dsl.PipelineTaskFinalStatus, platform: str = "local",
+                         namespace: str = "default") -> str:
+    """The pipeline's exit task: if any step failed, roll back the candidate the run left half-deployed."""
+    from components.steps.rollout.core import run_rollback_if_failed
+
+    return run_rollback_if_failed(name, status.state != "SUCCEEDED", platform, namespace)

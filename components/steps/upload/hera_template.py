@@ -3,27 +3,13 @@
 from pathlib import Path
 from typing import Annotated
 
-from hera.workflows import Artifact, Env, Parameter, script
-from hera.workflows.models import VolumeMount
+from hera.workflows import Artifact, Parameter, script
 
-from components.steps.cluster import (
-    MODELS_CLAIM,
-    MODELS_VOLUME,
-    PVC_MOUNT_ROOT,
-    STORAGE_ENV,
-    STORAGE_SECRET_MOUNT,
-    STORAGE_SECRET_VOLUME,
-)
+from components.steps.hera_storage import STORAGE_ENV_VARS, STORAGE_MOUNTS
 from components.steps.images import STEP_IMAGE
 
-_STORAGE_MOUNTS = [
-    VolumeMount(name=MODELS_VOLUME, mount_path=f"{PVC_MOUNT_ROOT}/{MODELS_CLAIM}"),
-    VolumeMount(name=STORAGE_SECRET_VOLUME, mount_path=STORAGE_SECRET_MOUNT, read_only=True),
-]
 
-
-@script(constructor="runner", image=STEP_IMAGE, name="upload", volume_mounts=_STORAGE_MOUNTS,
-        env=[Env(name=name, value=value) for name, value in STORAGE_ENV.items()])
+@script(constructor="runner", image=STEP_IMAGE, name="upload", volume_mounts=STORAGE_MOUNTS, env=STORAGE_ENV_VARS)
 def upload(
     model: Annotated[Path, Artifact(name="model", path="/tmp/meshserve/model")],
     to: str,
