@@ -179,10 +179,24 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> None:
-    from pipelines.compile import REPO_ROOT, write_all
+    from pipelines.compile import compile_release
 
-    for path in write_all():
-        print(f"wrote {path.relative_to(REPO_ROOT)}")
+    for path in compile_release(Path(args.out), args.image or ""):
+        print(f"wrote {path}")
+
+
+def _cmd_submit(args: argparse.Namespace) -> None:
+    from pipelines.submit import parse_parameters, read_token, submit_argo, submit_kfp
+
+    if bool(args.kfp) == bool(args.argo):
+        raise MeshserveError("host", "pass exactly one of --kfp HOST and --argo HOST", "see `meshserve submit --help`")
+    parameters = parse_parameters(args.p or [])
+    if args.kfp:
+        submitted = submit_kfp(args.kfp, parameters, args.experiment, read_token("KFP_TOKEN", args.token_file),
+                               args.service_account)
+    else:
+        submitted = submit_argo(args.argo, parameters, args.namespace, read_token("ARGO_TOKEN", args.token_file))
+    print(f"submitted {submitted.kind} {submitted.name}: {submitted.url}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,8 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_deployment_flags(render)
     render.set_defaults(handler=_cmd_render)
 
-    compile_ = commands.add_parser("compile", help="rewrite the committed component, pipeline and workflow YAML")
+    compile_ = commands.add_parser("compile", help="write the KFP pipelines, the Argo WorkflowTemplates and the "
+                                   "step components as YAML (`make golden` rewrites the committed ones)")
+    compile_.add_argument("--out", default="compiled", help="directory to write into (default ./compiled)")
+    compile_.add_argument("--image", help="the steps image every component and template runs, e.g. "
+                          "registry.example/ml/meshserve-steps:0.1.0 (default ghcr.io/meshserve/steps:<version>)")
     compile_.set_defaults(handler=_cmd_compile)
+
+    submit = commands.add_parser("submit", help="run train-to-serve on a KFP host or an Argo server",
+                                 description="Tokens: $KFP_TOKEN / $ARGO_TOKEN or --token-file, never a flag.")
+    submit.add_argument("--kfp", help="the KFP API host, e.g. http://ml-pipeline-ui.kubeflow")
+    submit.add_argument("--argo", help="the Argo server, e.g. https://argo-server.argo:2746")
+    submit.add_argument("--experiment", default="meshserve", help="KFP: the experiment (created if new)")
+    submit.add_argument("--service-account", default="meshserve-steps", help="KFP: the run's ServiceAccount")
+    submit.add_argument("--namespace", default="kubeflow", help="Argo: the WorkflowTemplate's namespace")
+    submit.add_argument("-p", action="append", metavar="NAME=VALUE", help="a pipeline parameter (repeatable)")
+    submit.add_argument("--token-file", default="", help="read the bearer token from this file")
+    submit.set_defaults(handler=_cmd_submit)
     return parser
 
 

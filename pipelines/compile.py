@@ -7,6 +7,7 @@ that the committed files match what the code builds today.
 from __future__ import annotations
 
 import ast
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +123,32 @@ GOLDEN_FILES |= _rendered_examples()
 def render_all() -> dict[Path, str]:
     """Every generated file's path and the text the code builds for it now."""
     return {path: build() for path, build in GOLDEN_FILES.items()}
+
+
+# What `meshserve compile` writes for users: the pipelines and WorkflowTemplates, and each step's component.
+RELEASED = ("train_upload.kfp.yaml", "train_to_serve.kfp.yaml", "train_upload.argo.yaml", "benchmark.argo.yaml",
+            "gate.argo.yaml", "train_to_serve.argo.yaml", "rollout.argo.yaml")
+_IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+                    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$")
+
+
+def compile_release(out_dir: Path, image: str = "") -> list[Path]:
+    """The KFP and Argo YAML (and the step components) in `out_dir`, every step naming `image` if given."""
+    from components.errors import InvalidInputError
+    from components.steps.images import STEP_IMAGE
+
+    if image and not _IMAGE.match(image):
+        raise InvalidInputError("image", f"{image!r} is not an image reference", "pass REGISTRY/REPO/NAME:TAG")
+    rendered = render_all()
+    chosen = {path: text for path, text in rendered.items()
+              if path.name in RELEASED or path.parent.parent == REPO_ROOT / "components" / "steps"}
+    written = []
+    for path, text in chosen.items():
+        target = out_dir / (path.name if path.parent == COMPILED_DIR else f"components/{path.parent.name}-{path.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text.replace(STEP_IMAGE, image) if image else text)
+        written.append(target)
+    return written
 
 
 def write_all() -> list[Path]:

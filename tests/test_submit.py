@@ -1,0 +1,103 @@
+"""`meshserve submit` against HTTP servers on 127.0.0.1 that answer like KFP and Argo and record the requests."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipelines.cli import main
+from pipelines.compile import COMPILED_DIR
+from tests.support.recording_server import start_recording_server
+
+TOKEN = "t0ken-for-tests"
+
+
+@pytest.fixture
+def kfp_server():
+    server = start_recording_server("kfp", TOKEN)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def argo_server():
+    server = start_recording_server("argo", TOKEN)
+    yield server
+    server.stop()
+
+
+def test_a_kfp_run_carries_the_compiled_pipeline_and_typed_parameters(kfp_server, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    monkeypatch.setenv("HOME", str(tmp_path))  # kfp.Client reads its context file from HOME
+    code = main(["submit", "--kfp", kfp_server.url, "--experiment", "digits-rollouts", "-p", "platform=kubernetes",
+                 "-p", "canary_percent=20", "-p", "node_selector={\"pool\": \"gpu\"}", "-p", "qps=500"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip() == f"submitted run run-42: {kfp_server.url}/#/runs/details/run-42"
+    paths = [(r.method, r.path.split("?")[0]) for r in kfp_server.requests]
+    assert paths[0] == ("GET", "/apis/v2beta1/healthz")
+    assert ("POST", "/apis/v2beta1/experiments") in paths and paths[-1] == ("POST", "/apis/v2beta1/runs")
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in kfp_server.requests)
+    experiment = next(r.body for r in kfp_server.requests if r.path.startswith("/apis/v2beta1/experiments")
+                      and r.method == "POST")
+    assert experiment["display_name"] == "digits-rollouts"
+    run = kfp_server.requests[-1].body
+    pipeline, platform = (d for d in yaml.safe_load_all((COMPILED_DIR / "train_to_serve.kfp.yaml").read_text()) if d)
+    assert run["pipeline_spec"] == {"pipeline_spec": pipeline, "platform_spec": platform}  # the committed YAML
+    assert run["runtime_config"]["parameters"] == {"platform": "kubernetes", "canary_percent": 20,
+                                                   "node_selector": {"pool": "gpu"}, "qps": 500.0}
+    assert run["experiment_id"] == "exp-7" and run["service_account"] == "meshserve-steps"
+    assert TOKEN not in out + err
+
+
+def test_an_argo_workflow_is_submitted_from_the_template(argo_server, monkeypatch, capsys, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    monkeypatch.delenv("ARGO_TOKEN", raising=False)
+    code = main(["submit", "--argo", argo_server.url, "--namespace", "ml", "--token-file", str(token_file),
+                 "-p", "runtime=tfserving", "-p", "router=none"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip() == f"submitted workflow meshserve-train-to-serve-x7k2q: {argo_server.url}/workflows/ml/" \
+                          "meshserve-train-to-serve-x7k2q"
+    submit = argo_server.requests[-1]
+    assert (submit.method, submit.path) == ("POST", "/api/v1/workflows/ml/submit")
+    assert submit.body["resourceKind"] == "WorkflowTemplate"
+    assert submit.body["resourceName"] == "meshserve-train-to-serve"
+    assert submit.body["submitOptions"]["parameters"] == ["runtime=tfserving", "router=none"]
+    assert submit.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize("host_flag, extra, expected", [
+    ("--kfp", ["-p", "replicas=3"], "replicas: is not a parameter of the pipeline"),
+    ("--argo", ["-p", "replicas=3"], "replicas: is not a parameter of the WorkflowTemplate"),
+    ("--kfp", ["-p", "canary_percent=ten"], "canary_percent: 'ten' is not a number integer"),
+    ("--kfp", ["-p", "tolerations={}"], "tolerations: '{}' is not a JSON list"),
+    ("--kfp", ["-p", "oops"], "parameter: 'oops' is not NAME=VALUE"),
+])
+def test_a_bad_parameter_is_refused_before_any_request(host_flag, extra, expected, kfp_server, monkeypatch, capsys):
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    monkeypatch.setenv("ARGO_TOKEN", TOKEN)
+    code = main(["submit", host_flag, kfp_server.url, *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and err.count("\n") == 1
+    assert kfp_server.requests == []
+
+
+@pytest.mark.parametrize("host_flag", ["--kfp", "--argo"])
+def test_a_rejected_token_is_one_line(host_flag, kfp_server, argo_server, monkeypatch, capsys):
+    monkeypatch.setenv("KFP_TOKEN", "wrong")
+    monkeypatch.setenv("ARGO_TOKEN", "wrong")
+    server = kfp_server if host_flag == "--kfp" else argo_server
+    code = main(["submit", host_flag, server.url])
+    err = capsys.readouterr().err
+    assert code == 2 and "refused the token (401)" in err and err.count("\n") == 1 and "wrong" not in err
+
+
+@pytest.mark.parametrize("host_flag", ["--kfp", "--argo"])
+def test_an_unreachable_host_is_one_line(host_flag, capsys):
+    from tests.support.servers import free_port
+
+    code = main(["submit", host_flag, f"http://127.0.0.1:{free_port()}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach" in err and err.count("\n") == 1
