@@ -1,7 +1,8 @@
-"""`python -m components.serving MODEL_DIR --name NAME [--http-port N] [--grpc-port M]`: one model server.
+"""`python -m components.serving MODEL_DIR --name NAME [--http-port N] [--grpc-port M] [--host H]`: one model server.
 
-The local platform starts versions this way; kserve is imported behind components.compat so that it
-does not parse this command line.
+The local platform starts versions this way (on 127.0.0.1); the model-server image's ServingRuntime
+(manifests/runtimes) starts it on 0.0.0.0 in a pod. kserve is imported behind components.compat so
+that it does not parse this command line.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--grpc-port", type=int, default=8081)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (in a pod: 0.0.0.0)")
     args = parser.parse_args()
     try:
         import_kserve("components.serving.model_server").serve(Path(args.model_dir), args.name, args.http_port,
-                                                               args.grpc_port)
+                                                               args.grpc_port, args.host)
     except MeshserveError as exc:
         print(f"model server: error: {exc}", file=sys.stderr)
         sys.exit(2)
