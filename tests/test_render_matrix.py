@@ -221,3 +221,13 @@ def test_a_modelmesh_serving_runtime_is_strictly_valid_and_pins_the_model(model_
     assert runtime["spec"]["nodeSelector"] == {"pool": "inference"}
     for obj in (runtime, isvc):
         assert kube_object_errors(shared, obj) == [], obj["kind"]
+
+
+def test_storage_options_from_the_command_line_are_typed(capsys):
+    code, out, _ = _render(["--name", "iris", "--model-format", "sklearn", "--storage-uri", "s3://models/iris/v1",
+                            "--storage-secret", "keys", "--storage-option", "s3_use_https=false",
+                            "--storage-option", "s3_endpoint=minio.storage:9000"], capsys)
+    assert code == 0 and "serving.kserve.io/s3-usehttps: '0'" in out
+    code, _, err = _render(["--name", "iris", "--model-format", "sklearn", "--storage-uri", "s3://models/iris/v1",
+                            "--storage-option", "s3_use_https=maybe"], capsys)
+    assert code == 2 and "storage.s3_use_https: 'maybe' is not true or false" in err

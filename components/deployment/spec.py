@@ -372,6 +372,10 @@ def _known_keys(data: dict, kind: type, prefix: str) -> dict:
 def _nested(key: str, value, kind: type):
     if not isinstance(value, dict):
         raise InvalidInputError(key, "is not a mapping", f"write {key} as key: value pairs")
+    if kind is StorageAccess:  # set from --storage-option KEY=VALUE text too: converted by the fields' types
+        from components.deployment.options import parse_options
+
+        return parse_options("storage", StorageAccess, value)
     values = _known_keys(value, kind, f"{key}.")
     if kind is Placement and "tolerations" in values:
         values["tolerations"] = tuple(_toleration(item) for item in values["tolerations"] or ())
