@@ -1,5 +1,5 @@
 """The container image every step runs in; its tag follows the package version, so nothing installs at
-pod start (runtime_images/steps/Dockerfile builds it)."""
+pod start (runtime_images/Dockerfile, target steps, builds it)."""
 
 from components import __version__
 
