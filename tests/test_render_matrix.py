@@ -231,3 +231,19 @@ def test_storage_options_from_the_command_line_are_typed(capsys):
     code, _, err = _render(["--name", "iris", "--model-format", "sklearn", "--storage-uri", "s3://models/iris/v1",
                             "--storage-option", "s3_use_https=maybe"], capsys)
     assert code == 2 and "storage.s3_use_https: 'maybe' is not true or false" in err
+
+
+@pytest.mark.parametrize("storage_uri, runtime, storage", [
+    ("s3://models/iris/v1", "kserve-raw", {"secret": "keys", "s3_endpoint": "minio:9000", "s3_region": "us-east-1"}),
+    ("oss://models/iris/v1", "kserve", {"secret": "keys", "oss_url": "oss-cn-beijing.aliyuncs.com"}),
+    ("oss://models/bert/v1", "tfserving", {"secret": "keys", "oss_url": "oss-cn-beijing.aliyuncs.com"}),
+])
+def test_storage_objects_are_strictly_valid(storage_uri, runtime, storage):
+    shared = shared_path("schemas")
+    spec = spec_from_mapping({"name": "iris", "version": "v1", "storage_uri": storage_uri, "runtime": runtime,
+                              "model_format": "tensorflow" if runtime == "tfserving" else "sklearn",
+                              "storage": storage})
+    objects = render_deployment(spec)
+    assert {"ServiceAccount", "PersistentVolume"} & {o["kind"] for o in objects}
+    for obj in objects:
+        assert kube_object_errors(shared, obj) == [], obj["kind"]
