@@ -49,9 +49,58 @@ def load_evidence(path: Path, role: str) -> Evidence:
     if errors:
         raise EvidenceError(role, f"{path} breaks the result schema ({errors[0]})", "re-run the benchmark step")
     latencies = _latencies_ms(document)
-    if latencies.size == 0:
+    if latencies.size == 0 or document["counts"]["total"] == 0:
         raise EvidenceError(role, f"{path} holds no measured requests", "benchmark for longer or at a higher rate")
+    problems = consistency_problems(document, np.sort(latencies))
+    if problems:
+        raise EvidenceError(role, f"{path} contradicts itself: {problems[0]}",
+                            "re-run the benchmark step; a result is never edited by hand")
     return Evidence(role, document, np.sort(latencies))
+
+
+def consistency_problems(document: dict, latencies_ms: np.ndarray) -> list[str]:
+    """Where a result's fields disagree: counts with statuses and the success ratio, samples with the count
+    and the histogram, the achieved rate with the count and the seconds, and the reported latencies with the
+    measured ones (allowing the histogram's precision)."""
+    counts = document["counts"]
+    total, success = counts["total"], counts["success"]
+    problems = []
+    if sum(counts["by_status"].values()) != total:
+        problems.append(f"statuses add up to {sum(counts['by_status'].values())}, not the count {total}")
+    if sum(counts["by_error"].values()) != total - success:
+        problems.append(f"errors add up to {sum(counts['by_error'].values())}, not {total - success} failures")
+    if abs(document["success_ratio"] - success / total) > 1e-6:
+        problems.append(f"success_ratio {document['success_ratio']} is not {success}/{total}")
+    samples = document.get("samples_us")
+    if samples is not None and len(samples) != total:
+        problems.append(f"{len(samples)} samples for a count of {total}")
+    if _histogram_count(document) != total:
+        problems.append(f"the histogram holds {_histogram_count(document)} requests, not {total}")
+    achieved = total / document["measured_seconds"] if document["measured_seconds"] > 0 else float("inf")
+    if abs(document["achieved_qps"] - achieved) > max(0.01 * achieved, 0.01):
+        problems.append(f"achieved_qps {document['achieved_qps']} is not {total} requests in "
+                        f"{document['measured_seconds']} s")
+    return problems + _latency_problems(document["latency_ms"], latencies_ms)
+
+
+def _latency_problems(reported: dict, measured_ms: np.ndarray) -> list[str]:
+    if measured_ms[0] <= 0 or reported["min"] <= 0:
+        return ["a latency is zero or negative"]
+    order = [reported[key] for key in ("min", "p50", "p90", "p99", "max")]
+    if order != sorted(order):
+        return [f"latency percentiles out of order: {order}"]
+    problems = []
+    for key, quantile in (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
+        value = float(np.quantile(measured_ms, quantile))
+        if abs(reported[key] - value) > 0.02 * value + 0.01:  # HDR keeps 3 significant digits
+            problems.append(f"latency_ms.{key} {reported[key]} ms, but the requests measured {value:.3f} ms")
+    return problems
+
+
+def _histogram_count(document: dict) -> int:
+    from hdrh.histogram import HdrHistogram
+
+    return int(HdrHistogram.decode(document["histogram"]["data"].encode("ascii")).get_total_count())
 
 
 def _latencies_ms(document: dict) -> np.ndarray:
