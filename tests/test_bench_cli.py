@@ -81,3 +81,33 @@ def test_benchmark_template_through_the_hera_runner(server, tmp_path):
     assert result["counts"]["success"] == 100
     assert float((tmp_path / "parameters" / "success-ratio").read_text()) == 1.0
     assert float((tmp_path / "parameters" / "p99-ms").read_text()) == result["latency_ms"]["p99"]
+
+
+V2_IRIS = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32",
+                                   "data": [6.8, 2.8, 4.8, 1.4]}]})
+
+
+def test_no_secret_of_a_url_or_a_header_reaches_the_result_the_report_or_the_gate(server, tmp_path):
+    """Issue 13, finding 5: user info, query values and unrecognized header values are redacted everywhere."""
+    host = server.http_url.removeprefix("http://")
+    secrets = ("PASSW0RD", "T0KEN-VALUE", "custom-s3cret", "bearer-xyz")
+    runs = {}
+    for name, password in (("a", "PASSW0RD"), ("b", "other-pass")):
+        completed = meshserve("bench", f"http://user:{password}@{host}/v2/models/echo/infer?token=T0KEN-VALUE",
+                              "--protocol", "http", "-payload", V2_IRIS, "-H", "X-Custom-Token: custom-s3cret",
+                              "-H", "Authorization: bearer-xyz", "-H", "model: echo", "-qps", "50", "-n", "20",
+                              "--json", str(tmp_path / f"{name}.json"), "--html", str(tmp_path / f"{name}.html"))
+        assert completed.returncode == 0, completed.stderr
+        runs[name] = json.loads((tmp_path / f"{name}.json").read_text())
+        shown = completed.stdout + completed.stderr + (tmp_path / f"{name}.json").read_text() + \
+            (tmp_path / f"{name}.html").read_text()
+        assert not [s for s in secrets if s in shown]
+    gate = meshserve("gate", "--candidate", str(tmp_path / "a.json"), "--baseline", str(tmp_path / "b.json"),
+                     "--json", str(tmp_path / "verdict.json"), "--min-samples", "20")
+    assert gate.returncode in (0, 3, 4), gate.stderr
+    assert not [s for s in secrets if s in gate.stdout + gate.stderr + (tmp_path / "verdict.json").read_text()]
+    target = runs["a"]["target"]
+    assert target["headers"]["model"] == "echo" and target["headers"]["X-Custom-Token"].startswith("<redacted:")
+    assert target["url"].startswith("http://<redacted:") and "token=<redacted:" in target["url"]
+    assert runs["a"]["target"]["url"] != runs["b"]["target"]["url"]  # the hashes still tell the two loads apart
+    assert runs["a"]["counts"]["success"] == 20  # the Host header carries no user info: the server answered

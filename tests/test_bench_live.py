@@ -143,10 +143,10 @@ def test_a_paired_run_measures_both_at_the_same_time(server):
 
     candidate, baseline = run_paired_benchmark_step(  # the `slow` model answers 20 ms late
         server.http_url + "/v1/models/slow:predict", server.http_url + "/v1/models/echo:predict",
-        candidate_headers=["x-track: canary"], payload=IRIS_ROW, qps=100, duration=2.0, warmup=0.2)
+        candidate_headers=["x-meshserve-track: canary"], payload=IRIS_ROW, qps=100, duration=2.0, warmup=0.2)
     assert schema_errors("benchmark_result", candidate) == [] == schema_errors("benchmark_result", baseline)
     assert candidate["target"]["url"] != baseline["target"]["url"]
-    assert candidate["target"]["headers"] == {"x-track": "canary"} and baseline["target"]["headers"] == {}
+    assert candidate["target"]["headers"] == {"x-meshserve-track": "canary"} and baseline["target"]["headers"] == {}
     assert candidate["target"]["payload_sha256"] == baseline["target"]["payload_sha256"]
     for result in (candidate, baseline):
         assert result["counts"]["by_status"] == {"200": 200} and 97 <= result["achieved_qps"] <= 103

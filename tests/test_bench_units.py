@@ -7,6 +7,7 @@ import pytest
 
 from components.benchmark.histogram import LatencyHistogram
 from components.benchmark.pacer import ConstantPacer, JitteredPacer, LinearPacer
+from components.benchmark.redact import redacted
 from components.benchmark.reporters.html import html_report
 from components.benchmark.reporters.kfp_metrics import scalar_metrics
 from components.benchmark.reporters.text import text_report
@@ -138,7 +139,7 @@ def test_result_document_follows_the_contract(result_document):
     assert result_document["success_ratio"] == pytest.approx(0.995)
     assert result_document["achieved_qps"] == pytest.approx(100.0)
     assert len(result_document["samples_us"]) == 200
-    assert result_document["target"]["headers"] == {"Authorization": "<redacted>"}
+    assert result_document["target"]["headers"] == {"Authorization": redacted("Bearer s3cr3t")}
     assert "s3cr3t" not in json.dumps(result_document)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from components import __version__
 from components.benchmark.histogram import ENCODING, LatencyHistogram
 from components.benchmark.pacer import pacer_for
+from components.benchmark.redact import public_url
 from components.benchmark.runner import PartialResult
 from components.benchmark.settings import BenchSettings
 from components.benchmark.targets import RequestSpec
@@ -39,7 +40,7 @@ def merge_partials(settings: BenchSettings, spec: RequestSpec, partials: list[Pa
     document = {
         "schema": BENCHMARK_RESULT_SCHEMA,
         "tool": {"name": "meshserve-bench", "version": __version__},
-        "target": {"url": spec.address, "protocol": spec.protocol, "model": settings.model,
+        "target": {"url": public_url(spec.address), "protocol": spec.protocol, "model": settings.model,
                    "headers": settings.public_headers(), "payload_sha256": hashlib.sha256(spec.body).hexdigest(),
                    "payload_bytes": len(spec.body)},
         "settings": _settings_record(settings),

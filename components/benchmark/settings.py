@@ -11,7 +11,6 @@ PROTOCOLS = ("http", "kserve-v1", "v2-rest", "v2-grpc", "tfserving-rest", "tfser
 GRPC_PROTOCOLS = ("v2-grpc", "tfserving-grpc")
 # No run may last longer than this, whatever -t and -n say.
 MAX_DURATION_S = 3600.0
-SENSITIVE_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,10 @@ class BenchSettings:
         ]
 
     def public_headers(self) -> dict[str, str]:
-        """Headers as recorded in results: credentials replaced by a marker."""
-        return {name: ("<redacted>" if name.lower() in SENSITIVE_HEADERS else value) for name, value in self.headers}
+        """Headers as recorded in results: every value not known to be safe redacted (components.benchmark.redact)."""
+        from components.benchmark.redact import public_headers
+
+        return public_headers(self.headers)
 
 
 def _positive(name: str, value: float | None, fix: str) -> None:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from components.benchmark.redact import public_url
 from components.benchmark.settings import GRPC_PROTOCOLS, BenchSettings
 from components.errors import InvalidInputError
 
@@ -62,7 +63,7 @@ def rest_url(url: str, protocol: str, model: str) -> str:
     """The full URL: as given, or the base URL plus the protocol's path for the model."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInputError("url", f"{url!r} is not an http(s) URL", "pass e.g. http://127.0.0.1:8080")
+        raise InvalidInputError("url", f"{public_url(url)!r} is not an http(s) URL", "pass e.g. http://127.0.0.1:8080")
     if parts.path in ("", "/") and protocol in REST_PATHS:
         return url.rstrip("/") + REST_PATHS[protocol].format(model=model)
     return url
@@ -73,7 +74,8 @@ def grpc_address(url: str) -> str:
     address = url.removeprefix("grpc://")
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or "/" in address:
-        raise InvalidInputError("url", f"{url!r} is not a gRPC address", "pass host:port, e.g. 127.0.0.1:8081")
+        raise InvalidInputError("url", f"{public_url(url)!r} is not a gRPC address",
+                                "pass host:port, e.g. 127.0.0.1:8081")
     return address
 
 

@@ -199,7 +199,7 @@ def encode_request(spec: RequestSpec) -> bytes:
     headers = dict(spec.headers)
     names = {name.lower() for name in headers}
     if "host" not in names:
-        headers = {"Host": url.netloc, **headers}
+        headers = {"Host": url.netloc.rpartition("@")[2], **headers}  # never the URL's user info
     if spec.body or spec.method in ("POST", "PUT", "PATCH"):
         headers["Content-Length"] = str(len(spec.body))
     head = f"{spec.method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
