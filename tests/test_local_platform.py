@@ -211,3 +211,22 @@ def test_a_model_of_an_unknown_framework_is_refused(platform_env, tmp_path):
     write_manifest(odd, ModelManifest(**{**manifest.__dict__, "framework": "pytorch"}))
     with pytest.raises(InvalidInputError, match=r"^model: framework 'pytorch' cannot be served; serve one of"):
         model_for("odd", odd)
+
+
+def test_promoting_a_dead_canary_is_refused_and_the_primary_keeps_serving(platform_env, capsys):
+    """Issue 13, finding 1: promote (and rollback) refuse a target that is not ready; nothing changes."""
+    from pipelines.cli import main
+
+    platform, uris, _ = platform_env
+    canary = deploy_the_other_version(platform, uris, canary_percent=10)
+    os.kill(canary.details["pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    before = tracks(platform)
+    assert main(["promote", "--platform", "local", "--name", "digits"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot promote digits {canary.version}: it is not ready" in err
+    assert {t: (v["version"], v["weight"]) for t, v in tracks(platform).items()} == {
+        t: (v["version"], v["weight"]) for t, v in before.items()}
+    assert tracks(platform)["primary"]["ready"] and [predict(platform) for _ in range(10)] == [200] * 10
+    platform.rollback("digits")  # onto the healthy primary: allowed
+    assert set(tracks(platform)) == {"primary"}

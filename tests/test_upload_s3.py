@@ -105,3 +105,23 @@ def test_interrupted_upload_publishes_nothing_and_a_rerun_completes(s3_env, buck
     assert completed.returncode == 0, completed.stderr
     published = _keys(s3_env, bucket, f"m/{manifest.version_id}/")
     assert len(published) == 31 and published[0].endswith(MANIFEST_FILENAME)
+
+
+@pytest.mark.parametrize("scheme, env, expected", [
+    ("s3", {"AWS_ENDPOINT_URL": "{endpoint}"}, "credentials: no credentials for s3://"),
+    ("s3", {"AWS_ENDPOINT_URL": "http://127.0.0.1:{closed}", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+     "endpoint: cannot reach the storage endpoint of s3://"),
+    ("oss", {"OSS_ENDPOINT": "http://127.0.0.1:{closed}"}, "endpoint: cannot reach the OSS endpoint of oss://"),
+])
+def test_storage_failures_are_one_line_naming_the_fix(scheme, env, expected, s3_server, digits_model, monkeypatch,
+                                                      capsys):
+    """Issue 13, finding 3: no traceback, no raw client dict."""
+    from pipelines.cli import main
+    from tests.support.servers import free_port
+
+    closed = free_port()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value.format(endpoint=s3_server.endpoint, closed=closed))
+    code = main(["upload", "--model", str(digits_model), "--to", f"{scheme}://models-x/p"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and expected in err, err

@@ -166,12 +166,29 @@ def storage_errors(uri: StorageUri) -> Iterator[None]:
         raise StorageError("to", f"cannot write under {uri} ({exc.strerror})",
                            "pick a path that is a directory") from None
     except OSError as exc:
-        raise StorageError("to", f"storage at {uri} failed: {_describe(exc)}", "check the endpoint and retry") from None
+        raise (_oss_error(uri, exc) or StorageError("to", f"storage at {uri} failed: {_describe(exc)}",
+                                                    "check the endpoint and retry")) from None
     except Exception as exc:
         translated = _client_error(uri, exc)
         if translated is None:
             raise
         raise translated from None
+
+
+def _oss_error(uri: StorageUri, exc: OSError) -> StorageError | None:
+    """ossfs reports oss2's error as a dict in the message (status -2: no answer); say what it means."""
+    found = re.search(r"'status': (-?\d+)", str(exc))
+    if uri.scheme != "oss" or found is None:
+        return None
+    status = int(found.group(1))
+    if status < 0:
+        return StorageError("endpoint", f"cannot reach the OSS endpoint of {uri}",
+                            "check OSS_ENDPOINT and that the store answers")
+    if status in (401, 403):
+        return StorageError("credentials", f"access to {uri} was denied ({status})", _credentials_fix("oss"))
+    if status == 404:
+        return StorageError("to", f"bucket {uri.root!r} does not exist or is not visible", "create it or fix the URI")
+    return StorageError("to", f"OSS answered {status} for {uri}", "check the endpoint, the bucket and the keys")
 
 
 def _client_error(uri: StorageUri, exc: Exception) -> StorageError | None:
