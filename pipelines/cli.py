@@ -334,9 +334,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum, frame) -> None:
+    """SIGTERM takes the same way out as Ctrl-C, so what a command started is stopped or recorded."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `meshserve` console script."""
+    import signal
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if argv is None:  # the console script, not a caller's thread
+        signal.signal(signal.SIGTERM, _terminated)
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:

@@ -107,8 +107,12 @@ def fetch_mnist(cache_dir: Path | None = None) -> Path:
         staging = cache_dir.with_name(cache_dir.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for name in MNIST_FILES:
-            shutil.copyfile(unpacked / name, staging / name)
+        try:
+            for name in MNIST_FILES:
+                shutil.copyfile(unpacked / name, staging / name)
+        except BaseException:  # failed or interrupted: no half-copied cache left (the next run would reclaim it)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         shutil.rmtree(cache_dir, ignore_errors=True)
         staging.rename(cache_dir)
     return cache_dir

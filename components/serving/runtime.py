@@ -69,6 +69,14 @@ class LocalKServeRuntime:
                  "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
                 stdout=out, stderr=out, start_new_session=True)
         running = RunningVersion(name, version, model_digest, storage_uri, process.pid, http_port, grpc_port, str(log))
+        try:
+            return self._await_ready(running, process, log)
+        except BaseException:  # not ready, failed, or interrupted (Ctrl-C, SIGTERM): leave no server behind
+            self.stop(running)
+            raise
+
+    def _await_ready(self, running: RunningVersion, process: subprocess.Popen, log: Path) -> RunningVersion:
+        name, version = running.name, running.version
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -77,7 +85,6 @@ class LocalKServeRuntime:
             if self.ready(running):
                 return running
             time.sleep(0.2)
-        self.stop(running)
         raise PlatformError("model", f"{name} {version} was not ready after {READY_TIMEOUT_S:.0f} s",
                             f"see {log}")
 

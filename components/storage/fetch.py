@@ -26,7 +26,11 @@ def materialize(storage_uri: str, cache_dir: Path) -> Path:
             if not local.is_dir():
                 partial = local.with_name(local.name + ".partial")
                 shutil.rmtree(partial, ignore_errors=True)
-                store.fs.get(store.base + "/", str(partial), recursive=True)
+                try:
+                    store.fs.get(store.base + "/", str(partial), recursive=True)
+                except BaseException:  # failed or interrupted: no half-downloaded copy left behind
+                    shutil.rmtree(partial, ignore_errors=True)
+                    raise
                 partial.rename(local)
     if read_manifest(local).model_digest != manifest.model_digest:
         raise InvalidInputError("storage_uri", f"{storage_uri} changed while being read", "deploy again")
