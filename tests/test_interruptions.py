@@ -50,3 +50,44 @@ def test_an_interrupted_deploy_stops_the_model_server_it_started(signum, code, d
     status = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "status", "--json"], env=env,
                             cwd=REPO_ROOT, capture_output=True, text=True)
     assert '"models": {}' in status.stdout
+
+
+def test_local_down_stops_its_processes_even_with_a_corrupt_state_file(digits_model, isolated_state):
+    """Issue 13: a corrupt platform.json is a clear error, and `local down` still stops what it can identify."""
+    import shutil
+
+    if shutil.which("nginx") is None:
+        pytest.skip("needs nginx: `make test` installs it")
+    from components.platform.local import LocalPlatform
+    from pipelines.cli import main
+
+    platform = LocalPlatform()
+    platform.deploy("digits", upload_model(digits_model, "pvc://models/digits").storage_uri)
+    router_pid = platform.router.pid()
+    assert model_servers(isolated_state) and router_pid
+    (isolated_state / "platform.json").write_text("{not json")
+    with pytest.raises(Exception, match=r"state: .*platform.json is not a meshserve state file"):
+        platform.status()
+    assert main(["local", "down"]) == 0
+    deadline = time.monotonic() + 30
+    while model_servers(isolated_state) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert model_servers(isolated_state) == []
+    assert LocalPlatform().router.pid() is None  # nginx is gone (a zombie of this test process at most)
+    assert not (isolated_state / "platform.json").exists()
+    assert list(isolated_state.glob("platform.json.unreadable-*"))
+
+
+def test_a_router_port_from_the_environment_wins_and_a_clash_is_not_remembered(isolated_state, monkeypatch):
+    from components.routing.nginx import NginxRouter
+    from tests.support.servers import free_port
+
+    router = NginxRouter(isolated_state)
+    kept = router.ports()
+    assert router.ports() == kept  # chosen once, kept
+    wanted = free_port()
+    monkeypatch.setenv("MESHSERVE_ROUTER_HTTP_PORT", str(wanted))
+    assert router.ports()["http"] == wanted  # the environment wins over what was kept
+    monkeypatch.setenv("MESHSERVE_ROUTER_HTTP_PORT", "70000")
+    with pytest.raises(Exception, match="MESHSERVE_ROUTER_HTTP_PORT: '70000' is not a port"):
+        router.ports()

@@ -10,9 +10,11 @@ status reports it down.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.errors import PlatformError
 from components.platform.state import PlatformState, state_dir
 from components.rollout.contract import Candidate, Version
 from components.rollout.rules import Rollout
@@ -109,7 +111,17 @@ class LocalPlatform:
         return self.router.spec()
 
     def down(self) -> list[str]:
-        """Stop every process this state directory started (by recorded PID), and the router."""
+        """Stop every process this state directory started (by recorded PID), and the router.
+
+        With a state file that cannot be read, it still stops the model servers serving from this state
+        directory (found by their command lines) and the router, and moves the file aside.
+        """
+        try:
+            return self._down()
+        except PlatformError:
+            return self._down_without_state()
+
+    def _down(self) -> list[str]:
         stopped = []
         with self.state.locked() as models:
             for name, record in models.items():
@@ -124,10 +136,37 @@ class LocalPlatform:
                 stopped.append(f"router (pid {pid})")
         return stopped
 
+    def _down_without_state(self) -> list[str]:
+        stopped = []
+        for pid in _servers_under(self.root):
+            self.runtime.stop(RunningVersion("?", "?", "", "", pid, 0, 0, ""))
+            stopped.append(f"model server (pid {pid})")
+        pid = self.router.pid()
+        self.router.stop()
+        if pid:
+            stopped.append(f"router (pid {pid})")
+        aside = self.state.file.with_name(f"platform.json.unreadable-{int(time.time())}")
+        self.state.file.rename(aside)
+        return stopped + [f"the unreadable state file, moved to {aside}"]
+
     def _version_status(self, track: str, version: Version, weight: int) -> dict:
         process = process_of(version)
         return VersionStatus(track, version.version, weight, self.runtime.ready(process), process.pid,
                              version.endpoint.http, version.endpoint.grpc, version.storage_uri).__dict__
+
+
+def _servers_under(root: Path) -> list[int]:
+    """Model servers whose command line names a model under this state directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if entry.name.isdigit() and b"components.serving" in cmdline and \
+                any(part.startswith(str(root).encode()) for part in cmdline):
+            found.append(int(entry.name))
+    return found
 
 
 def process_of(version: Version) -> RunningVersion:

@@ -157,11 +157,13 @@ class NginxRouter:
         return RoutingSpec(routes, data["header"], data["load_balancer"], data["connect_retries"])
 
     def ports(self) -> dict[str, int]:
-        """The listener ports, chosen once and kept (in ports.json)."""
+        """The listener ports: $MESHSERVE_ROUTER_{HTTP,GRPC,L4}_PORT when set, else chosen once and kept
+        (in ports.json, which a failed start removes, so a port that clashed is not reused)."""
         path = self.dir / "ports.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        ports = {kind: _port_from_env(kind) for kind in ("http", "grpc", "l4")}
+        chosen = json.loads(path.read_text()) if path.is_file() else {}
+        ports = {kind: _port_from_env(kind, chosen.get(kind)) for kind in ("http", "grpc", "l4")}
+        if ports == chosen:
+            return ports
         self.dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(ports))
         return ports
@@ -218,6 +220,7 @@ class NginxRouter:
                                    stdout=log, stderr=log, start_new_session=True)
         # nginx writes its pid file once its sockets are bound; a port already taken makes it exit instead.
         if not _wait_for(lambda: self.pid() is not None or process.poll() is not None, 10) or process.poll():
+            (self.dir / "ports.json").unlink(missing_ok=True)  # a port that clashed is not remembered
             error = (self.dir / "error.log").read_text()[-300:] if (self.dir / "error.log").exists() else ""
             raise PlatformError("router", f"nginx did not start ({error.strip() or 'see nginx.out'})",
                                "free the router ports (MESHSERVE_ROUTER_HTTP_PORT, ..._GRPC_PORT, ..._L4_PORT)")
@@ -250,10 +253,15 @@ def _endpoint(data: dict | None) -> Endpoint | None:
     return Endpoint(**data) if data else None
 
 
-def _port_from_env(kind: str) -> int:
+def _port_from_env(kind: str, kept: int | None = None) -> int:
     from_env = os.environ.get(f"MESHSERVE_ROUTER_{kind.upper()}_PORT")
     if from_env:
+        if not from_env.isdigit() or not 0 < int(from_env) < 65536:
+            raise InvalidInputError(f"MESHSERVE_ROUTER_{kind.upper()}_PORT", f"{from_env!r} is not a port",
+                                    "set 1 to 65535, or unset it")
         return int(from_env)
+    if kept:
+        return kept
     import socket
 
     with socket.socket() as sock:
