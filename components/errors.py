@@ -1,7 +1,7 @@
 """Errors a user can act on, each naming the field at fault and the fix.
 
 Every command-line entry point turns a `MeshserveError` into one line on stderr and a non-zero exit;
-anything else is a bug and keeps its traceback.
+anything else is a bug: one line naming the log file that keeps its traceback (pipelines/cli.py).
 """
 
 

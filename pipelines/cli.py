@@ -1,6 +1,7 @@
 """The `meshserve` command line: each step runnable by hand, plus `run` for the local pipeline.
 
-Every failure a user can fix ends as one line on stderr and exit code 2; no traceback.
+Every failure a user can fix ends as one line on stderr and exit code 2; an unexpected one as one line
+naming the log file that holds its traceback, exit code 1; an interruption (Ctrl-C, SIGTERM) exit code 130.
 """
 
 from __future__ import annotations
@@ -63,10 +64,11 @@ def _cmd_run(args: argparse.Namespace) -> None:
 def _cmd_bench(args: argparse.Namespace) -> None:
     from components.benchmark.reporters.progress import terminal_progress
     from components.benchmark.reporters.text import text_report
-    from components.benchmark.result import write_result
+    from components.benchmark.result import check_result_path, write_result
     from components.benchmark.settings import parse_duration
     from components.steps.benchmark.core import run_benchmark_step
 
+    check_result_path(Path(args.json))
     duration = parse_duration(args.t, "t") if args.t else (None if args.n else 5.0)
     warmup = parse_duration(args.warmup, "warmup")
     progress, finish = terminal_progress((duration or 0) + warmup)
@@ -134,6 +136,9 @@ def print_local_status(as_json: bool) -> None:
         print(json.dumps(status, indent=1))
         return
     router = status["router"]
+    if not status["models"]:
+        print("nothing is deployed on the local platform (no router running)")
+        return
     print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  pid {router['pid']}")
     for name, versions in status["models"].items():
         for v in versions:
@@ -164,6 +169,9 @@ def _cmd_local_mesh(args: argparse.Namespace) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> None:
     from components.compat import import_kserve
+
+    for flag in ("http_port", "grpc_port"):
+        _check_free_port(flag, getattr(args, flag))
 
     serve = import_kserve("components.serving.model_server").serve  # kserve must not parse our argv
 
@@ -197,6 +205,19 @@ def _cmd_submit(args: argparse.Namespace) -> None:
     else:
         submitted = submit_argo(args.argo, parameters, args.namespace, read_token("ARGO_TOKEN", args.token_file))
     print(f"submitted {submitted.kind} {submitted.name}: {submitted.url}")
+
+
+def _check_free_port(flag: str, port: int) -> None:
+    """A port the model server can listen on, or a one-line error naming the flag."""
+    import socket
+
+    if not 0 < port < 65536:
+        raise MeshserveError(flag, f"{port} is not a port", f"pass --{flag.replace('_', '-')} 1 to 65535")
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise MeshserveError(flag, f"port {port} is in use", "pick a free port") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,6 +377,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"meshserve {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not the user's input: one line here, the traceback in a log file
+        log = _log_unexpected(args.command, exc)
+        print(f"meshserve {args.command}: unexpected error ({type(exc).__name__}); details in {log}",
+              file=sys.stderr)
+        return 1
+
+
+def _log_unexpected(command: str, exc: Exception) -> Path:
+    """Write the traceback under $MESHSERVE_STATE_DIR/logs (else the temp directory); return the file."""
+    import tempfile
+    import time
+    import traceback
+
+    from components.platform.state import state_dir
+
+    for folder in (state_dir() / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = folder / f"meshserve-{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+            log.write_text("".join(traceback.format_exception(exc)))
+            return log
+        except OSError:
+            continue
+    return Path("(no writable log directory)")
 
 
 if __name__ == "__main__":

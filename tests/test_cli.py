@@ -58,3 +58,46 @@ def test_invalid_credentials_never_printed(digits_model, s3_server, bucket):
     assert_one_line_error(completed, "credentials: access to")
     assert "wrong-secret-value-42" not in completed.stdout + completed.stderr
     assert s3_server.access_key not in completed.stdout + completed.stderr
+
+
+@pytest.fixture
+def taken_port():
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_the_inputs_issue_13_saw_crash_are_one_line_errors(tmp_path, isolated_state, taken_port, digits_model):
+    """Issue 13: each of these ended in a traceback."""
+    cases = [
+        (("serve", str(digits_model), "--name", "d", "--http-port", "70000"), "http_port: 70000 is not a port"),
+        (("serve", str(digits_model), "--name", "d", "--http-port", str(taken_port)),
+         f"http_port: port {taken_port} is in use"),
+        (("train", "--framework", "sklearn", "--dataset", "iris", "--seed", "-1", "--out", str(tmp_path / "m")),
+         "seed: -1 is out of range"),
+        (("train", "--framework", "sklearn", "--dataset", "iris", "--out", ""), "out: no model directory given"),
+        (("bench", "http://127.0.0.1:9", "-n", "1", "--json", str(tmp_path)), "is a directory or empty"),
+        (("deploy", "--name", "a" * 120, "--storage-uri", "pvc://m/x"), "name: 120 characters is too long"),
+    ]
+    for args, pattern in cases:
+        assert_one_line_error(meshserve(*args), pattern)
+    status = meshserve("local", "status")
+    assert status.stdout.strip() == "nothing is deployed on the local platform (no router running)"
+
+
+def test_an_unexpected_failure_is_one_line_naming_its_log(isolated_state, monkeypatch, capsys):
+    import pipelines.cli as cli
+
+    def broken(args):
+        raise RuntimeError("a bug, not the user's input")
+
+    monkeypatch.setattr(cli, "_cmd_local_status", broken)
+    assert cli.main(["local", "status"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("meshserve local: unexpected error (RuntimeError); details in ")
+    log = err.strip().rsplit(" ", 1)[1]
+    assert log.startswith(str(isolated_state / "logs")) and "a bug, not the user's input" in open(log).read()

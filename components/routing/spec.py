@@ -50,6 +50,9 @@ class Route:
 
     def validated(self) -> Route:
         """This route, if its name and weights are valid."""
+        if len(self.name) > 63:
+            raise InvalidInputError("name", f"{len(self.name)} characters is too long for a model name",
+                                    "use at most 63 (DNS-1123)")
         if not _NAME.match(self.name):
             raise InvalidInputError("name", f"{self.name!r} is not a valid model name",
                                     "use lower-case letters, digits and '-' (DNS-1123)")

@@ -54,6 +54,8 @@ class TrainConfig:
                 raise InvalidInputError(name, f"must not be negative (got {value})", "pass a positive number")
         if self.epochs == 0:
             raise InvalidInputError("epochs", "must be at least 1", "pass --epochs 1 or more")
+        if not 0 <= self.seed < 2**32:
+            raise InvalidInputError("seed", f"{self.seed} is out of range", "pass 0 to 4294967295")
         return TrainConfig(
             **{**asdict(self), "algorithm": algorithm, "train_limit": self._train_limit(),
                "test_limit": self.test_limit or None,

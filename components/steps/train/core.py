@@ -12,6 +12,10 @@ def run_train(*, framework: str, dataset: str, model_dir: Path, algorithm: str =
               epochs: int = 5, train_limit: int | None = None, test_limit: int | None = None,
               data_uri: str | None = None) -> TrainResult:
     """Train a model and write its directory (model files + manifest) to `model_dir`."""
+    from components.errors import InvalidInputError
+
+    if not str(model_dir).strip() or Path(model_dir).resolve() == Path.cwd() and not Path(model_dir).name:
+        raise InvalidInputError("out", "no model directory given", "pass --out DIR, a new or empty directory")
     config = TrainConfig(framework=framework, dataset=dataset, algorithm=algorithm, seed=seed, epochs=epochs,
                          train_limit=train_limit, test_limit=test_limit, data_uri=data_uri or None)
     return train_model(config, model_dir)
