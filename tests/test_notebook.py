@@ -42,6 +42,9 @@ def test_the_train_to_serve_notebook_runs_headless_in_a_jupyter_kernel(tmp_path)
     finally:
         os.environ.clear()
         os.environ.update(previous)
+        from components.platform.local import LocalPlatform
+
+        LocalPlatform(tmp_path / "state").down()  # if a cell failed before the notebook's own clean-up
     print(f"notebook executed in {time.monotonic() - started:.1f} s")
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
