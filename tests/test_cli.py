@@ -101,3 +101,15 @@ def test_an_unexpected_failure_is_one_line_naming_its_log(isolated_state, monkey
     assert err.count("\n") == 1 and err.startswith("meshserve local: unexpected error (RuntimeError); details in ")
     log = err.strip().rsplit(" ", 1)[1]
     assert log.startswith(str(isolated_state / "logs")) and "a bug, not the user's input" in open(log).read()
+
+
+def test_a_manifest_that_is_a_json_array_is_a_one_line_error(tmp_path, isolated_state, digits_model):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(digits_model, model)
+    (model / "meshserve-model.json").write_text("[1, 2]")
+    assert_one_line_error(meshserve("upload", "--model", str(model), "--to", "pvc://models/x"),
+                          "meshserve-model.json: holds a list, not a manifest object")
+    assert_one_line_error(meshserve("gate", "--candidate", str(tmp_path / "none.json"), "--candidate-model",
+                                    str(model)), "model: cannot read a model manifest")

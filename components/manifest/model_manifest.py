@@ -63,6 +63,9 @@ class ModelManifest:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
         """Parse the JSON form; a recorded digest that disagrees with the files is refused."""
+        if not isinstance(data, dict):
+            raise InvalidInputError(MANIFEST_FILENAME, f"holds a {type(data).__name__}, not a manifest object",
+                                    "re-run the train step")
         data = dict(data)
         recorded_digest = data.pop("model_digest", None)
         try:

@@ -43,7 +43,10 @@ def read_model(path: Path | None) -> dict | None:
     path = Path(path)
     file = path / MANIFEST_FILENAME if path.is_dir() else path
     try:
-        return json.loads(file.read_text())
+        manifest = json.loads(file.read_text())
     except (OSError, ValueError):
+        manifest = []
+    if manifest is not None and not isinstance(manifest, dict):  # JSON null: no model (a first deploy)
         raise InvalidInputError("model", f"cannot read a model manifest at {path}",
-                                "pass the model directory or its meshserve-model.json") from None
+                                "pass the model directory or its meshserve-model.json")
+    return manifest
