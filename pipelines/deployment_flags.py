@@ -64,7 +64,7 @@ def spec_from_args(args: argparse.Namespace) -> DeploymentSpec:
     """The spec from --spec and the flags given (flags win)."""
     from components.deployment.spec import load_spec, spec_from_mapping
 
-    data = _as_mapping(load_spec(Path(args.spec))) if args.spec else {}
+    data = load_spec(Path(args.spec)).to_mapping() if args.spec else {}
     for flag, path in _PATHS.items():
         value = getattr(args, flag, None)
         if value is None:
@@ -102,12 +102,3 @@ def _put(data: dict, path: tuple[str, ...], value) -> None:
         node[last] = node[last] | value
     else:
         node[last] = value
-
-
-def _as_mapping(spec: DeploymentSpec) -> dict:
-    """A spec back as plain data, so flags can be laid over it."""
-    from dataclasses import asdict
-
-    data = asdict(spec)
-    data["placement"]["tolerations"] = [dict(t) for t in data["placement"]["tolerations"]]
-    return data

@@ -264,6 +264,14 @@ class DeploymentSpec:
         """The storage URI's path below its root, without edge slashes."""
         return (_STORAGE_URI.match(self.storage_uri)["path"] or "").strip("/")
 
+    def to_mapping(self) -> dict:
+        """The spec as plain data, the form `spec_from_mapping` reads back."""
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["placement"]["tolerations"] = [dict(t) for t in data["placement"]["tolerations"]]
+        return data
+
     def labels(self) -> dict[str, str]:
         """The labels meshserve puts on every object it renders for this deployment."""
         labels = {"app.kubernetes.io/managed-by": "meshserve", "app.kubernetes.io/name": self.name}

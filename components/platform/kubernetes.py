@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from components.deployment.render import check_deployment, routing_objects, version_objects
 from components.deployment.spec import DeploymentSpec, spec_from_mapping
@@ -70,7 +70,7 @@ class ClusterVersions:
         host = f"{workload.service}.{spec.namespace}.svc.cluster.local"
         endpoint = Endpoint(spec.version or "-", f"{host}:{workload.rest_port}", f"{host}:{workload.grpc_port}")
         return Version(spec.name, spec.version, candidate.model_digest, spec.storage_uri, endpoint,
-                       {"spec": spec_to_mapping(spec)})
+                       {"spec": spec.to_mapping()})
 
     def healthy(self, version: Version) -> bool:
         """The version's workload object reports ready now."""
@@ -230,10 +230,10 @@ class KubernetesPlatform:
         spec = _with_version(spec).validated()
         state = ClusterState(self.kube, spec.namespace)
         record = state.record(spec.name)
-        check_deployable(Candidate(spec.name, spec.version, _model_digest(spec), spec.storage_uri), record)
+        digest = _model_digest(spec)
+        check_deployable(Candidate(spec.name, spec.version, digest, spec.storage_uri), record)
         spec = check_deployment(_beside(spec, record))  # all before the lease: a refused deploy writes nothing
-        candidate = Candidate(spec.name, spec.version, _model_digest(spec), spec.storage_uri, spec.canary_percent,
-                              spec)
+        candidate = Candidate(spec.name, spec.version, digest, spec.storage_uri, spec.canary_percent, spec)
         return self._rollout(spec, state).deploy(candidate)
 
     def promote(self, name: str, namespace: str) -> Version:
@@ -299,13 +299,6 @@ class KubernetesPlatform:
             raise InvalidInputError("name", f"no model named {name!r} is deployed in {state.namespace}",
                                     "deploy it first, or pass its --namespace")
         return spec_of(record.canary or record.primary)
-
-
-def spec_to_mapping(spec: DeploymentSpec) -> dict:
-    """The spec as plain data (kept with a version on the cluster)."""
-    data = asdict(spec)
-    data["placement"]["tolerations"] = [dict(t) for t in data["placement"]["tolerations"]]
-    return data
 
 
 def spec_of(version: Version) -> DeploymentSpec:

@@ -17,10 +17,9 @@ class KServeCanaryRoutes:
 
     def check(self, spec, runtime) -> None:
         """KServe splits against its last ready revision, so no primary version is named."""
-        from components.deployment.options import parse_options
-        from components.routing.mesh import IngressOptions
+        from components.routing.mesh import check_ingress_options
 
-        parse_options("router_options", IngressOptions, spec.router_options)
+        check_ingress_options(spec)
         if spec.primary_version:
             raise InvalidInputError("primary_version", "KServe's canary splits against the last ready revision",
                                     "drop --primary-version")

@@ -21,6 +21,13 @@ class IngressOptions:
     ingress: str = INGRESS  # the ingress gateway's host, for clients of a Serverless InferenceService
 
 
+def check_ingress_options(spec) -> None:
+    """Refuse a router option the routers without mesh objects do not have."""
+    from components.deployment.options import parse_options
+
+    parse_options("router_options", IngressOptions, spec.router_options)
+
+
 class MeshRoutes(Protocol):
     """Renders the objects that route a deployment's traffic on a cluster."""
 

@@ -12,10 +12,9 @@ class NoRoutes:
 
     def check(self, spec, runtime) -> None:
         """Refuse a canary weight: with no router, nothing splits traffic."""
-        from components.deployment.options import parse_options
-        from components.routing.mesh import IngressOptions
+        from components.routing.mesh import check_ingress_options
 
-        parse_options("router_options", IngressOptions, spec.router_options)
+        check_ingress_options(spec)
         if spec.canary_percent:
             raise InvalidInputError("canary_percent", "no router splits traffic",
                                     "pass 0, or route with istio, asm or kserve-canary")
