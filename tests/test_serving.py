@@ -50,11 +50,17 @@ def listening_addresses(port):
     return found
 
 
-def test_v1_predictions_match_the_trained_model(served, digits_model):
-    data = load_dataset("digits", DatasetOptions(seed=0, test_limit=20))
+def test_predictions_match_the_trained_model_on_the_whole_test_split(served, digits_model):
+    """v1 (float64 JSON) answers exactly `predict`; v2 with FP32 data answers `predict` of the float32 rows."""
+    data = load_dataset("digits", DatasetOptions(seed=0))
+    model = joblib.load(digits_model / "model.joblib")
     status, body = post(served[0], "/v1/models/digits:predict", {"instances": data.x_test.tolist()})
-    assert status == 200
-    assert body["predictions"] == joblib.load(digits_model / "model.joblib").predict(data.x_test).tolist()
+    assert status == 200 and len(body["predictions"]) == len(data.y_test) > 300
+    assert body["predictions"] == model.predict(data.x_test).tolist()
+    rows = data.x_test.astype("float32")
+    status, body = post(served[0], "/v2/models/digits/infer", {"inputs": [
+        {"name": "input-0", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}]})
+    assert status == 200 and body["outputs"][0]["data"] == model.predict(rows).tolist()
 
 
 def test_v2_infer_and_metadata(served):
@@ -108,8 +114,13 @@ def test_a_tensorflow_model_is_served(tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(http_port, timeout=120)
-        status, body = post(http_port, "/v1/models/iris-tf:predict", {"instances": [[5.1, 3.5, 1.4, 0.2]] * 3})
-        assert status == 200 and len(body["predictions"]) == 3
+        data = load_dataset("iris", DatasetOptions(seed=0))
+        status, body = post(http_port, "/v1/models/iris-tf:predict", {"instances": data.x_test.tolist()})
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(model_dir / "1")).signatures["serving_default"]
+        expected = next(iter(signature(input=tf.constant(data.x_test, tf.float32)).values())).numpy().argmax(axis=1)
+        assert status == 200 and body["predictions"] == expected.tolist()
         assert post(http_port, "/v1/models/iris-tf:predict", {"instances": [[1.0]]})[0] == 400
     finally:
         process.terminate()

@@ -24,6 +24,8 @@ OUTPUT_NAME = "output-0"
 class ManifestModel(kserve.Model):
     """What both frameworks share: the manifest, metadata, input checks and response encoding."""
 
+    input_dtype: type = np.float32
+
     def __init__(self, name: str, model_dir: Path):
         super().__init__(name)
         self.model_dir = Path(model_dir)
@@ -65,26 +67,30 @@ class ManifestModel(kserve.Model):
         return {"predictions": self._infer(self._checked(np.asarray(instances))).tolist()}
 
     def _checked(self, features: np.ndarray) -> np.ndarray:
-        """Rows of the manifest's feature count, as float32; anything else is InvalidInput."""
+        """Rows of the manifest's feature count, as the framework's float type; anything else is InvalidInput."""
         expected = self.manifest.input.shape[1:]
         if features.ndim != 1 + len(expected) or list(features.shape[1:]) != expected:
             raise InvalidInput(f"input shape {list(features.shape)} does not match {[-1, *expected]}")
         try:
-            return features.astype(np.float32)
+            return features.astype(self.input_dtype, copy=False)
         except (TypeError, ValueError):
             raise InvalidInput("input values must be numbers") from None
 
 
 class SklearnModel(ManifestModel):
-    """A scikit-learn pipeline from model.joblib."""
+    """A scikit-learn pipeline from model.joblib, predicting in float64 as `predict` does."""
+
+    input_dtype = np.float64
 
     def _load_framework_model(self) -> None:
         import joblib
 
-        self._model = joblib.load(self.model_dir / "model.joblib")
+        from components.serving.sklearn_predict import lean_predict
+
+        self._predict = lean_predict(joblib.load(self.model_dir / "model.joblib"))
 
     def _infer(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self._model.predict(features))
+        return np.asarray(self._predict(features))
 
 
 class TensorflowModel(ManifestModel):

@@ -42,8 +42,10 @@ class RunningVersion:
 class ServingRuntime(Protocol):
     """Starts, probes and stops serving processes (or, on a cluster, workloads) for model versions."""
 
-    def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str) -> RunningVersion:
-        """Serve a model directory; return once it answers ready, or raise and leave nothing running."""
+    def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
+              replicas: int = 1) -> list[RunningVersion]:
+        """Serve a model directory from `replicas` processes; return once all answer ready, or raise and leave
+        nothing running."""
 
     def ready(self, running: RunningVersion) -> bool:
         """Whether the version answers its readiness probe."""
@@ -58,25 +60,34 @@ class LocalKServeRuntime:
     def __init__(self, state_dir: Path):
         self.dir = Path(state_dir) / "runtimes"
 
-    def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str) -> RunningVersion:
-        """Launch `python -m components.serving` and wait for the v2 ready probe."""
+    def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
+              replicas: int = 1) -> list[RunningVersion]:
+        """Launch `replicas` processes of `python -m components.serving` at once; return when all answer ready."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        launched = []
+        try:
+            for replica in range(replicas):
+                launched.append(self._launch(name, version, model_dir, model_digest, storage_uri, replica))
+            return [self._await_ready(running, process) for running, process in launched]
+        except BaseException:  # not ready, failed, or interrupted (Ctrl-C, SIGTERM): leave no server behind
+            for running, _ in launched:
+                self.stop(running)
+            raise
+
+    def _launch(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
+                replica: int) -> tuple[RunningVersion, subprocess.Popen]:
         http_port, grpc_port = _free_port(), _free_port()
-        log = self.dir / f"{name}-{version}.log"
+        log = self.dir / (f"{name}-{version}.log" if replica == 0 else f"{name}-{version}-{replica}.log")
         with open(log, "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "components.serving", str(model_dir), "--name", name,
                  "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
                 stdout=out, stderr=out, start_new_session=True)
-        running = RunningVersion(name, version, model_digest, storage_uri, process.pid, http_port, grpc_port, str(log))
-        try:
-            return self._await_ready(running, process, log)
-        except BaseException:  # not ready, failed, or interrupted (Ctrl-C, SIGTERM): leave no server behind
-            self.stop(running)
-            raise
+        return RunningVersion(name, version, model_digest, storage_uri, process.pid, http_port, grpc_port,
+                              str(log)), process
 
-    def _await_ready(self, running: RunningVersion, process: subprocess.Popen, log: Path) -> RunningVersion:
-        name, version = running.name, running.version
+    def _await_ready(self, running: RunningVersion, process: subprocess.Popen) -> RunningVersion:
+        name, version, log = running.name, running.version, Path(running.log)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -84,7 +95,7 @@ class LocalKServeRuntime:
                                     f"check the model directory; full log: {log}")
             if self.ready(running):
                 return running
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise PlatformError("model", f"{name} {version} was not ready after {READY_TIMEOUT_S:.0f} s",
                             f"see {log}")
 
