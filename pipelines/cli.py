@@ -142,9 +142,11 @@ def print_local_status(as_json: bool) -> None:
     print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  pid {router['pid']}")
     for name, versions in status["models"].items():
         for v in versions:
-            health = "ready" if v["ready"] else "DOWN"
-            print(f"{name:16} {v['track']:8} {v['version']:16} {v['weight']:3d}%  {health:5}  pid {v['pid']}  "
-                  f"http {v['http']}  grpc {v['grpc']}")
+            replicas = v["replicas"]
+            up = sum(r["ready"] for r in replicas)
+            health = "ready" if up == len(replicas) else "DOWN" if up == 0 else "DEGRADED"
+            print(f"{name:16} {v['track']:8} {v['version']:16} {v['weight']:3d}%  {health:8} {up}/{len(replicas)}  "
+                  + "  ".join(f"pid {r['pid']} http {r['http']} grpc {r['grpc']}" for r in replicas))
 
 
 def _cmd_local_down(args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ import json
 from components.errors import InvalidInputError
 from pipelines.deployment_flags import add_deployment_flags
 
-_LOCAL_FLAGS = {"name", "storage_uri", "canary_percent"}
+_LOCAL_FLAGS = {"name", "storage_uri", "canary_percent", "replicas"}
 
 
 def add_platform_commands(commands) -> None:
@@ -23,6 +23,8 @@ def add_platform_commands(commands) -> None:
                                  "deployment spec's flags (see `meshserve render --help`) or --spec FILE.")
     _platform_flags(deploy)
     add_deployment_flags(deploy)
+    deploy.add_argument("--replicas", type=int, help="local: model-server processes for the version (default: one "
+                        "per two cores); on kubernetes use --min-replicas/--max-replicas")
     deploy.set_defaults(handler=_cmd_deploy)
     for verb, handler, text in (("promote", _cmd_promote, "make the canary the primary"),
                                 ("rollback", _cmd_rollback, "remove the canary, all traffic to the primary")):
@@ -56,13 +58,18 @@ def _platform(args: argparse.Namespace):
 def _cmd_deploy(args: argparse.Namespace) -> None:
     if args.platform == "local":
         _check_local_flags(args)
-        version = _platform(args).deploy(args.name, args.storage_uri, args.canary_percent or 0)
-        print(f"deployed {args.name} {version.version} as canary (http {version.endpoint.http}, "
-              f"grpc {version.endpoint.grpc}, pid {version.details['pid']})")
+        version = _platform(args).deploy(args.name, args.storage_uri, args.canary_percent or 0, args.replicas)
+        replicas = version.details["replicas"]
+        print(f"deployed {args.name} {version.version} as canary: {len(replicas)} replica(s), "
+              + ", ".join(f"http 127.0.0.1:{r['http_port']} grpc 127.0.0.1:{r['grpc_port']} pid {r['pid']}"
+                          for r in replicas))
         return
     from components.platform.kubernetes import spec_of
     from pipelines.deployment_flags import spec_from_args
 
+    if args.replicas is not None:
+        raise InvalidInputError("replicas", "applies to --platform local only",
+                                "on kubernetes pass --min-replicas and --max-replicas")
     spec = spec_from_args(args)
     platform = _platform(args)
     version = platform.deploy(spec)
@@ -111,7 +118,7 @@ def _check_local_flags(args: argparse.Namespace) -> None:
     extra = sorted(given_flags(args) - _LOCAL_FLAGS)
     if extra:
         raise InvalidInputError(extra[0], "applies to --platform kubernetes only",
-                                "the local platform takes --name, --storage-uri and --canary-percent")
+                                "the local platform takes --name, --storage-uri, --canary-percent and --replicas")
     for flag in ("name", "storage_uri"):
         if not getattr(args, flag):
             raise InvalidInputError(flag, "is required", f"pass --{flag.replace('_', '-')}")

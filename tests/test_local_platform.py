@@ -86,7 +86,7 @@ def test_lifecycle_deploy_promote_canary_rollback(platform_env):
     with pytest.raises(InvalidInputError, match="already has a canary"):
         platform.deploy("digits", second)
     platform.rollback("digits")
-    assert set(tracks(platform)) == {"primary"} and not is_our_server(canary.details["pid"])
+    assert set(tracks(platform)) == {"primary"} and not is_our_server(canary.details["replicas"][0]["pid"])
     assert predict(platform, {"x-meshserve-track": "canary"}) == 404
 
 
@@ -125,7 +125,7 @@ def test_promote_or_rollback_under_load_fails_no_request(platform_env, action, c
 def test_a_dead_runtime_fails_over_to_the_other_version(platform_env):
     platform, uris, _ = platform_env
     canary = deploy_the_other_version(platform, uris, canary_percent=50)
-    os.kill(canary.details["pid"], signal.SIGKILL)
+    os.kill(canary.details["replicas"][0]["pid"], signal.SIGKILL)
     time.sleep(0.2)
     assert [predict(platform) for _ in range(20)] == [200] * 20  # retried on the primary
     assert tracks(platform)["canary"]["ready"] is False and tracks(platform)["primary"]["ready"] is True
@@ -148,7 +148,7 @@ def test_bad_input_changes_nothing(platform_env, call, message):
 
 def test_down_stops_what_it_started(platform_env):
     platform, _, _ = platform_env
-    pids = [v["pid"] for v in tracks(platform).values()]
+    pids = [r["pid"] for v in tracks(platform).values() for r in v["replicas"]]
     router_pid = platform.status()["router"]["pid"]
     platform.down()
     assert not any(is_our_server(pid) for pid in pids)
@@ -163,6 +163,58 @@ def test_router_config_keeps_a_zero_weight_version_as_backup(tmp_path):
     assert "server 127.0.0.1:1 weight=100 max_fails=1 fail_timeout=3s;" in text
     assert "server 127.0.0.1:3 backup max_fails=1 fail_timeout=3s;" in text
     assert '"m:canary" m_canary;' in text and "least_conn;" in text
+
+
+def test_router_config_spreads_each_version_weight_over_its_replicas(tmp_path):
+    a = Endpoint("v1", "127.0.0.1:1", "127.0.0.1:2", more_replicas=(("127.0.0.1:5", "127.0.0.1:6"),))
+    b = Endpoint("v2", "127.0.0.1:3", "127.0.0.1:4")
+    text = render_config(RoutingSpec((Route("m", a, b, 10),)), {"http": 9, "grpc": 10, "l4": 11}, tmp_path, False)
+    upstream = text[text.index("upstream http_m {"):text.index("}", text.index("upstream http_m {"))]
+    # 90% over two replicas (90 each, x1 canary replica) against 10% on one (10, x2 primary replicas): 180/20
+    assert [line.split()[1:3] for line in upstream.splitlines() if "server" in line] == [
+        ["127.0.0.1:1", "weight=90"], ["127.0.0.1:5", "weight=90"], ["127.0.0.1:3", "weight=20"]]
+    pinned = text[text.index("upstream grpc_m_primary {"):]
+    assert "server 127.0.0.1:6 weight=100" in pinned[:pinned.index("}")]
+
+
+def replica_predictions(http: str) -> float:
+    with urllib.request.urlopen(f"http://{http}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("request_predict_seconds_count{"))
+
+
+def test_replicas_share_the_load_fail_over_and_stop_together(platform_env, capsys):
+    from pipelines.cli import main
+
+    platform, uris, _ = platform_env
+    platform.down()
+    platform.deploy("digits", uris[0], replicas=2)
+    platform.promote("digits")
+    replicas = tracks(platform)["primary"]["replicas"]
+    assert len(replicas) == 2 and all(r["ready"] for r in replicas) and len({r["http"] for r in replicas}) == 2
+    router = platform.status()["router"]["http"]
+    result = run_benchmark_step(router, protocol="kserve-v1", model="digits", payload=json.dumps(ROW), qps=200,
+                                duration=2.0, concurrency=8)
+    assert result["success_ratio"] == 1.0
+    served = [replica_predictions(r["http"]) for r in replicas]
+    assert sum(served) >= 400 and min(served) >= 0.2 * sum(served), served  # least-connections spreads it
+    assert main(["status", "--platform", "local"]) == 0
+    assert "ready    2/2" in capsys.readouterr().out
+    os.kill(replicas[0]["pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    assert [predict(platform) for _ in range(20)] == [200] * 20  # the other replica answers
+    assert main(["status", "--platform", "local"]) == 0
+    assert "DEGRADED 1/2" in capsys.readouterr().out
+    platform.down()
+    assert not any(is_our_server(r["pid"]) for r in replicas)
+
+
+@pytest.mark.parametrize("replicas", [0, 17])
+def test_a_replica_count_out_of_range_is_refused(platform_env, replicas):
+    platform, uris, _ = platform_env
+    with pytest.raises(InvalidInputError, match=rf"^replicas: {replicas} is out of range; pass 1 to 16"):
+        platform.deploy("digits", uris[0], replicas=replicas)
 
 
 def test_router_port_in_use_fails_the_first_deploy_cleanly(tmp_path, monkeypatch):
@@ -219,7 +271,7 @@ def test_promoting_a_dead_canary_is_refused_and_the_primary_keeps_serving(platfo
 
     platform, uris, _ = platform_env
     canary = deploy_the_other_version(platform, uris, canary_percent=10)
-    os.kill(canary.details["pid"], signal.SIGKILL)
+    os.kill(canary.details["replicas"][0]["pid"], signal.SIGKILL)
     time.sleep(0.2)
     before = tracks(platform)
     assert main(["promote", "--platform", "local", "--name", "digits"]) == 2

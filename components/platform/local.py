@@ -10,11 +10,12 @@ status reports it down.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.errors import PlatformError
+from components.errors import InvalidInputError, PlatformError
 from components.platform.state import PlatformState, state_dir
 from components.rollout.contract import Candidate, Version
 from components.rollout.rules import Rollout
@@ -24,6 +25,8 @@ from components.routing.spec import Endpoint, Route, RoutingSpec
 from components.serving.runtime import RunningVersion, ServingRuntime, runtime_for
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
+
+MAX_REPLICAS = 16
 
 
 @dataclass(frozen=True)
@@ -38,31 +41,47 @@ class VersionStatus:
     http: str
     grpc: str
     storage_uri: str
+    replicas: list  # each process: pid, http, grpc, ready
+
+
+@dataclass(frozen=True)
+class LocalDeployment:
+    """What a local deploy asks of the runtime beyond the model: how many processes serve the version."""
+
+    replicas: int
+
+
+def default_replicas() -> int:
+    """One model-server process per two cores: the router and the load's client need the rest."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 class LocalProcesses:
-    """The rollout's runtime here: one model-server process per version, from a materialized model."""
+    """The rollout's runtime here: model-server processes (replicas) per version, from a materialized model."""
 
     def __init__(self, runtime: ServingRuntime, models_dir: Path):
         self.runtime = runtime
         self.models_dir = models_dir
 
     def start(self, candidate: Candidate) -> Version:
-        """Copy the version out of storage and serve it; return once it answers ready."""
+        """Copy the version out of storage and serve it; return once every replica answers ready."""
         model_dir = materialize(candidate.storage_uri, self.models_dir)
-        running = self.runtime.start(candidate.name, candidate.version, model_dir, candidate.model_digest,
-                                     candidate.storage_uri)
-        endpoint = Endpoint(running.version, f"127.0.0.1:{running.http_port}", f"127.0.0.1:{running.grpc_port}")
-        return Version(candidate.name, running.version, running.model_digest, running.storage_uri, endpoint,
-                       running.to_dict())
+        replicas = candidate.spec.replicas if isinstance(candidate.spec, LocalDeployment) else default_replicas()
+        processes = self.runtime.start(candidate.name, candidate.version, model_dir, candidate.model_digest,
+                                       candidate.storage_uri, replicas)
+        addresses = [(f"127.0.0.1:{p.http_port}", f"127.0.0.1:{p.grpc_port}") for p in processes]
+        endpoint = Endpoint(candidate.version, *addresses[0], more_replicas=tuple(addresses[1:]))
+        return Version(candidate.name, candidate.version, candidate.model_digest, candidate.storage_uri, endpoint,
+                       {"replicas": [p.to_dict() for p in processes]})
 
     def healthy(self, version: Version) -> bool:
-        """The process answers its readiness probe."""
-        return self.runtime.ready(process_of(version))
+        """Every replica answers its readiness probe."""
+        return all(self.runtime.ready(process) for process in processes_of(version))
 
     def stop(self, version: Version) -> None:
-        """Stop the process (only if it is still the server this platform started)."""
-        self.runtime.stop(process_of(version))
+        """Stop the processes (only those still the servers this platform started)."""
+        for process in processes_of(version):
+            self.runtime.stop(process)
 
 
 class LocalPlatform:
@@ -75,12 +94,16 @@ class LocalPlatform:
         self.runtime = runtime_for(runtime, self.root)
         self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state)
 
-    def deploy(self, name: str, storage_uri: str, canary_percent: int = 0) -> Version:
-        """Start the version as the canary with `canary_percent` of traffic (all of it on a first deploy)."""
+    def deploy(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None) -> Version:
+        """Start the version as the canary with `canary_percent` of traffic (all of it on a first deploy),
+        served by `replicas` processes (default: `default_replicas()`)."""
         Route(name, Endpoint("-", "-", "-"), canary_weight=canary_percent).validated()
+        replicas = default_replicas() if replicas is None else replicas
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise InvalidInputError("replicas", f"{replicas} is out of range", f"pass 1 to {MAX_REPLICAS}")
         manifest = read_published_manifest(storage_uri)
         return self.rollout.deploy(Candidate(name, manifest.version_id, manifest.model_digest, storage_uri,
-                                             canary_percent))
+                                             canary_percent, LocalDeployment(replicas)))
 
     def promote(self, name: str) -> Version:
         """Make the (healthy) canary the primary with all traffic; stop the old primary once drained."""
@@ -127,8 +150,11 @@ class LocalPlatform:
             for name, record in models.items():
                 for version in (record.primary, record.canary):
                     if version is not None:
-                        self.runtime.stop(process_of(version))
-                        stopped.append(f"{name} {version.version} (pid {version.details['pid']})")
+                        processes = processes_of(version)
+                        for process in processes:
+                            self.runtime.stop(process)
+                        pids = ", ".join(str(process.pid) for process in processes)
+                        stopped.append(f"{name} {version.version} (pid {pids})")
                 record.primary = record.canary = None
             pid = self.router.pid()
             self.router.stop()
@@ -150,9 +176,10 @@ class LocalPlatform:
         return stopped + [f"the unreadable state file, moved to {aside}"]
 
     def _version_status(self, track: str, version: Version, weight: int) -> dict:
-        process = process_of(version)
-        return VersionStatus(track, version.version, weight, self.runtime.ready(process), process.pid,
-                             version.endpoint.http, version.endpoint.grpc, version.storage_uri).__dict__
+        replicas = [{"pid": p.pid, "http": f"127.0.0.1:{p.http_port}", "grpc": f"127.0.0.1:{p.grpc_port}",
+                     "ready": self.runtime.ready(p)} for p in processes_of(version)]
+        return VersionStatus(track, version.version, weight, all(r["ready"] for r in replicas), replicas[0]["pid"],
+                             version.endpoint.http, version.endpoint.grpc, version.storage_uri, replicas).__dict__
 
 
 def _servers_under(root: Path) -> list[int]:
@@ -169,6 +196,6 @@ def _servers_under(root: Path) -> list[int]:
     return found
 
 
-def process_of(version: Version) -> RunningVersion:
-    """The local process record kept with a version."""
-    return RunningVersion(**version.details)
+def processes_of(version: Version) -> list[RunningVersion]:
+    """The local processes (replicas) kept with a version."""
+    return [RunningVersion(**process) for process in version.details["replicas"]]

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from components.errors import PlatformError
@@ -70,12 +71,16 @@ class PlatformState:
 
 
 def _upgraded(tracks: dict) -> dict:
-    """A record from before the shared rollout rules (tracks held the process record itself)."""
+    """A record from an earlier release: tracks held the process record itself (before the shared rollout
+    rules), or a version's details held its one process (before replicas)."""
     upgraded = dict(tracks)
     for track in ("primary", "canary"):
         old = tracks.get(track)
         if old and "endpoint" not in old:
             endpoint = Endpoint(old["version"], f"127.0.0.1:{old['http_port']}", f"127.0.0.1:{old['grpc_port']}")
             upgraded[track] = {"name": old["name"], "version": old["version"], "model_digest": old["model_digest"],
-                               "storage_uri": old["storage_uri"], "endpoint": endpoint.__dict__, "details": old}
+                               "storage_uri": old["storage_uri"], "endpoint": asdict(endpoint),
+                               "details": {"replicas": [old]}}
+        elif old and "replicas" not in old["details"]:
+            upgraded[track] = {**old, "details": {"replicas": [old["details"]]}}
     return upgraded

@@ -87,17 +87,31 @@ def _tracks(route: Route) -> list[tuple[str, Route]]:
 
 
 def _upstream(name: str, route: Route, protocol: str, spec: RoutingSpec, keepalive: bool) -> list[str]:
-    primary_weight, canary_weight = route.weights()
     servers = []
-    for endpoint, weight in ((route.primary, primary_weight), (route.canary, canary_weight)):
-        if endpoint is None:
-            continue
-        address = getattr(endpoint, protocol)
+    for address, weight in _weighted_servers(route, protocol):
         role = "backup" if weight == 0 else f"weight={weight}"
         servers.append(f"    server {address} {role} max_fails=1 fail_timeout=3s;")
     balancer = _BALANCER[spec.load_balancer]
     return ([f"  upstream {name} {{"] + ([f"    {balancer}"] if balancer else []) + servers +
             (["    keepalive 64;"] if keepalive else []) + ["  }"])
+
+
+def _weighted_servers(route: Route, protocol: str) -> list[tuple[str, int]]:
+    """Each replica with an nginx weight, so that each version's replicas together get its percentage.
+
+    A version's weight is spread over its replicas: each replica's weight is the version's percentage
+    times the other version's replica count (integers, the same ratio).
+    """
+    endpoints = [(endpoint, weight) for endpoint, weight in zip((route.primary, route.canary), route.weights(),
+                                                                strict=True) if endpoint is not None]
+    counts = [len(endpoint.addresses(protocol)) for endpoint, _ in endpoints]
+    servers = []
+    for index, (endpoint, weight) in enumerate(endpoints):
+        others = 1
+        for other, count in enumerate(counts):
+            others *= count if other != index else 1
+        servers += [(address, weight * others) for address in endpoint.addresses(protocol)]
+    return servers
 
 
 class NginxRouter:

@@ -19,11 +19,24 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One serving version of a model: where its REST and gRPC listeners are."""
+    """One serving version of a model: where its REST and gRPC listeners are.
+
+    On a cluster that is one Service address; locally each of a version's processes (replicas) has its
+    own, the first in `http`/`grpc` and the others, as (http, grpc) pairs, in `more_replicas`.
+    """
 
     version: str
     http: str
     grpc: str
+    more_replicas: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "more_replicas", tuple(tuple(pair) for pair in self.more_replicas))
+
+    def addresses(self, protocol: str) -> tuple[str, ...]:
+        """Every replica's address for `protocol` (http or grpc)."""
+        index = ("http", "grpc").index(protocol)
+        return (getattr(self, protocol),) + tuple(pair[index] for pair in self.more_replicas)
 
 
 @dataclass(frozen=True)
