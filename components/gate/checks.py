@@ -79,8 +79,12 @@ def slo_quantile(evidence: Evidence, label: str, limit_ms: float, policy: GatePo
                  rng: np.random.Generator) -> Check:
     """The candidate's quantile against an absolute limit."""
     stats = policy.statistics
-    interval = st.quantile_interval(evidence.latencies_ms, QUANTILES[label], stats.confidence,
-                                    stats.bootstrap_resamples, rng)
+    if _by_windows(policy, evidence):
+        interval = st.block_quantile_interval(evidence.in_order_ms, QUANTILES[label], stats.confidence,
+                                              st.window_draws(stats.time_windows, stats.bootstrap_resamples, rng))
+    else:
+        interval = st.quantile_interval(evidence.latencies_ms, QUANTILES[label], stats.confidence,
+                                        stats.bootstrap_resamples, rng)
     bounds = (interval.low, interval.high)
     text = f"{label} {interval.estimate:.3f} ms [{interval.low:.3f}, {interval.high:.3f}] vs limit {limit_ms} ms"
     if interval.high <= limit_ms:
@@ -96,8 +100,13 @@ def relative_quantile(candidate: Evidence, baseline: Evidence, label: str, max_i
                       policy: GatePolicy, rng: np.random.Generator) -> Check:
     """Candidate/baseline ratio of a quantile against the allowed increase."""
     stats = policy.statistics
-    interval = st.ratio_interval(candidate.latencies_ms, baseline.latencies_ms, QUANTILES[label], stats.confidence,
-                                 stats.bootstrap_resamples, rng)
+    if _by_windows(policy, candidate, baseline):
+        interval = st.block_ratio_interval(candidate.in_order_ms, baseline.in_order_ms, QUANTILES[label],
+                                           stats.confidence,
+                                           st.window_draws(stats.time_windows, stats.bootstrap_resamples, rng))
+    else:
+        interval = st.ratio_interval(candidate.latencies_ms, baseline.latencies_ms, QUANTILES[label],
+                                     stats.confidence, stats.bootstrap_resamples, rng)
     limit = 1 + max_increase_pct / 100
     bounds = (interval.low, interval.high)
     text = (f"{label} ratio {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}] "
@@ -110,6 +119,12 @@ def relative_quantile(candidate: Evidence, baseline: Evidence, label: str, max_i
     margin = limit - interval.estimate if interval.estimate <= limit else interval.estimate - 1
     needed = st.samples_needed(min(candidate.n, baseline.n), interval, margin)
     return Check(name, INCONCLUSIVE, interval.estimate, limit, text + ": too noisy to call", bounds, needed)
+
+
+def _by_windows(policy: GatePolicy, *evidence: Evidence) -> bool:
+    """Resample time windows: asked for, and every result kept its requests in order, enough for each window."""
+    windows = policy.statistics.time_windows
+    return windows > 0 and all(e.in_order_ms is not None and e.in_order_ms.size >= 5 * windows for e in evidence)
 
 
 def mann_whitney(candidate: Evidence, baseline: Evidence, max_increase_pct: float, alpha: float) -> Check:

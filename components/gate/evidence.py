@@ -27,6 +27,7 @@ class Evidence:
     role: str
     document: dict
     latencies_ms: np.ndarray
+    in_order_ms: np.ndarray | None = None  # the raw samples in completion order, when the result kept them
 
     @property
     def n(self) -> int:
@@ -55,7 +56,8 @@ def load_evidence(path: Path, role: str) -> Evidence:
     if problems:
         raise EvidenceError(role, f"{path} contradicts itself: {problems[0]}",
                             "re-run the benchmark step; a result is never edited by hand")
-    return Evidence(role, document, np.sort(latencies))
+    in_order = latencies if document.get("samples_us") is not None else None
+    return Evidence(role, document, np.sort(latencies), in_order)
 
 
 def consistency_problems(document: dict, latencies_ms: np.ndarray) -> list[str]:

@@ -48,6 +48,10 @@ class StatisticsPolicy:
     confidence: float = 0.95
     bootstrap_resamples: int = 4000
     seed: int = 0
+    # Requests measured close in time share the machine's moment, so they are not independent: the
+    # bootstrap resamples whole time windows (this many per result; both sides of a comparison together).
+    # 0 resamples requests independently (also what results without raw samples get).
+    time_windows: int = 20
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class GatePolicy:
 
 
 _SECTIONS = {"slo": SloPolicy, "relative": RelativePolicy, "statistics": StatisticsPolicy}
-_INTEGERS = {"min_samples", "bootstrap_resamples", "seed"}
+_INTEGERS = {"min_samples", "bootstrap_resamples", "seed", "time_windows"}
 _FRACTIONS = {"min_success_ratio", "min_achieved_ratio", "min_accuracy", "max_accuracy_drop", "confidence"}
 
 
@@ -152,6 +156,9 @@ def _check_ranges(policy: GatePolicy) -> None:
     if not 0.5 < policy.statistics.confidence < 1:
         raise InvalidInputError("policy.statistics.confidence", f"{policy.statistics.confidence} is out of range",
                                 "pass e.g. 0.95")
+    if policy.statistics.time_windows not in range(5, 1001) and policy.statistics.time_windows != 0:
+        raise InvalidInputError("policy.statistics.time_windows", f"{policy.statistics.time_windows} is out of range",
+                                "pass 5 to 1000 windows, or 0 to resample requests independently")
     if policy.statistics.min_samples < 20 or policy.statistics.bootstrap_resamples < 200:
         raise InvalidInputError("policy.statistics", "min_samples < 20 or bootstrap_resamples < 200",
                                 "pass at least 20 samples and 200 resamples")

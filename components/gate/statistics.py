@@ -66,6 +66,49 @@ def ratio_interval(candidate: np.ndarray, baseline: np.ndarray, q: float, confid
     return Interval(estimate, float(low), float(high))
 
 
+def window_draws(windows: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of `windows` time windows is drawn into each resample (resamples x windows)."""
+    picks = rng.integers(0, windows, size=(resamples, windows))
+    counts = np.zeros((resamples, windows), dtype=np.int32)
+    np.add.at(counts, (np.arange(resamples)[:, None], picks), 1)
+    return counts
+
+
+def block_quantiles(in_order: np.ndarray, q: float, draws: np.ndarray) -> np.ndarray:
+    """The q-quantile of each block-bootstrap resample: the requests, in time order, cut into as many equal
+    windows as `draws` has columns, each resample made of whole windows drawn `draws[r]` times."""
+    windows = draws.shape[1]
+    window_of = np.repeat(np.arange(windows), [part.size for part in np.array_split(in_order, windows)])
+    order = np.argsort(in_order, kind="stable")
+    sorted_values, sorted_windows = in_order[order], window_of[order]
+    quantiles = np.empty(draws.shape[0])
+    for start in range(0, draws.shape[0], 256):  # bounded memory: 256 x n weights at a time
+        cumulative = np.cumsum(draws[start:start + 256][:, sorted_windows], axis=1)
+        ranks = np.maximum(1, np.ceil(q * cumulative[:, -1]))
+        first = (cumulative < ranks[:, None]).sum(axis=1)
+        quantiles[start:start + 256] = sorted_values[np.minimum(first, in_order.size - 1)]
+    return quantiles
+
+
+def block_quantile_interval(in_order: np.ndarray, q: float, confidence: float, draws: np.ndarray) -> Interval:
+    """Percentile interval for one sample's q-quantile, resampling whole time windows."""
+    low, high = np.quantile(block_quantiles(in_order, q, draws), [(1 - confidence) / 2, (1 + confidence) / 2])
+    return Interval(sample_quantile(np.sort(in_order), q), float(low), float(high))
+
+
+def block_ratio_interval(candidate_in_order: np.ndarray, baseline_in_order: np.ndarray, q: float,
+                         confidence: float, draws: np.ndarray) -> Interval:
+    """Percentile interval for candidate q-quantile / baseline q-quantile, measured side by side: each resample
+    draws the same time windows from both, so noise shared in time cancels and noise correlated in time
+    widens the interval as it should (requests within a window are not independent)."""
+    ratios = block_quantiles(candidate_in_order, q, draws) / np.maximum(block_quantiles(baseline_in_order, q, draws),
+                                                                        1e-12)
+    low, high = np.quantile(ratios, [(1 - confidence) / 2, (1 + confidence) / 2])
+    estimate = sample_quantile(np.sort(candidate_in_order), q) / max(sample_quantile(np.sort(baseline_in_order), q),
+                                                                     1e-12)
+    return Interval(estimate, float(low), float(high))
+
+
 def mann_whitney_greater(candidate: np.ndarray, baseline: np.ndarray) -> float:
     """One-sided Mann–Whitney U p-value for 'candidate latencies tend to be larger'."""
     from scipy.stats import mannwhitneyu
