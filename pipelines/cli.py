@@ -7,6 +7,7 @@ naming the log file that holds its traceback, exit code 1; an interruption (Ctrl
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -50,8 +51,10 @@ def _cmd_upload(args: argparse.Namespace) -> None:
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
     from components.datasets.mnist import fetch_mnist
+    from components.paths import writable_directory
 
-    print(f"mnist ready (md5 verified): {fetch_mnist(Path(args.cache) if args.cache else None)}")
+    cache = writable_directory("cache", args.cache) if args.cache is not None else None
+    print(f"mnist ready (md5 verified): {fetch_mnist(cache)}")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -69,6 +72,8 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from components.steps.benchmark.core import run_benchmark_step
 
     check_result_path(Path(args.json))
+    if args.html:
+        check_result_path(Path(args.html), "html")
     duration = parse_duration(args.t, "t") if args.t else (None if args.n else 5.0)
     warmup = parse_duration(args.warmup, "warmup")
     progress, finish = terminal_progress((duration or 0) + warmup)
@@ -81,6 +86,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
             datatype=args.datatype, procs=args.procs, grpc_channels=args.grpc_channels, jitter=args.jitter,
             keep_samples=not args.no_samples, progress=progress,
         )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the load was stopped; no result written to {args.json}" if args.json else
+                                "the load was stopped") from None
     finally:
         finish()
     write_result(result, Path(args.json))
@@ -101,6 +109,7 @@ _POLICY_FLAGS = {
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
+    from components.benchmark.result import check_result_path
     from components.gate.policy import load_policy
     from components.steps.gate.core import EXIT_CODES, run_gate
 
@@ -108,6 +117,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if args.on_inconclusive:
         overrides["on_inconclusive"] = args.on_inconclusive
     policy = load_policy(Path(args.policy) if args.policy else None, overrides)
+    for field in ("json", "markdown", "html"):
+        if getattr(args, field):
+            check_result_path(Path(getattr(args, field)), field)
     outcome = run_gate(Path(args.candidate), Path(args.baseline) if args.baseline else None, policy,
                        Path(args.candidate_model) if args.candidate_model else None,
                        Path(args.baseline_model) if args.baseline_model else None)
@@ -171,9 +183,13 @@ def _cmd_local_mesh(args: argparse.Namespace) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> None:
     from components.compat import import_kserve
+    from components.routing.spec import Endpoint, Route
 
+    Route(args.name, Endpoint("-", "-", "-")).validated()  # the name is a URL path segment and a route's name
     for flag in ("http_port", "grpc_port"):
         _check_free_port(flag, getattr(args, flag))
+    if args.http_port == args.grpc_port:
+        raise MeshserveError("grpc_port", f"{args.grpc_port} is also the REST port", "pass two different ports")
 
     serve = import_kserve("components.serving.model_server").serve  # kserve must not parse our argv
 
@@ -189,9 +205,10 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> None:
+    from components.paths import writable_directory
     from pipelines.compile import compile_release
 
-    for path in compile_release(Path(args.out), args.image or ""):
+    for path in compile_release(writable_directory("out", args.out), args.image or ""):
         print(f"wrote {path}")
 
 
@@ -357,9 +374,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A path the user named that the system refuses (too long, missing, not a directory, no permission): theirs to fix.
+_PATH_ERRORS = {errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EROFS, errno.ELOOP}
+
+
 def _terminated(signum, frame) -> None:
     """SIGTERM takes the same way out as Ctrl-C, so what a command started is stopped or recorded."""
     raise KeyboardInterrupt
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed flags; a flag the command does not know is reported by that command's own parser."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = parser
+        for word in (args.command, getattr(args, "dataset_command", None), getattr(args, "local_command", None)):
+            choices = next((a.choices for a in command._actions if isinstance(a, argparse._SubParsersAction)), {})
+            command = choices.get(word, command)
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -369,21 +402,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if argv is None:  # the console script, not a caller's thread
         signal.signal(signal.SIGTERM, _terminated)
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
         return handler(args) or 0
     except MeshserveError as exc:
         print(f"meshserve {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"meshserve {args.command}: interrupted", file=sys.stderr)
+    except OSError as exc:
+        if exc.filename is None or exc.errno not in _PATH_ERRORS:
+            return _unexpected(args.command, exc)
+        print(f"meshserve {args.command}: error: {exc.filename}: {exc.strerror}; pass a path that exists and is "
+              "readable (or writable, for an output)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"meshserve {args.command}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not the user's input: one line here, the traceback in a log file
-        log = _log_unexpected(args.command, exc)
-        print(f"meshserve {args.command}: unexpected error ({type(exc).__name__}); details in {log}",
-              file=sys.stderr)
-        return 1
+        return _unexpected(args.command, exc)
+
+
+def _unexpected(command: str, exc: Exception) -> int:
+    log = _log_unexpected(command, exc)
+    print(f"meshserve {command}: unexpected error ({type(exc).__name__}); details in {log}", file=sys.stderr)
+    return 1
 
 
 def _log_unexpected(command: str, exc: Exception) -> Path:

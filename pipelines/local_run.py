@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import warnings
 from pathlib import Path
 
+from components.errors import PlatformError
 from components.platform.state import STATE_DIR_ENV, state_dir
 
 
@@ -23,6 +25,7 @@ def run_local_pipeline(name: str, dataset: str, framework: str, storage_prefix: 
 
     from pipelines.kfp_pipelines import train_to_serve_pipeline
 
+    check_run_inputs(name, dataset, framework, storage_prefix)
     # The steps' image holds this very package; running it in this venv is the point.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom",
                             category=RuntimeWarning)
@@ -32,13 +35,39 @@ def run_local_pipeline(name: str, dataset: str, framework: str, storage_prefix: 
     pipeline_root = root / "kfp-local"
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
                raise_on_error=True)
+    # Display names are for the KFP UI; the local runner warns once per task that it ignores them.
+    warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
+                            category=UserWarning)
     started = time.perf_counter()
-    train_to_serve_pipeline(name=name, dataset=dataset, framework=framework, seed=seed,
-                            storage_prefix=storage_prefix)
+    try:
+        train_to_serve_pipeline(name=name, dataset=dataset, framework=framework, seed=seed,
+                                storage_prefix=storage_prefix)
+    except RuntimeError as exc:  # kfp.local: a task failed (its own one-line error is in the log above)
+        raise PlatformError("run", f"the pipeline failed: {failed_task(exc)}",
+                            "fix what that step's error above names; the rollback step left serving as it was"
+                            ) from None
     summary = summarize(_latest_run(pipeline_root), name)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     _print(summary)
     return summary
+
+
+def failed_task(error: RuntimeError) -> str:
+    """Which task kfp.local says failed, from its message (colour codes removed)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.search(r"Inner task failed: '([^']+)'", text)
+    return f"its {found.group(1)} step failed" if found else text.splitlines()[0][:200]
+
+
+def check_run_inputs(name: str, dataset: str, framework: str, storage_prefix: str) -> None:
+    """Refuse a bad name, dataset, framework or storage target before any step runs."""
+    from components.routing.spec import Endpoint, Route
+    from components.storage.uri import parse_storage_uri
+    from components.training import TrainConfig
+
+    Route(name, Endpoint("-", "-", "-")).validated()
+    TrainConfig(framework=framework, dataset=dataset).validated()
+    parse_storage_uri(storage_prefix)
 
 
 def _next_seed(root: Path) -> int:

@@ -49,13 +49,29 @@ def _platform_flags(parser: argparse.ArgumentParser) -> None:
                         help="kubernetes: seconds to wait for a version to be ready (default 300)")
 
 
+def _check_platform_flags(args: argparse.Namespace) -> None:
+    """The platform's own flags, before any spec is read or any cluster is reached."""
+    from components.deployment.spec import check_namespace
+    from components.platform.registry import PLATFORMS
+
+    if args.platform not in PLATFORMS:
+        raise InvalidInputError("platform", f"unknown platform {args.platform!r}", f"use one of {', '.join(PLATFORMS)}")
+    if not args.ready_timeout > 0:
+        raise InvalidInputError("ready_timeout", f"{args.ready_timeout} is not a positive number of seconds",
+                                "pass --ready-timeout above 0")
+    if args.platform == "kubernetes" and getattr(args, "namespace", None) is not None:
+        check_namespace(args.namespace)
+
+
 def _platform(args: argparse.Namespace):
     from components.platform.registry import ClusterAccess, platform_for
 
+    _check_platform_flags(args)
     return platform_for(args.platform, ClusterAccess(args.kubeconfig, args.context, args.ready_timeout))
 
 
 def _cmd_deploy(args: argparse.Namespace) -> None:
+    _check_platform_flags(args)
     if args.platform == "local":
         _check_local_flags(args)
         version = _platform(args).deploy(args.name, args.storage_uri, args.canary_percent or 0, args.replicas)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,14 @@ def argo_parameters(parameters: dict[str, str], template_file: Path = ARGO_TEMPL
     return [f"{name}={value}" for name, value in parameters.items()]
 
 
+def checked_host(field: str, host: str) -> str:
+    """An http(s) URL with a host, without its trailing slash; anything else is a one-line error."""
+    parts = urllib.parse.urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(field, f"{host!r} is not an http(s) URL", f"pass --{field} http(s)://HOST[:PORT]")
+    return host.rstrip("/")
+
+
 def check_host(url: str, token: str, what: str) -> None:
     """One short request, so an unreachable host or a rejected token is said at once."""
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
@@ -122,7 +131,7 @@ def submit_kfp(host: str, parameters: dict[str, str], experiment: str, token: st
                run_name: str = "") -> Submitted:
     """Create the experiment (if new) and a run of the compiled train-to-serve pipeline."""
     arguments = kfp_arguments(parameters)
-    host = host.rstrip("/")
+    host = checked_host("kfp", host)
     check_host(f"{host}/apis/v2beta1/healthz", token, "the KFP API")
     import contextlib
     import io
@@ -143,7 +152,7 @@ def submit_argo(host: str, parameters: dict[str, str], namespace: str, token: st
     from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
 
     pairs = argo_parameters(parameters)
-    host = host.rstrip("/")
+    host = checked_host("argo", host)
     check_host(f"{host}/api/v1/info", token, "the Argo server")
     service = WorkflowsService(host=host, token=token or None, namespace=namespace, verify_ssl=False)
     request = WorkflowSubmitRequest(namespace=namespace, resource_kind="WorkflowTemplate", resource_name=ARGO_TEMPLATE,

@@ -91,3 +91,67 @@ def test_a_router_port_from_the_environment_wins_and_a_clash_is_not_remembered(i
     monkeypatch.setenv("MESHSERVE_ROUTER_HTTP_PORT", "70000")
     with pytest.raises(Exception, match="MESHSERVE_ROUTER_HTTP_PORT: '70000' is not a port"):
         router.ports()
+
+
+def meshserve(*args: str, **popen) -> subprocess.Popen:
+    """The CLI in its own process group, as a terminal runs it (Ctrl-C signals the whole group)."""
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO_ROOT, env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+
+
+def test_ctrl_c_of_a_multi_process_benchmark_is_one_line_and_writes_no_result(tmp_path):
+    from tests.support.servers import start_inference_server
+
+    server = start_inference_server()
+    result = tmp_path / "result.json"
+    try:
+        bench = meshserve("bench", f"http://127.0.0.1:{server.http_port}/", "--procs", "2", "-qps", "200", "-t",
+                          "30s", "--json", str(result))
+        time.sleep(6)  # the load processes are up and sending
+        os.killpg(bench.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, err = bench.communicate(timeout=30)
+    finally:
+        server.stop()
+    assert bench.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        f"meshserve bench: interrupted; the load was stopped; no result written to {result}")
+    assert "Traceback" not in err and not result.exists()
+
+
+def test_an_interrupted_upload_leaves_no_staging_and_no_version(tmp_path, isolated_state):
+    model = tmp_path / "model"
+    from components.manifest import ModelManifest, digest_directory, read_manifest, write_manifest
+    from components.training import TrainConfig, train_model
+
+    trained = train_model(TrainConfig(framework="sklearn", dataset="iris"), model).model_dir
+    for index in range(300):  # 300 x 1 MB: the copy takes long enough to be interrupted mid-way
+        (trained / f"weights-{index:03d}.bin").write_bytes(os.urandom(1 << 20))
+    manifest = read_manifest(trained)
+    write_manifest(trained, ModelManifest(**{**manifest.__dict__, "files": digest_directory(trained)}))
+    models = isolated_state / "pvc" / "models" / "iris"
+    upload = meshserve("upload", str(trained), "--to", "pvc://models/iris")
+    deadline = time.monotonic() + 60
+    while not list((models / ".staging").glob("*/weights-*")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    upload.send_signal(signal.SIGTERM)
+    _, err = upload.communicate(timeout=60)
+    assert upload.returncode == 130 and "meshserve upload: interrupted" in err and "Traceback" not in err
+    assert list((models / ".staging").iterdir()) == [] and [p.name for p in models.iterdir()] == [".staging"]
+
+
+def test_an_interrupted_dataset_fetch_leaves_no_partial_cache(tmp_path, mnist_dir):
+    cache = tmp_path / "mnist"
+    fetch = meshserve("datasets", "fetch", "mnist", "--cache", str(cache))
+    partial = cache.with_name("mnist.partial")
+    deadline = time.monotonic() + 120
+    while not partial.exists() and fetch.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    fetch.send_signal(signal.SIGTERM)
+    fetch.communicate(timeout=120)
+    assert not partial.exists()
+    if fetch.returncode == 130:  # stopped while copying: no cache at all
+        assert not cache.exists()
+    else:  # it had finished: a complete, verified cache
+        from components.datasets.mnist import verify_mnist_dir
+
+        assert fetch.returncode == 0 and verify_mnist_dir(cache) is None

@@ -42,10 +42,18 @@ def _read(file: str) -> bytes:
     return data
 
 
+SAMPLE_DATATYPES = ("FP32", "FP64")
+
+
 def sample_payload(protocol: str, model: str, dataset: str, input_name: str, datatype: str) -> bytes:
     """One row of a dataset's test split, encoded for the protocol (batch of 1)."""
-    from components.datasets import DatasetOptions, load_dataset
+    from components.datasets import DATASET_NAMES, DatasetOptions, load_dataset
 
+    if dataset not in DATASET_NAMES:
+        raise InvalidInputError("sample", f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASET_NAMES)}")
+    if datatype not in SAMPLE_DATATYPES:
+        raise InvalidInputError("datatype", f"{datatype!r} cannot carry a dataset row",
+                                f"use one of {', '.join(SAMPLE_DATATYPES)}")
     data = load_dataset(dataset, DatasetOptions(test_limit=1))
     values = [float(v) for v in data.x_test[0]]
     shape = [1, len(values)]

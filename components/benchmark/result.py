@@ -84,13 +84,11 @@ def _iso(wall_seconds: float) -> str:
     return datetime.fromtimestamp(wall_seconds, UTC).isoformat(timespec="microseconds")
 
 
-def check_result_path(path: Path) -> None:
-    """Refuse, before any load is sent, a result path that cannot be written (a directory, or no name)."""
-    from components.errors import InvalidInputError
+def check_result_path(path: Path, field: str = "json") -> None:
+    """Refuse, before any load is sent, a result path that cannot be written (a directory, no name, no place)."""
+    from components.paths import writable_file
 
-    if not str(path).strip() or Path(path).is_dir():
-        raise InvalidInputError("json", f"{str(path)!r} is a directory or empty",
-                                "pass a file path such as result.json")
+    writable_file(field, path)
 
 
 def write_result(document: dict, path: Path) -> None:

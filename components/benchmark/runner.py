@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import math
 import multiprocessing
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -170,18 +171,27 @@ def run_partials(settings: BenchSettings, spec: RequestSpec, progress: Progress 
     queue = context.Queue()
     workers = [context.Process(target=_worker_main, args=(part, spec, barrier, queue), daemon=True)
                for part in settings.split(settings.procs)]
-    for worker in workers:
-        worker.start()
+    # Ctrl-C reaches the terminal's whole process group: the load processes start with SIGINT ignored (an
+    # ignored signal stays ignored across exec), so only this process handles it and stops them.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for worker in workers:
+            worker.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         barrier.wait(timeout=120)
         deadline = settings.bound_seconds() + settings.timeout + 60
-        partials = [queue.get(timeout=deadline) for _ in workers]
+        return [queue.get(timeout=deadline) for _ in workers]
+    except BaseException:  # failed or interrupted: the load stops now, not when the workers' time is up
+        for worker in workers:
+            worker.kill()
+        raise
     finally:
         for worker in workers:
             worker.join(timeout=5)
             if worker.is_alive():
                 worker.kill()
-    return partials
 
 
 def run_side_by_side(loads: list[tuple[BenchSettings, RequestSpec]]) -> list[PartialResult]:

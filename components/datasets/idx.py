@@ -46,6 +46,9 @@ def read_idx(uri: str):
         raise InvalidInputError(
             "data_uri", f"{uri} does not exist", "run `meshserve datasets fetch mnist` or pass --data-uri"
         ) from None
+    except (NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        raise InvalidInputError("data_uri", f"cannot read {uri} ({exc.strerror or type(exc).__name__})",
+                                "pass the directory that holds the MNIST IDX files") from None
     return parse_idx(data, uri)
 
 

@@ -312,6 +312,11 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise InvalidInputError(name, f"unknown {name.replace('_', ' ')} {value!r}", f"use one of {', '.join(choices)}")
 
 
+def check_namespace(value: str) -> None:
+    """A Kubernetes namespace name (DNS-1123 label), or a one-line error."""
+    _check_name("namespace", value, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
+
+
 def _check_name(name: str, value: str, pattern: re.Pattern, rule: str) -> None:
     if not isinstance(value, str) or not pattern.match(value):
         raise InvalidInputError(name, f"{value!r} is not a valid {name.replace('_', ' ')}", f"use {rule}")
@@ -363,6 +368,8 @@ def load_spec(path: Path) -> DeploymentSpec:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
         raise InvalidInputError("spec", f"cannot read {path}: {exc.strerror}", "pass a readable spec file") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError("spec", f"{path} is not text", "pass a YAML or JSON spec file") from None
     except yaml.YAMLError as exc:
         raise InvalidInputError("spec", f"{path} is not YAML/JSON: {str(exc).splitlines()[0]}",
                                 "fix the file's syntax") from None

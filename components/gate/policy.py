@@ -93,6 +93,8 @@ def _read(path: Path) -> dict:
     except OSError as exc:
         raise InvalidInputError("policy", f"cannot read {path} ({exc.strerror})",
                                 "pass a readable YAML or JSON file") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError("policy", f"{path} is not text", "pass a YAML or JSON file") from None
     try:
         if path.suffix == ".json":
             data = json.loads(text)

@@ -33,8 +33,12 @@ def connect(kubeconfig: str = "", context: str = "") -> Kube:
             # $KUBECONFIG read now: the client reads it once, when it is imported
             config.load_kube_config(config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
                                     context=context or None, client_configuration=configuration)
-    except (ConfigException, OSError) as exc:
-        raise InvalidInputError("kubeconfig", f"no usable cluster configuration ({str(exc).splitlines()[0]})",
+    except (ConfigException, OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: not YAML, or bad fields
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if context and f"name {context} in" in reason:
+            raise InvalidInputError("context", f"the kubeconfig has no context {context!r}",
+                                    "pass one that `kubectl config get-contexts` lists") from None
+        raise InvalidInputError("kubeconfig", f"no usable cluster configuration ({reason[:200]})",
                                 "pass --kubeconfig FILE [--context NAME], or run inside a pod") from None
     configuration.retries = False  # an unreachable server is reported, not retried behind the user's back
     return Kube(client.ApiClient(configuration))

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.datasets import load_dataset
-from components.errors import InvalidInputError
 from components.manifest import ModelManifest, digest_directory, write_manifest
 from components.training.config import TrainConfig
 from components.training.evaluation import Evaluation, evaluate
@@ -60,16 +59,9 @@ def train_model(config: TrainConfig, out_dir: Path) -> TrainResult:
 
 def _check_writable(out_dir: Path) -> None:
     """Fail before training if the output cannot be written."""
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".{out_dir.name}.probe"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise InvalidInputError("out", f"cannot write to {parent} ({exc.strerror})", "pass a writable --out") from None
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidInputError("out", f"{out_dir} exists and is not a directory", "pass a directory path")
+    from components.paths import writable_directory
+
+    writable_directory("out", out_dir)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:

@@ -31,14 +31,16 @@ def benchmark(
     from components.benchmark.reporters.html import html_report
     from components.benchmark.result import write_result
     from components.steps.benchmark.core import run_benchmark_step
+    from components.steps.errors import step_errors
 
-    document = run_benchmark_step(url, protocol=protocol, model=model, qps=qps or None, concurrency=concurrency,
-                                  duration=duration_s, warmup=warmup_s, timeout=timeout_s, headers=headers,
-                                  sample=sample, payload=payload, procs=procs)
-    write_result(document, result)
-    report.write_text(html_report(document))
-    success_ratio.write_text(str(document["success_ratio"]))
-    p99_ms.write_text(str(document["latency_ms"]["p99"]))
+    with step_errors("benchmark"):
+        document = run_benchmark_step(url, protocol=protocol, model=model, qps=qps or None, concurrency=concurrency,
+                                      duration=duration_s, warmup=warmup_s, timeout=timeout_s, headers=headers,
+                                      sample=sample, payload=payload, procs=procs)
+        write_result(document, result)
+        report.write_text(html_report(document))
+        success_ratio.write_text(str(document["success_ratio"]))
+        p99_ms.write_text(str(document["latency_ms"]["p99"]))
 
 
 @script(constructor="runner", image=STEP_IMAGE, name="benchmark-pair")
@@ -63,9 +65,11 @@ def benchmark_pair(
 ) -> None:
     """Load-test the candidate and the baseline at the same time, under the same load: one result each."""
     from components.steps.benchmark.core import run_paired_benchmark_step, write_pair
+    from components.steps.errors import step_errors
 
-    documents = run_paired_benchmark_step(
-        candidate_url, baseline_url, candidate_headers=candidate_headers, baseline_headers=baseline_headers,
-        protocol=protocol, model=model, qps=qps or None, concurrency=concurrency, duration=duration_s,
-        warmup=warmup_s, timeout=timeout_s, sample=sample, payload=payload)
-    write_pair(documents, (candidate_result, baseline_result), (candidate_report, baseline_report))
+    with step_errors("benchmark-pair"):
+        documents = run_paired_benchmark_step(
+            candidate_url, baseline_url, candidate_headers=candidate_headers, baseline_headers=baseline_headers,
+            protocol=protocol, model=model, qps=qps or None, concurrency=concurrency, duration=duration_s,
+            warmup=warmup_s, timeout=timeout_s, sample=sample, payload=payload)
+        write_pair(documents, (candidate_result, baseline_result), (candidate_report, baseline_report))

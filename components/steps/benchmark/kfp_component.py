@@ -32,15 +32,17 @@ def benchmark(
     from components.benchmark.reporters.kfp_metrics import scalar_metrics
     from components.benchmark.result import write_result
     from components.steps.benchmark.core import run_benchmark_step
+    from components.steps.errors import step_errors
 
-    document = run_benchmark_step(url, protocol=protocol, model=model, qps=qps or None, concurrency=concurrency,
-                                  duration=duration_s, warmup=warmup_s, timeout=timeout_s, headers=headers,
-                                  sample=sample, payload=payload, procs=procs)
-    write_result(document, Path(result.path))
-    for name, value in scalar_metrics(document).items():
-        metrics.log_metric(name, value)
-    Path(report.path).write_text(html_report(document))
-    result.metadata.update({"schema": document["schema"], "protocol": protocol, "url": document["target"]["url"]})
+    with step_errors("benchmark"):
+        document = run_benchmark_step(url, protocol=protocol, model=model, qps=qps or None, concurrency=concurrency,
+                                      duration=duration_s, warmup=warmup_s, timeout=timeout_s, headers=headers,
+                                      sample=sample, payload=payload, procs=procs)
+        write_result(document, Path(result.path))
+        for name, value in scalar_metrics(document).items():
+            metrics.log_metric(name, value)
+        Path(report.path).write_text(html_report(document))
+        result.metadata.update({"schema": document["schema"], "protocol": protocol, "url": document["target"]["url"]})
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
@@ -69,15 +71,18 @@ def benchmark_pair(
 
     from components.benchmark.reporters.kfp_metrics import scalar_metrics
     from components.steps.benchmark.core import run_paired_benchmark_step, write_pair
+    from components.steps.errors import step_errors
 
-    documents = run_paired_benchmark_step(
-        candidate_url, baseline_url, candidate_headers=candidate_headers, baseline_headers=baseline_headers,
-        protocol=protocol, model=model, qps=qps or None, concurrency=concurrency, duration=duration_s,
-        warmup=warmup_s, timeout=timeout_s, sample=sample, payload=payload)
-    write_pair(documents, (Path(candidate_result.path), Path(baseline_result.path)),
-               (Path(candidate_report.path), Path(baseline_report.path)))
-    for role, document, result in (("candidate", documents[0], candidate_result),
-                                   ("baseline", documents[1], baseline_result)):
-        result.metadata.update({"schema": document["schema"], "protocol": protocol, "url": document["target"]["url"]})
-        for name, value in scalar_metrics(document).items():
-            metrics.log_metric(f"{role}_{name}", value)
+    with step_errors("benchmark-pair"):
+        documents = run_paired_benchmark_step(
+            candidate_url, baseline_url, candidate_headers=candidate_headers, baseline_headers=baseline_headers,
+            protocol=protocol, model=model, qps=qps or None, concurrency=concurrency, duration=duration_s,
+            warmup=warmup_s, timeout=timeout_s, sample=sample, payload=payload)
+        write_pair(documents, (Path(candidate_result.path), Path(baseline_result.path)),
+                   (Path(candidate_report.path), Path(baseline_report.path)))
+        for role, document, result in (("candidate", documents[0], candidate_result),
+                                       ("baseline", documents[1], baseline_result)):
+            result.metadata.update({"schema": document["schema"], "protocol": protocol,
+                                    "url": document["target"]["url"]})
+            for name, value in scalar_metrics(document).items():
+                metrics.log_metric(f"{role}_{name}", value)

@@ -48,15 +48,17 @@ def deploy(
     import json
 
     from components.steps.deploy.core import cluster_spec_fields, run_deploy
+    from components.steps.errors import step_errors
 
-    fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
-                                 max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
-                                 node_selector, tolerations, service_account, storage_secret, storage_options,
-                                 runtime_options, router_options)
-    deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
-    router_url.write_text(deployment.router_url)
-    version.write_text(deployment.version)
-    has_baseline.write_text(str(deployment.has_baseline).lower())
-    candidate_headers.write_text(json.dumps(deployment.candidate_headers))
-    baseline_headers.write_text(json.dumps(deployment.baseline_headers))
-    baseline_manifest.write_text(deployment.baseline_manifest_json())
+    with step_errors("deploy"):
+        fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
+                                     max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
+                                     node_selector, tolerations, service_account, storage_secret, storage_options,
+                                     runtime_options, router_options)
+        deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
+        router_url.write_text(deployment.router_url)
+        version.write_text(deployment.version)
+        has_baseline.write_text(str(deployment.has_baseline).lower())
+        candidate_headers.write_text(json.dumps(deployment.candidate_headers))
+        baseline_headers.write_text(json.dumps(deployment.baseline_headers))
+        baseline_manifest.write_text(deployment.baseline_manifest_json())

@@ -51,14 +51,16 @@ def deploy(
     from pathlib import Path
 
     from components.steps.deploy.core import cluster_spec_fields, run_deploy
+    from components.steps.errors import step_errors
 
-    fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
-                                 max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
-                                 node_selector, tolerations, service_account, storage_secret, storage_options,
-                                 runtime_options, router_options)
-    deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
-    Path(baseline_manifest.path).write_text(deployment.baseline_manifest_json())
-    outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "candidate_headers",
-                                           "baseline_headers"])
-    return outputs(deployment.router_url, deployment.version, str(deployment.has_baseline).lower(),
-                   deployment.candidate_headers, deployment.baseline_headers)
+    with step_errors("deploy"):
+        fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
+                                     max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
+                                     node_selector, tolerations, service_account, storage_secret, storage_options,
+                                     runtime_options, router_options)
+        deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
+        Path(baseline_manifest.path).write_text(deployment.baseline_manifest_json())
+        outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "candidate_headers",
+                                               "baseline_headers"])
+        return outputs(deployment.router_url, deployment.version, str(deployment.has_baseline).lower(),
+                       deployment.candidate_headers, deployment.baseline_headers)

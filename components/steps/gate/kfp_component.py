@@ -26,18 +26,20 @@ def gate(
 
     from components.gate.policy import policy_from_dict
     from components.gate.report import kfp_metrics
+    from components.steps.errors import step_errors
     from components.steps.gate.core import run_gate
 
-    def path_of(artifact):
-        return Path(artifact.path) if artifact is not None else None
+    with step_errors("gate"):
+        def path_of(artifact):
+            return Path(artifact.path) if artifact is not None else None
 
-    outcome = run_gate(Path(candidate_result.path), path_of(baseline_result), policy_from_dict(policy),
-                       path_of(candidate_manifest), path_of(baseline_manifest))
-    Path(verdict.path).write_text(outcome.verdict_json)
-    Path(explanation.path).write_text(outcome.markdown)
-    Path(report.path).write_text(outcome.html)
-    for name, value in kfp_metrics(outcome.verdict).items():
-        metrics.log_metric(name, value)
-    verdict.metadata.update({"decision": outcome.verdict.decision, "action": outcome.verdict.action})
-    outputs = namedtuple("GateOutputs", ["decision", "action"])
-    return outputs(outcome.verdict.decision, outcome.verdict.action)
+        outcome = run_gate(Path(candidate_result.path), path_of(baseline_result), policy_from_dict(policy),
+                           path_of(candidate_manifest), path_of(baseline_manifest))
+        Path(verdict.path).write_text(outcome.verdict_json)
+        Path(explanation.path).write_text(outcome.markdown)
+        Path(report.path).write_text(outcome.html)
+        for name, value in kfp_metrics(outcome.verdict).items():
+            metrics.log_metric(name, value)
+        verdict.metadata.update({"decision": outcome.verdict.decision, "action": outcome.verdict.action})
+        outputs = namedtuple("GateOutputs", ["decision", "action"])
+        return outputs(outcome.verdict.decision, outcome.verdict.action)

@@ -8,30 +8,38 @@ from components.steps.images import STEP_IMAGE
 @script(constructor="runner", image=STEP_IMAGE, name="promote")
 def promote(name: str, platform: str = "local", namespace: str = "default") -> str:
     """Route all traffic to the canary and retire the old primary."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_promote
 
-    return run_promote(name, platform, namespace)
+    with step_errors("promote"):
+        return run_promote(name, platform, namespace)
 
 
 @script(constructor="runner", image=STEP_IMAGE, name="rollback")
 def rollback(name: str, platform: str = "local", namespace: str = "default") -> str:
     """Route all traffic back to the primary and stop the canary."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_rollback
 
-    return run_rollback(name, platform, namespace)
+    with step_errors("rollback"):
+        return run_rollback(name, platform, namespace)
 
 
 @script(constructor="runner", image=STEP_IMAGE, name="roll-back-on-failure")
 def roll_back_on_failure(name: str, workflow_status: str, platform: str = "local", namespace: str = "default") -> str:
     """The workflow's exit handler: if it did not succeed, roll back the candidate it left half-deployed."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_rollback_if_failed
 
-    return run_rollback_if_failed(name, workflow_status != "Succeeded", platform, namespace)
+    with step_errors("roll-back-on-failure"):
+        return run_rollback_if_failed(name, workflow_status != "Succeeded", platform, namespace)
 
 
 @script(constructor="runner", image=STEP_IMAGE, name="finish-rollout")
 def finish_rollout(name: str, action: str, platform: str = "local", namespace: str = "default") -> str:
     """Carry out the gate's `action` output: promote, rollback or hold."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_finish
 
-    return run_finish(name, action, platform, namespace)
+    with step_errors("finish-rollout"):
+        return run_finish(name, action, platform, namespace)

@@ -8,31 +8,39 @@ from components.steps.images import STEP_IMAGE
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def promote(name: str, platform: str = "local", namespace: str = "default") -> str:
     """Route all traffic to the canary and retire the old primary; returns the serving version."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_promote
 
-    return run_promote(name, platform, namespace)
+    with step_errors("promote"):
+        return run_promote(name, platform, namespace)
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def rollback(name: str, platform: str = "local", namespace: str = "default") -> str:
     """Route all traffic back to the primary and stop the canary; returns the serving version."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_rollback
 
-    return run_rollback(name, platform, namespace)
+    with step_errors("rollback"):
+        return run_rollback(name, platform, namespace)
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def finish_rollout(name: str, action: str, platform: str = "local", namespace: str = "default") -> str:
     """Carry out the gate's `action` output: promote, rollback or hold."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_finish
 
-    return run_finish(name, action, platform, namespace)
+    with step_errors("finish-rollout"):
+        return run_finish(name, action, platform, namespace)
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def roll_back_on_failure(name: str, status: dsl.PipelineTaskFinalStatus, platform: str = "local",
                          namespace: str = "default") -> str:
     """The pipeline's exit task: if any step failed, roll back the candidate the run left half-deployed."""
+    from components.steps.errors import step_errors
     from components.steps.rollout.core import run_rollback_if_failed
 
-    return run_rollback_if_failed(name, status.state != "SUCCEEDED", platform, namespace)
+    with step_errors("roll-back-on-failure"):
+        return run_rollback_if_failed(name, status.state != "SUCCEEDED", platform, namespace)

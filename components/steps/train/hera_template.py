@@ -27,11 +27,13 @@ def train(
 
     A limit of -1 means the dataset's documented default, 0 all rows (Argo parameters cannot be null).
     """
+    from components.steps.errors import step_errors
     from components.steps.train.core import run_train, write_metrics_json
 
-    result = run_train(framework=framework, dataset=dataset, model_dir=model, algorithm=algorithm, seed=seed,
-                       epochs=epochs, train_limit=None if train_limit < 0 else train_limit,
-                       test_limit=None if test_limit < 0 else test_limit, data_uri=data_uri)
-    write_metrics_json(result, metrics)
-    accuracy.write_text(str(result.evaluation.accuracy))
-    model_digest.write_text(result.manifest.model_digest)
+    with step_errors("train"):
+        result = run_train(framework=framework, dataset=dataset, model_dir=model, algorithm=algorithm, seed=seed,
+                           epochs=epochs, train_limit=None if train_limit < 0 else train_limit,
+                           test_limit=None if test_limit < 0 else test_limit, data_uri=data_uri)
+        write_metrics_json(result, metrics)
+        accuracy.write_text(str(result.evaluation.accuracy))
+        model_digest.write_text(result.manifest.model_digest)

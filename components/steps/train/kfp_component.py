@@ -27,15 +27,17 @@ def train(
     """
     from pathlib import Path
 
+    from components.steps.errors import step_errors
     from components.steps.train.core import run_train
 
-    result = run_train(framework=framework, dataset=dataset, model_dir=Path(model.path), algorithm=algorithm,
-                       seed=seed, epochs=epochs, train_limit=None if train_limit < 0 else train_limit,
-                       test_limit=None if test_limit < 0 else test_limit,
-                       data_uri=data_uri)
-    for name, value in result.evaluation.scalar_metrics().items():
-        metrics.log_metric(name, value)
-    confusion.log_confusion_matrix(result.evaluation.class_names, result.evaluation.confusion_matrix)
-    model.metadata.update({"framework": result.manifest.framework, "format": result.manifest.format,
-                           "model_digest": result.manifest.model_digest})
-    Path(manifest.path).write_text((Path(model.path) / "meshserve-model.json").read_text())
+    with step_errors("train"):
+        result = run_train(framework=framework, dataset=dataset, model_dir=Path(model.path), algorithm=algorithm,
+                           seed=seed, epochs=epochs, train_limit=None if train_limit < 0 else train_limit,
+                           test_limit=None if test_limit < 0 else test_limit,
+                           data_uri=data_uri)
+        for name, value in result.evaluation.scalar_metrics().items():
+            metrics.log_metric(name, value)
+        confusion.log_confusion_matrix(result.evaluation.class_names, result.evaluation.confusion_matrix)
+        model.metadata.update({"framework": result.manifest.framework, "format": result.manifest.format,
+                               "model_digest": result.manifest.model_digest})
+        Path(manifest.path).write_text((Path(model.path) / "meshserve-model.json").read_text())

@@ -17,6 +17,8 @@ def upload(
     version: str = "",
 ) -> None:
     """Publish the model directory under `to`; outputs the storageUri for the deploy step."""
+    from components.steps.errors import step_errors
     from components.steps.upload.core import run_upload
 
-    storage_uri.write_text(run_upload(model, to, version).storage_uri)
+    with step_errors("upload"):
+        storage_uri.write_text(run_upload(model, to, version).storage_uri)

@@ -23,10 +23,12 @@ def upload(
     from collections import namedtuple
     from pathlib import Path
 
+    from components.steps.errors import step_errors
     from components.steps.upload.core import run_upload
 
-    result = run_upload(Path(model.path), to, version)
-    Path(manifest.path).write_text(json.dumps(result.manifest.to_dict(), indent=2, sort_keys=True))
-    manifest.metadata.update({"storage_uri": result.storage_uri, "published": result.published})
-    outputs = namedtuple("UploadOutputs", ["storage_uri", "model_digest"])
-    return outputs(result.storage_uri, result.manifest.model_digest)
+    with step_errors("upload"):
+        result = run_upload(Path(model.path), to, version)
+        Path(manifest.path).write_text(json.dumps(result.manifest.to_dict(), indent=2, sort_keys=True))
+        manifest.metadata.update({"storage_uri": result.storage_uri, "published": result.published})
+        outputs = namedtuple("UploadOutputs", ["storage_uri", "model_digest"])
+        return outputs(result.storage_uri, result.manifest.model_digest)
