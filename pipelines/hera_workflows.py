@@ -118,7 +118,7 @@ TRAIN_TO_SERVE_PARAMETERS = {
     "storage_secret": STORAGE_SECRET, "platform": "kubernetes", "namespace": "default", "runtime": "kserve-raw",
     "router": "istio", "autoscaling": "none", "canary_percent": "10", "min_replicas": "1", "max_replicas": "1",
     "cpu": "", "memory": "", "gpus": "0", "node_selector": "{}", "tolerations": "[]", "runtime_options": "{}",
-    "router_options": "{}", "qps": "250", "duration_s": "10", "policy": "{}",
+    "router_options": "{}", "qps": "500", "duration_s": "10", "policy": "{}",
 }
 _DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router", "autoscaling", "min_replicas",
                   "max_replicas", "cpu", "memory", "gpus", "node_selector", "tolerations", "storage_secret",

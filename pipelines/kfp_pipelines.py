@@ -47,12 +47,10 @@ def train_upload_pipeline(
     return published.outputs["storage_uri"]
 
 
-# The gate's policy for the local train-to-serve run: absolute SLOs decide a first deploy (no baseline);
-# later runs are also compared with the primary. Limits are set above what an A/A run shows here: two
-# processes serving equal models, measured side by side (10 s at 250 qps, 8 pairs) differed by up to
-# 6% at p50, 12% at p90 and 21% at p99, on a 2-core machine that also runs the router and the client.
-LOCAL_POLICY = {"slo": {"max_p99_ms": 50.0, "min_accuracy": 0.9}, "statistics": {"min_samples": 1000},
-                "relative": {"max_p90_increase_pct": 20.0, "max_p99_increase_pct": 30.0, "max_tail_increase_pct": 40.0}}
+# The gate's policy for the train-to-serve run: absolute SLOs decide a first deploy (no baseline); later
+# runs are compared with the primary under the gate's default limits (p50/p90/p99 +10%), whose intervals
+# account for noise correlated in time and between serving processes (tests/bench/bench_gate_aa.py).
+LOCAL_POLICY = {"slo": {"max_p99_ms": 50.0, "min_accuracy": 0.9}}
 
 
 @dsl.pipeline(name="meshserve-train-to-serve",
@@ -81,7 +79,7 @@ def train_to_serve_pipeline(
     tolerations: list = [],  # noqa: B006
     runtime_options: dict = {},  # noqa: B006
     router_options: dict = {},  # noqa: B006
-    qps: float = 250.0,
+    qps: float = 500.0,
     duration_s: float = 10.0,
     policy: dict = LOCAL_POLICY,
 ):

@@ -64,6 +64,38 @@ def test_ratio_interval_covers_the_true_ratio():
     assert covered >= 88  # nominal 95; allow for 100 trials
 
 
+def test_block_bootstrap_sees_noise_correlated_in_time_that_the_iid_bootstrap_misses():
+    """Each second of the candidate's run is offset by its own few percent (a GC pause, a noisy neighbour):
+    requests within a second are not independent, and only resampling whole windows shows how little
+    one run says."""
+    rng = np.random.default_rng(7)
+    offsets = np.repeat(rng.normal(0, 0.05, 20), 250)
+    candidate, baseline = rng.lognormal(0, 0.2, 5000) * np.exp(offsets), rng.lognormal(0, 0.2, 5000)
+    iid = st.ratio_interval(np.sort(candidate), np.sort(baseline), 0.5, 0.95, 2000, rng)
+    block = st.block_ratio_interval(candidate, baseline, 0.5, 0.95, st.window_draws(20, 2000, rng))
+    assert block.high - block.low > 2 * (iid.high - iid.low)
+
+
+def test_block_bootstrap_cancels_noise_both_sides_share():
+    """Both versions measured side by side see the same slow seconds: drawn together, those cancel."""
+    rng = np.random.default_rng(8)
+    shared = np.exp(np.repeat(rng.normal(0, 0.2, 20), 250))
+    candidate, baseline = rng.lognormal(0, 0.1, 5000) * shared, rng.lognormal(0, 0.1, 5000) * shared
+    paired = st.block_ratio_interval(candidate, baseline, 0.9, 0.95, st.window_draws(20, 2000, rng))
+    unpaired = st.block_ratio_interval(candidate, baseline[::-1], 0.9, 0.95, st.window_draws(20, 2000, rng))
+    assert paired.low < 1 < paired.high and paired.high - paired.low < 0.5 * (unpaired.high - unpaired.low)
+
+
+def test_instance_noise_keeps_a_small_process_offset_from_rolling_back(tmp_path):
+    """Two processes of the same model can differ by a few percent all run long; a 12% difference with
+    instance noise of 4.5% each is not a significant regression, a 30% one is."""
+    same_process_offset = lognormal(seed=1, scale=1.12), lognormal(seed=2)
+    ignoring, noisy = (policy_from_dict({"statistics": {"instance_noise_pct": pct}}) for pct in (0, 4.5))
+    assert status(verdict_for(tmp_path, *same_process_offset, policy=ignoring), "relative_p50") == "fail"
+    assert status(verdict_for(tmp_path, *same_process_offset, policy=noisy), "relative_p50") == "inconclusive"
+    assert verdict_for(tmp_path, lognormal(seed=1, scale=1.3), lognormal(seed=2), policy=noisy).decision == ROLLBACK
+
+
 # decisions
 
 def test_identical_candidate_is_promoted(tmp_path):

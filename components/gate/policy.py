@@ -52,6 +52,12 @@ class StatisticsPolicy:
     # bootstrap resamples whole time windows (this many per result; both sides of a comparison together).
     # 0 resamples requests independently (also what results without raw samples get).
     time_windows: int = 20
+    # Two processes serving the same model differ by a few percent for the whole run (where they run,
+    # memory layout): noise that no resampling within one run can see. Measured here by 20 A/A rollouts
+    # (tests/bench/bench_gate_aa.py): one standard deviation of a quantile between instances was 2.5%
+    # (p50), 3.4% (p90) and 4.4% (p99). A comparison's interval adds it for both sides (in quadrature);
+    # measure your own the same way (pods on different nodes likely differ more).
+    instance_noise_pct: float = 2.0
 
 
 @dataclass(frozen=True)

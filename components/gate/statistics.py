@@ -109,6 +109,19 @@ def block_ratio_interval(candidate_in_order: np.ndarray, baseline_in_order: np.n
     return Interval(estimate, float(low), float(high))
 
 
+def with_instance_noise(interval: Interval, noise_pct: float, confidence: float) -> Interval:
+    """A ratio's interval widened for two instances' own offsets (one standard deviation `noise_pct` each),
+    added to the interval's half-widths in quadrature, in log space."""
+    from scipy.stats import norm
+
+    if noise_pct <= 0:
+        return interval
+    spread = norm.ppf((1 + confidence) / 2) * math.sqrt(2) * math.log1p(noise_pct / 100)
+    below = math.hypot(math.log(interval.estimate / interval.low), spread)
+    above = math.hypot(math.log(interval.high / interval.estimate), spread)
+    return Interval(interval.estimate, interval.estimate * math.exp(-below), interval.estimate * math.exp(above))
+
+
 def mann_whitney_greater(candidate: np.ndarray, baseline: np.ndarray) -> float:
     """One-sided Mann–Whitney U p-value for 'candidate latencies tend to be larger'."""
     from scipy.stats import mannwhitneyu

@@ -3,7 +3,7 @@
 A/A: the primary is the digits SVM trained with seed 0; each candidate is the same training
 configuration with another seed (1..20), as fast as the primary. Each rollout deploys the candidate
 as a canary, measures it and the primary side by side through the router the way `make run` does
-(pinned by the track header, 250 qps for 10 s each, digits sample rows), judges, and rolls back.
+(pinned by the track header, 500 qps for 10 s each, digits sample rows), judges, and rolls back.
 +20%: the same measured pairs, the candidate's latencies multiplied by 1.2 in time order (the noise
 stays what was measured; every quantile is 20% slower). Each pair is judged under the gate's default
 policy with each bootstrap (`iid`: requests resampled independently; `block`: time windows resampled,
@@ -32,7 +32,7 @@ from components.gate.decision import judge  # noqa: E402
 from components.gate.evidence import Evidence  # noqa: E402
 from components.gate.policy import GatePolicy, policy_from_dict  # noqa: E402
 
-QPS, SECONDS = 250.0, 10.0
+QPS, SECONDS = 500.0, 10.0  # what train-to-serve's benchmark step sends
 
 
 def measure_pairs(work: Path, rollouts: int) -> list[tuple[dict, dict]]:
