@@ -129,10 +129,11 @@ def test_an_interrupted_upload_leaves_no_staging_and_no_version(tmp_path, isolat
     manifest = read_manifest(trained)
     write_manifest(trained, ModelManifest(**{**manifest.__dict__, "files": digest_directory(trained)}))
     models = isolated_state / "pvc" / "models" / "iris"
-    upload = meshserve("upload", str(trained), "--to", "pvc://models/iris")
+    upload = meshserve("upload", "--model", str(trained), "--to", "pvc://models/iris")
     deadline = time.monotonic() + 60
     while not list((models / ".staging").glob("*/weights-*")) and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert list((models / ".staging").glob("*/weights-*")), "the upload did not start copying"
     upload.send_signal(signal.SIGTERM)
     _, err = upload.communicate(timeout=60)
     assert upload.returncode == 130 and "meshserve upload: interrupted" in err and "Traceback" not in err

@@ -22,7 +22,7 @@ def test_first_run_deploys_gates_and_finishes_the_rollout(isolated_state):
         verdict = json.loads(open(verdict_path).read())
         assert verdict["decision"] in ("PROMOTE", "ROLLBACK", "INCONCLUSIVE")
         assert verdict["baseline_model"] is None and "baseline" not in verdict["evidence"]  # a first deploy
-        assert verdict["evidence"]["candidate"]["samples"] == 2500  # 250 qps x 10 s
+        assert verdict["evidence"]["candidate"]["samples"] == 5000  # 500 qps x 10 s
         status = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "status", "--json"],
                                 capture_output=True, text=True, env=env, check=True)
         versions = json.loads(status.stdout)["models"].get("digits", [])
@@ -57,7 +57,7 @@ def test_a_rollout_measures_candidate_and_baseline_side_by_side(isolated_state, 
         verdict = json.loads(open(verdict_path).read())
         assert verdict["baseline_model"]["model_digest"] != verdict["candidate_model"]["model_digest"]
         assert {role: facts["samples"] for role, facts in verdict["evidence"].items()} == {
-            "candidate": 2500, "baseline": 2500}
+            "candidate": 5000, "baseline": 5000}
         assert "relative_accuracy" in {check["name"] for check in verdict["checks"]}  # the deploy step's manifest
         pair_dir = next(isolated_state.rglob("benchmark-pair"))
         results = {role: json.loads((pair_dir / f"{role}_result").read_text()) for role in ("candidate", "baseline")}
