@@ -7,6 +7,7 @@ of the wrong shape with InvalidInput (HTTP 400 / gRPC INVALID_ARGUMENT).
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,10 @@ class ManifestModel(kserve.Model):
         super().__init__(name)
         self.model_dir = Path(model_dir)
         self.manifest: ModelManifest = read_manifest(self.model_dir)
+        # A response id for requests that bring none: unique per process (a random prefix and a counter),
+        # without a uuid4 (an os.urandom call) per request.
+        prefix = uuid.uuid4().hex[:12]
+        self._response_ids = (f"{prefix}-{n}" for n in itertools.count())
 
     def load(self) -> bool:
         """Verify the files against the manifest, then load the framework model."""
@@ -60,7 +65,7 @@ class ManifestModel(kserve.Model):
             output = InferOutput(name=OUTPUT_NAME, shape=list(classes.shape), datatype="INT64",
                                  data=classes.astype(np.int64))
             return InferResponse(model_name=self.name, infer_outputs=[output],
-                                 response_id=payload.id or str(uuid.uuid4()))
+                                 response_id=payload.id or next(self._response_ids))
         instances = payload.get("instances") if isinstance(payload, dict) else None
         if instances is None:
             raise InvalidInput('expected a JSON object with "instances"')
