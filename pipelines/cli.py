@@ -67,13 +67,14 @@ def _cmd_run(args: argparse.Namespace) -> None:
 def _cmd_bench(args: argparse.Namespace) -> None:
     from components.benchmark.reporters.progress import terminal_progress
     from components.benchmark.reporters.text import text_report
-    from components.benchmark.result import check_result_path, write_result
+    from components.benchmark.result import write_result
     from components.benchmark.settings import parse_duration
+    from components.paths import writable_file
     from components.steps.benchmark.core import run_benchmark_step
 
-    check_result_path(Path(args.json))
+    writable_file("json", args.json)
     if args.html:
-        check_result_path(Path(args.html), "html")
+        writable_file("html", args.html)
     duration = parse_duration(args.t, "t") if args.t else (None if args.n else 5.0)
     warmup = parse_duration(args.warmup, "warmup")
     progress, finish = terminal_progress((duration or 0) + warmup)
@@ -109,8 +110,8 @@ _POLICY_FLAGS = {
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from components.benchmark.result import check_result_path
     from components.gate.policy import load_policy
+    from components.paths import writable_file
     from components.steps.gate.core import EXIT_CODES, run_gate
 
     overrides = {key: getattr(args, flag) for flag, key in _POLICY_FLAGS.items() if getattr(args, flag) is not None}
@@ -119,7 +120,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     policy = load_policy(Path(args.policy) if args.policy else None, overrides)
     for field in ("json", "markdown", "html"):
         if getattr(args, field):
-            check_result_path(Path(getattr(args, field)), field)
+            writable_file(field, getattr(args, field))
     outcome = run_gate(Path(args.candidate), Path(args.baseline) if args.baseline else None, policy,
                        Path(args.candidate_model) if args.candidate_model else None,
                        Path(args.baseline_model) if args.baseline_model else None)
@@ -387,12 +388,19 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     """The parsed flags; a flag the command does not know is reported by that command's own parser."""
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        command = parser
-        for word in (args.command, getattr(args, "dataset_command", None), getattr(args, "local_command", None)):
-            choices = next((a.choices for a in command._actions if isinstance(a, argparse._SubParsersAction)), {})
-            command = choices.get(word, command)
-        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+        words = (args.command, getattr(args, "dataset_command", None), getattr(args, "local_command", None))
+        command_parser(parser, words).error(f"unrecognized arguments: {' '.join(unknown)}")
     return args
+
+
+def command_parser(parser: argparse.ArgumentParser, words: Sequence[str | None]) -> argparse.ArgumentParser:
+    """The parser of the (sub-)command the leading `words` name: `local status` gives local's status parser."""
+    for word in words:
+        choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+        if word not in choices:
+            break
+        parser = choices[word]
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -108,3 +108,14 @@ def kube_namespace(kube_server) -> str:
     name = f"t-{uuid.uuid4().hex[:8]}"
     create_namespace(kube_server, name)
     return name
+
+
+@pytest.fixture(scope="session")
+def cli_workspace(tmp_path_factory: pytest.TempPathFactory):
+    """The files, ports and benchmark result the command-line cases name (tests/support/cli_cases.py)."""
+    from tests.support.cli_cases import Workspace, prepared_inputs
+
+    root = tmp_path_factory.mktemp("cli-workspace")
+    space = Workspace(root, *prepared_inputs(root))
+    yield space
+    space.close()

@@ -10,7 +10,6 @@ an invalid storage target. The case count and run time print at the end (`-s`).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import time
@@ -19,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.cli_cases import Workspace, prepared_inputs
+from pipelines.cli import build_parser, command_parser
 
 DOCUMENTED_EXITS = {0, 2, 3, 4}
 EXAMPLES = {"compile": 6}  # compiling every pipeline takes seconds; the rest fail or finish fast
@@ -55,22 +54,9 @@ VALUES = st.one_of(st.sampled_from(WORDS), st.integers(-10**9, 10**9).map(str),
                    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20))
 
 
-def subparser(argv: list[str]) -> argparse.ArgumentParser:
-    """The parser of the command `argv` starts (nested for datasets and local)."""
-    from pipelines.cli import build_parser
-
-    parser = build_parser()
-    for word in argv:
-        choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-        if not choices or word not in choices:
-            break
-        parser = choices[word]
-    return parser
-
-
 def flags_of(command: str) -> list[tuple[str, bool]]:
     """The command's optional flags (and whether each takes a value), minus the pinned ones."""
-    parser = subparser(BASES[command])
+    parser = command_parser(build_parser(), BASES[command])
     flags = [(a.option_strings[-1], a.nargs != 0) for a in parser._actions
              if a.option_strings and a.option_strings[0] not in ("-h", "--help")]
     return [(flag, takes) for flag, takes in flags if flag not in PINNED.get(command.split()[0], set())]
@@ -96,14 +82,6 @@ def with_changes(base: list[str], changes: list[tuple[str, str | None]]) -> list
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("generative")
-    space = Workspace(root, *prepared_inputs(root))
-    yield space
-    space.close()
-
-
-@pytest.fixture(scope="module")
 def tally():
     counted = {"cases": 0, "started": time.monotonic()}
     yield counted
@@ -111,11 +89,11 @@ def tally():
 
 
 @pytest.mark.parametrize("command", list(BASES))
-def test_any_flag_values_end_in_a_documented_exit(command, workspace, tally, tmp_path_factory, monkeypatch):
+def test_any_flag_values_end_in_a_documented_exit(command, cli_workspace, tally, tmp_path_factory, monkeypatch):
     from pipelines.cli import main
 
-    closed = f"http://127.0.0.1:{workspace.values['closed']}"  # every server a value could name: never off this host
-    monkeypatch.setenv("KUBECONFIG", workspace.values["kubeconfig"])
+    closed = f"http://127.0.0.1:{cli_workspace.values['closed']}"  # any server a value names: never off this host
+    monkeypatch.setenv("KUBECONFIG", cli_workspace.values["kubeconfig"])
     for name, value in (("AWS_ENDPOINT_URL", closed), ("OSS_ENDPOINT", closed), ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
                         ("AWS_SECRET_ACCESS_KEY", "example")):
         monkeypatch.setenv(name, value)
@@ -128,7 +106,7 @@ def test_any_flag_values_end_in_a_documented_exit(command, workspace, tally, tmp
         tmp = tmp_path_factory.mktemp("case")
         monkeypatch.setenv("MESHSERVE_STATE_DIR", str(tmp / "state"))
         monkeypatch.chdir(tmp)  # a relative path a value names lands here
-        argv = [workspace.expand(word, tmp) for word in with_changes(BASES[command], changes)]
+        argv = [cli_workspace.expand(word, tmp) for word in with_changes(BASES[command], changes)]
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:

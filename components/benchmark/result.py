@@ -84,13 +84,6 @@ def _iso(wall_seconds: float) -> str:
     return datetime.fromtimestamp(wall_seconds, UTC).isoformat(timespec="microseconds")
 
 
-def check_result_path(path: Path, field: str = "json") -> None:
-    """Refuse, before any load is sent, a result path that cannot be written (a directory, no name, no place)."""
-    from components.paths import writable_file
-
-    writable_file(field, path)
-
-
 def write_result(document: dict, path: Path) -> None:
     """Write the result artifact as JSON."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

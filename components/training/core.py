@@ -9,6 +9,7 @@ from pathlib import Path
 
 from components.datasets import load_dataset
 from components.manifest import ModelManifest, digest_directory, write_manifest
+from components.paths import writable_directory
 from components.training.config import TrainConfig
 from components.training.evaluation import Evaluation, evaluate
 from components.training.trainers import trainer_for
@@ -32,7 +33,7 @@ def train_model(config: TrainConfig, out_dir: Path) -> TrainResult:
     """
     config = config.validated()
     out_dir = Path(out_dir)
-    _check_writable(out_dir)
+    writable_directory("out", out_dir)  # before training: an output that cannot be written fails first
     started = time.perf_counter()
     dataset = load_dataset(config.dataset, config.dataset_options())
     trainer = trainer_for(config.framework)
@@ -55,13 +56,6 @@ def train_model(config: TrainConfig, out_dir: Path) -> TrainResult:
     write_manifest(staging, manifest)
     _replace_dir(staging, out_dir)
     return TrainResult(out_dir, manifest, evaluation, round(time.perf_counter() - started, 3))
-
-
-def _check_writable(out_dir: Path) -> None:
-    """Fail before training if the output cannot be written."""
-    from components.paths import writable_directory
-
-    writable_directory("out", out_dir)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
