@@ -16,10 +16,12 @@ import itertools
 import math
 import multiprocessing
 import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from components.benchmark.clients import Outcome, ProtocolClient, client_for
 from components.benchmark.histogram import LatencyHistogram
@@ -33,6 +35,7 @@ _PROGRESS_INTERVAL_S = 0.5
 _START_DELAY_S = 0.05
 _EARLY_S = 0.001
 clock = time.perf_counter  # loop.time() is libuv's millisecond clock: too coarse for latencies
+T = TypeVar("T")
 
 
 @dataclass
@@ -162,10 +165,8 @@ async def _report_progress(progress: Progress, recorder: Recorder, measured_from
 
 def run_partials(settings: BenchSettings, spec: RequestSpec, progress: Progress | None = None) -> list[PartialResult]:
     """Run the load in one process, or split across `settings.procs` processes, and return what each measured."""
-    import uvloop
-
     if settings.procs == 1:
-        return [uvloop.run(run_in_this_process(settings, spec, progress))]
+        return [run_interruptibly(run_in_this_process(settings, spec, progress))]
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(settings.procs + 1)
     queue = context.Queue()
@@ -200,15 +201,46 @@ def run_side_by_side(loads: list[tuple[BenchSettings, RequestSpec]]) -> list[Par
     Open loops are staggered by a fraction of the first load's period (two loads at 250 qps: 2 ms
     apart), so their requests do not leave in lockstep pairs.
     """
-    import uvloop
-
     period = 1.0 / loads[0][0].qps if loads[0][0].open_loop else 0.0
 
     async def all_loads() -> list[PartialResult]:
         return list(await asyncio.gather(*(run_in_this_process(settings, spec, start_offset=i * period / len(loads))
                                            for i, (settings, spec) in enumerate(loads))))
 
-    return uvloop.run(all_loads())
+    return run_interruptibly(all_loads())
+
+
+def run_interruptibly(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on a uvloop event loop; Ctrl-C or SIGTERM stops it and raises KeyboardInterrupt here.
+
+    A Python signal handler that raises runs inside whatever callback the loop is in, and uvloop takes an
+    exception from a protocol callback for a broken connection and goes on: the load would not stop.
+    So while the loop runs, both signals cancel the main task instead (the previous handlers come back
+    after)."""
+    import uvloop
+
+    async def guarded() -> T:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        caught: list[int] = []
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig, handler in previous.items():
+            if handler is not signal.SIG_IGN:
+                loop.add_signal_handler(sig, lambda s=sig: (caught.append(s), task and task.cancel()))
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if caught:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            for sig, handler in previous.items():
+                if handler is not signal.SIG_IGN:
+                    loop.remove_signal_handler(sig)
+                    signal.signal(sig, handler)
+
+    if threading.current_thread() is not threading.main_thread():
+        return uvloop.run(main)
+    return uvloop.run(guarded())
 
 
 def _worker_main(settings: BenchSettings, spec: RequestSpec, barrier, queue) -> None:
