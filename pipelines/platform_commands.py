@@ -25,6 +25,8 @@ def add_platform_commands(commands) -> None:
     add_deployment_flags(deploy)
     deploy.add_argument("--replicas", type=int, help="local: model-server processes for the version (default: one "
                         "per two cores); on kubernetes use --min-replicas/--max-replicas")
+    deploy.add_argument("--allow-same-model", action="store_true", help="let the canary be the model the primary "
+                        "serves, published under another version name (an A/A rollout, to measure noise)")
     deploy.set_defaults(handler=_cmd_deploy)
     for verb, handler, text in (("promote", _cmd_promote, "make the canary the primary"),
                                 ("rollback", _cmd_rollback, "remove the canary, all traffic to the primary")):
@@ -74,7 +76,8 @@ def _cmd_deploy(args: argparse.Namespace) -> None:
     _check_platform_flags(args)
     if args.platform == "local":
         _check_local_flags(args)
-        version = _platform(args).deploy(args.name, args.storage_uri, args.canary_percent or 0, args.replicas)
+        version = _platform(args).deploy(args.name, args.storage_uri, args.canary_percent or 0, args.replicas,
+                                         args.allow_same_model)
         replicas = version.details["replicas"]
         print(f"deployed {args.name} {version.version} as canary: {len(replicas)} replica(s), "
               + ", ".join(f"http 127.0.0.1:{r['http_port']} grpc 127.0.0.1:{r['grpc_port']} pid {r['pid']}"
@@ -88,7 +91,7 @@ def _cmd_deploy(args: argparse.Namespace) -> None:
                                 "on kubernetes pass --min-replicas and --max-replicas")
     spec = spec_from_args(args)
     platform = _platform(args)
-    version = platform.deploy(spec)
+    version = platform.deploy(spec, args.allow_same_model)
     client = platform.client_endpoint(spec_of(version))
     headers = " ".join(f"-H '{k}: {v}'" for k, v in client.headers.items())
     print(f"deployed {spec.name} {version.version} in {spec.namespace}: ready; clients: {client.url} {headers}"

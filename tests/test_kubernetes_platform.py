@@ -384,3 +384,38 @@ def test_a_conflicting_write_to_the_rollout_record_is_read_again_and_retried(kub
     assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary"]
     labels = other.get("v1", "ConfigMap", "meshserve-rollout-digits", kube_namespace)["metadata"]["labels"]
     assert labels["audited"] == "4"  # the other writer's change survived the retries
+
+
+def test_an_analysis_baseline_copy_is_reached_by_its_track_only_and_removed(kube_server, kube_namespace):
+    with controller(kube_server, kube_namespace):
+        cluster = serve_v1(kube_server, kube_namespace)
+        cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
+        before = weights(kube_server, kube_namespace)
+        sides = cluster.start_baseline("digits", kube_namespace)
+        assert sides.baseline_version == "v1-baseline"
+        assert sides.baseline_headers == ("model: digits", "x-meshserve-track: baseline")
+        assert sides.candidate_headers == ("model: digits", "x-meshserve-track: canary")
+        copy = isvc(kube_server, kube_namespace, "digits-v1-baseline")
+        assert copy["spec"]["predictor"]["model"]["storageUri"] == "pvc://models/digits/v1"
+        rules = {r["name"]: r for r in get(kube_server, kube_namespace, "VirtualService", "digits")["spec"]["http"]}
+        pinned = rules["digits.rest.baseline"]
+        assert pinned["match"][0]["headers"]["x-meshserve-track"] == {"exact": "baseline"}
+        assert pinned["route"][0]["destination"]["host"].startswith("digits-v1-baseline-predictor.")
+        assert weights(kube_server, kube_namespace) == before  # the copy takes no weight
+        versions = cluster.status(kube_namespace)["digits"]["versions"]
+        assert [(v["track"], v["weight"]) for v in versions] == [("primary", 90), ("canary", 10), ("baseline", 0)]
+        cluster.stop_baseline("digits", kube_namespace)
+        assert isvc(kube_server, kube_namespace, "digits-v1-baseline") is None
+        rules = get(kube_server, kube_namespace, "VirtualService", "digits")["spec"]["http"]
+        assert not any(rule["name"].endswith(".baseline") for rule in rules)
+        assert weights(kube_server, kube_namespace) == before
+
+
+def test_a_first_deploy_has_no_primary_to_copy_and_is_analysed_alone(kube_server, kube_namespace):
+    with controller(kube_server, kube_namespace):
+        cluster = platform(kube_server)
+        cluster.deploy(digits(kube_namespace, "v1"))
+        with pytest.raises(InvalidInputError, match="no primary to copy"):
+            cluster.start_baseline("digits", kube_namespace)
+        sides = cluster.analysis_sides("digits", kube_namespace)
+        assert not sides.with_baseline and sides.candidate_headers == ("model: digits",)

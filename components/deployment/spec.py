@@ -219,6 +219,7 @@ class DeploymentSpec:
     namespace: str = "default"
     version: str = ""
     primary_version: str = ""
+    baseline_version: str = ""  # an analysis's copy of the primary, reached by the track header only
     runtime: str = "kserve"
     router: str = "none"
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
@@ -247,7 +248,7 @@ class DeploymentSpec:
 
     def for_version(self, version: str) -> DeploymentSpec:
         """The same deployment for another version (e.g. the primary a canary is split against)."""
-        return replace(self, version=version, primary_version="")
+        return replace(self, version=version, primary_version="", baseline_version="")
 
     @property
     def scheme(self) -> str:
@@ -286,7 +287,7 @@ class DeploymentSpec:
         _check_choice("model_format", self.model_format, MODEL_FORMATS)
         _check_name("name", self.name, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
         _check_name("namespace", self.namespace, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
-        for name in ("version", "primary_version"):
+        for name in ("version", "primary_version", "baseline_version"):
             if getattr(self, name):
                 _check_name(name, getattr(self, name), _VERSION, "lower-case letters, digits and '-', at most 32")
         if self.primary_version and self.primary_version == self.version:

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from components.deployment.render import check_deployment, routing_objects, version_objects
-from components.deployment.spec import DeploymentSpec, spec_from_mapping
+from components.deployment.spec import SIDE_BY_SIDE_ROUTERS, DeploymentSpec, spec_from_mapping
 from components.errors import InvalidInputError, MeshserveError, PlatformError
 from components.kube.client import Kube
-from components.rollout.contract import Candidate, ModelRecord, Version
+from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout, check_deployable
 from components.routing.spec import TRACK_HEADER, Endpoint, Route
 from components.runtimes.base import runtime_for
@@ -127,6 +127,7 @@ class ClusterRoutes:
         routed = route.canary or route.primary
         return replace(self.spec, version=_named(routed.version),
                        primary_version=_named(route.primary.version) if both else "",
+                       baseline_version=_named(route.baseline.version) if both and route.baseline else "",
                        canary_percent=route.canary_weight if both else 0)
 
     def _current(self) -> list[dict]:
@@ -222,18 +223,21 @@ class KubernetesPlatform:
         self.kube = kube
         self.versions = ClusterVersions(kube, ready_timeout_s)
 
-    def deploy(self, spec: DeploymentSpec) -> Version:
+    def deploy(self, spec: DeploymentSpec, allow_same_model: bool = False) -> Version:
         """Start the spec's version beside the primary; it gets `canary_percent` once ready (all on a first deploy).
 
         The primary is the one recorded on the cluster. Everything is checked before anything is written.
+        `allow_same_model` lets the primary's own model be the canary under another version (an A/A rollout).
         """
         spec = _with_version(spec).validated()
         state = ClusterState(self.kube, spec.namespace)
         record = state.record(spec.name)
         digest = _model_digest(spec)
-        check_deployable(Candidate(spec.name, spec.version, digest, spec.storage_uri), record)
+        check_deployable(Candidate(spec.name, spec.version, digest, spec.storage_uri,
+                                   allow_same_model=allow_same_model), record)
         spec = check_deployment(_beside(spec, record))  # all before the lease: a refused deploy writes nothing
-        candidate = Candidate(spec.name, spec.version, digest, spec.storage_uri, spec.canary_percent, spec)
+        candidate = Candidate(spec.name, spec.version, digest, spec.storage_uri, spec.canary_percent, spec,
+                              allow_same_model)
         return self._rollout(spec, state).deploy(candidate)
 
     def promote(self, name: str, namespace: str) -> Version:
@@ -254,11 +258,63 @@ class KubernetesPlatform:
             client = self.client_endpoint(spec)
             weights = dict(zip(("primary", "canary"), record.route(name, _canary_weight(record)).weights(),
                                strict=True))
+            weights["baseline"] = 0
+            tracks = (("primary", record.primary), ("canary", record.canary), ("baseline", record.baseline))
             report[name] = {"url": client.url, "headers": client.headers, "versions": [
-                {"track": track, "version": version.version, "weight": weights[track] if record.primary else 100,
+                {"track": track, "version": version.version,
+                 "weight": weights[track] if record.primary or track == "baseline" else 100,
                  "ready": self.versions.healthy(version), "storage_uri": version.storage_uri}
-                for track, version in (("primary", record.primary), ("canary", record.canary)) if version]}
+                for track, version in tracks if version]}
         return report
+
+    def analysis_sides(self, name: str, namespace: str) -> AnalysisSides:
+        """How an analysis reaches the model's canary and its primary (the primary's URL "" on a first deploy)."""
+        record = self._record_with_canary(name, namespace)
+        canary = spec_of(record.canary)
+        candidate = self.client_endpoint(canary, "canary" if record.primary else "")
+        if record.primary is None:
+            return AnalysisSides(candidate.url, _header_lines(candidate.headers), instances=_instances(canary))
+        baseline = self.client_endpoint(canary, "primary")
+        return AnalysisSides(candidate.url, _header_lines(candidate.headers), baseline.url,
+                             _header_lines(baseline.headers), _instances(canary))
+
+    def start_baseline(self, name: str, namespace: str) -> AnalysisSides:
+        """Apply a fresh copy of the primary (its model, the canary's resources and placement, as many replicas)
+        under `<primary>-baseline`, routed by the mesh for `x-meshserve-track: baseline` only, and wait until
+        it is ready; return how the analysis reaches the canary and the copy."""
+        state = ClusterState(self.kube, namespace)
+        record = self._record_with_canary(name, namespace)
+        canary = spec_of(record.canary)
+        if record.primary is None:
+            raise InvalidInputError("name", f"{name} has no primary to copy", "a first deploy is judged on its SLOs")
+        if canary.router not in SIDE_BY_SIDE_ROUTERS or canary.runtime == "modelmesh":
+            raise InvalidInputError("policy.analysis.baseline", f"router {canary.router} with runtime "
+                                    f"{canary.runtime} cannot route a copy of the primary beside the canary",
+                                    "route with istio or asm, or set analysis.baseline: primary")
+        primary = record.primary
+        copy = replace(canary, version=f"{primary.version}-baseline", storage_uri=primary.storage_uri,
+                       primary_version="", baseline_version="", canary_percent=0).validated()
+        candidate = Candidate(name, copy.version, primary.model_digest, primary.storage_uri, 0, copy,
+                              allow_same_model=True)
+        self._rollout(canary, state).start_baseline(name, candidate)
+        sides = self.analysis_sides(name, namespace)
+        baseline = self.client_endpoint(canary, "baseline")
+        return replace(sides, baseline_url=baseline.url, baseline_headers=_header_lines(baseline.headers),
+                       baseline_version=copy.version)
+
+    def stop_baseline(self, name: str, namespace: str) -> None:
+        """Delete the analysis baseline's objects and its route, if the model has one."""
+        state = ClusterState(self.kube, namespace)
+        record = state.record(name)
+        if record.baseline is not None:
+            self._rollout(self._spec(state, name), state).stop_baseline(name)
+
+    def _record_with_canary(self, name: str, namespace: str) -> ModelRecord:
+        record = ClusterState(self.kube, namespace).record(name)
+        if record.canary is None:
+            raise InvalidInputError("name", f"{name} has no canary to analyse in {namespace}",
+                                    "deploy a new version first")
+        return record
 
     def client_endpoint(self, spec: DeploymentSpec, track: str = "") -> ClientEndpoint:
         """The URL and headers a client uses: the mesh gateway with the `model` header, or the ISVC's URL
@@ -342,6 +398,15 @@ def _model_digest(spec: DeploymentSpec) -> str:
         return read_published_manifest(spec.storage_uri).model_digest
     except MeshserveError:
         return f"version:{spec.version}"
+
+
+def _instances(spec: DeploymentSpec) -> int:
+    """How many instances serve a version at least (its minimum replicas)."""
+    return max(1, spec.autoscaling.min_replicas)
+
+
+def _header_lines(headers: dict) -> tuple[str, ...]:
+    return tuple(f"{key}: {value}" for key, value in headers.items())
 
 
 def _canary_weight(record: ModelRecord) -> int:

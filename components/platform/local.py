@@ -17,14 +17,15 @@ from pathlib import Path
 
 from components.errors import InvalidInputError, PlatformError
 from components.platform.state import PlatformState, state_dir
-from components.rollout.contract import Candidate, Version
+from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
 from components.routing.router import router_for
-from components.routing.spec import Endpoint, Route, RoutingSpec
+from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
 from components.serving.runtime import RunningVersion, ServingRuntime, runtime_for
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
+from components.storage.uri import published_version_name
 
 MAX_REPLICAS = 16
 
@@ -94,16 +95,52 @@ class LocalPlatform:
         self.runtime = runtime_for(runtime, self.root)
         self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state)
 
-    def deploy(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None) -> Version:
+    def deploy(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None,
+               allow_same_model: bool = False, version: str = "") -> Version:
         """Start the version as the canary with `canary_percent` of traffic (all of it on a first deploy),
-        served by `replicas` processes (default: `default_replicas()`)."""
+        served by `replicas` processes (default: `default_replicas()`). The version is named as it was
+        published (the storage URI's last segment) unless `version` names it; `allow_same_model` lets the
+        primary's own model be the canary under another name (an A/A rollout)."""
         Route(name, Endpoint("-", "-", "-"), canary_weight=canary_percent).validated()
         replicas = default_replicas() if replicas is None else replicas
         if not 1 <= replicas <= MAX_REPLICAS:
             raise InvalidInputError("replicas", f"{replicas} is out of range", f"pass 1 to {MAX_REPLICAS}")
         manifest = read_published_manifest(storage_uri)
-        return self.rollout.deploy(Candidate(name, manifest.version_id, manifest.model_digest, storage_uri,
-                                             canary_percent, LocalDeployment(replicas)))
+        version = version or published_version_name(storage_uri) or manifest.version_id
+        return self.rollout.deploy(Candidate(name, version, manifest.model_digest, storage_uri, canary_percent,
+                                             LocalDeployment(replicas), allow_same_model))
+
+    def analysis_sides(self, name: str, namespace: str = "") -> AnalysisSides:
+        """How an analysis reaches the model's canary and its primary through the router (the primary's URL
+        "" on a first deploy, when the canary is all there is)."""
+        record = self._record_with_canary(name)
+        url = self.status()["router"]["http"]
+        return AnalysisSides(url, baseline_url=url if record.primary is not None else "",
+                             instances=len(processes_of(record.canary)))
+
+    def start_baseline(self, name: str, namespace: str = "") -> AnalysisSides:
+        """Start a fresh copy of the primary for an analysis, with as many processes as the canary, reachable
+        by `x-meshserve-track: baseline` only; return how the analysis reaches both sides."""
+        record = self._record_with_canary(name)
+        if record.primary is None:
+            raise InvalidInputError("name", f"{name} has no primary to copy", "a first deploy is judged on its SLOs")
+        primary, instances = record.primary, len(processes_of(record.canary))
+        copy = Candidate(name, f"{primary.version}-baseline", primary.model_digest, primary.storage_uri, 0,
+                         LocalDeployment(instances), allow_same_model=True)
+        version = self.rollout.start_baseline(name, copy)
+        url = self.status()["router"]["http"]
+        return AnalysisSides(url, baseline_url=url, baseline_headers=(f"{TRACK_HEADER}: baseline",),
+                             instances=instances, baseline_version=version.version)
+
+    def stop_baseline(self, name: str, namespace: str = "") -> None:
+        """Remove the analysis baseline, if any."""
+        self.rollout.stop_baseline(name)
+
+    def _record_with_canary(self, name: str) -> ModelRecord:
+        record = dict(self.state.records()).get(name)
+        if record is None or record.canary is None:
+            raise InvalidInputError("name", f"{name} has no canary to analyse", "deploy a new version first")
+        return record
 
     def promote(self, name: str) -> Version:
         """Make the (healthy) canary the primary with all traffic; stop the old primary once drained."""
@@ -123,9 +160,10 @@ class LocalPlatform:
                              "pid": self.router.pid()},
                   "models": {}}
         for name, record in records.items():
-            weights = dict(zip(("primary", "canary"), self.router.get_routes(name), strict=True))
+            weights = {**dict(zip(("primary", "canary"), self.router.get_routes(name), strict=True)), "baseline": 0}
             report["models"][name] = [self._version_status(track, version, weights[track])
-                                      for track, version in (("primary", record.primary), ("canary", record.canary))
+                                      for track, version in (("primary", record.primary), ("canary", record.canary),
+                                                             ("baseline", record.baseline))
                                       if version is not None]
         return report
 
@@ -148,14 +186,14 @@ class LocalPlatform:
         stopped = []
         with self.state.locked() as models:
             for name, record in models.items():
-                for version in (record.primary, record.canary):
+                for version in (record.primary, record.canary, record.baseline):
                     if version is not None:
                         processes = processes_of(version)
                         for process in processes:
                             self.runtime.stop(process)
                         pids = ", ".join(str(process.pid) for process in processes)
                         stopped.append(f"{name} {version.version} (pid {pids})")
-                record.primary = record.canary = None
+                record.primary = record.canary = record.baseline = None
             pid = self.router.pid()
             self.router.stop()
             if pid:

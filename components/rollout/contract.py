@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from components.routing.spec import Endpoint, Route
+from components.routing.spec import TRACK_HEADER, Endpoint, Route
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Candidate:
     storage_uri: str
     canary_percent: int = 0
     spec: object = None  # the platform's own request (the DeploymentSpec on a cluster)
+    allow_same_model: bool = False  # an A/A rollout: the primary's own model under another version name
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,15 @@ class Version:
 
 @dataclass
 class ModelRecord:
-    """One model's rollout state: its primary, its canary, and the routes recorded before the rollout."""
+    """One model's rollout state: its primary, its canary (and the weight it was given), the analysis
+    baseline (a fresh copy of the primary, while an analysis runs), and the routes recorded before the
+    rollout."""
 
     primary: Version | None = None
     canary: Version | None = None
     routes_before: dict | None = None  # the router's snapshot; None: no route existed
+    canary_percent: int = 0
+    baseline: Version | None = None
 
     @property
     def empty(self) -> bool:
@@ -67,18 +72,39 @@ class ModelRecord:
     def route(self, name: str, canary_percent: int) -> Route:
         """The route that sends `canary_percent` to the canary (all of it when there is no primary)."""
         weight = canary_percent if self.primary else 100
-        return Route(name, _endpoint(self.primary), _endpoint(self.canary), weight if self.canary else 0)
+        return Route(name, _endpoint(self.primary), _endpoint(self.canary), weight if self.canary else 0,
+                     _endpoint(self.baseline))
 
     def to_dict(self) -> dict:
         """The JSON form kept by a state store."""
         return {"primary": self.primary and self.primary.to_dict(), "canary": self.canary and self.canary.to_dict(),
-                "routes_before": self.routes_before}
+                "routes_before": self.routes_before, "canary_percent": self.canary_percent,
+                "baseline": self.baseline and self.baseline.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelRecord:
-        """The record a state store kept."""
+        """The record a state store kept (records written before the baseline copy have none)."""
         return cls(Version.from_dict(data.get("primary")), Version.from_dict(data.get("canary")),
-                   data.get("routes_before"))
+                   data.get("routes_before"), int(data.get("canary_percent") or 0),
+                   Version.from_dict(data.get("baseline")))
+
+
+@dataclass(frozen=True)
+class AnalysisSides:
+    """How an analysis's load reaches the candidate and the baseline (baseline URL "" on a first deploy), how
+    many instances serve each side, and the baseline copy's version name when there is one."""
+
+    candidate_url: str
+    candidate_headers: tuple[str, ...] = (f"{TRACK_HEADER}: canary",)
+    baseline_url: str = ""
+    baseline_headers: tuple[str, ...] = (f"{TRACK_HEADER}: primary",)
+    instances: int = 1
+    baseline_version: str = ""
+
+    @property
+    def with_baseline(self) -> bool:
+        """Whether there is a baseline to compare with."""
+        return bool(self.baseline_url)
 
 
 class VersionRuntime(Protocol):

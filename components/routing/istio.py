@@ -141,7 +141,7 @@ def virtual_service(spec: RoutingSpec, target: MeshTarget) -> dict:
         no_model = [{"port": port, "withoutHeaders": {spec.header: ABSENT}}]
         selectors.append((spec.routes[0], f"{spec.routes[0].name}.default", no_model))
         http += [_pinned(route, f"{label}.{listener}", track, endpoint, matches, listener, spec, target)
-                 for route, label, matches in selectors for track, endpoint in route.tracks()]
+                 for route, label, matches in selectors for track, endpoint in route.pinned_tracks()]
         http += [_weighted(route, f"{label}.{listener}", [_without_track(match) for match in matches], listener,
                            spec, target) for route, label, matches in selectors]
     return _object("VirtualService", f"{target.gateway}-routes", target,
@@ -158,11 +158,11 @@ def model_virtual_service(route: Route, spec: RoutingSpec, target: MeshTarget, n
     for listener, port in target.listeners():
         label = f"{route.name}.{listener}"
         matches = _model_matches(route, listener, port, spec) if target.match_by == "model" else [{"port": port}]
-        if len(route.tracks()) == 1:
+        if len(route.pinned_tracks()) == 1:
             http.append(_weighted(route, label, matches, listener, spec, target))
             continue
         http += [_pinned(route, label, track, endpoint, matches, listener, spec, target)
-                 for track, endpoint in route.tracks()]
+                 for track, endpoint in route.pinned_tracks()]
         http.append(_weighted(route, label, [_without_track(match) for match in matches], listener, spec, target))
     return _object("VirtualService", name, target, {"hosts": list(target.hosts), "gateways": [target.gateway],
                                                      "http": http})
@@ -181,7 +181,8 @@ def destination_rules(spec: RoutingSpec, target: MeshTarget) -> list[dict]:
     if spec.eject_after_5xx:
         policy["outlierDetection"] = {"consecutive5xxErrors": spec.eject_after_5xx, "interval": "10s",
                                       "baseEjectionTime": "30s", "maxEjectionPercent": 50}
-    hosts = sorted({target.host(route.name, endpoint) for route in spec.routes for _, endpoint in route.tracks()})
+    hosts = sorted({target.host(route.name, endpoint) for route in spec.routes
+                    for _, endpoint in route.pinned_tracks()})
     return [_object("DestinationRule", host.split(".")[0], target, {"host": host, "trafficPolicy": policy})
             for host in hosts]
 
@@ -334,7 +335,8 @@ class IstioRoutes:
         if not spec.primary_version:
             return Route(spec.name, candidate).validated()
         primary = self._endpoint(spec, runtime, spec.primary_version)
-        return Route(spec.name, primary, candidate, spec.canary_percent).validated()
+        baseline = self._endpoint(spec, runtime, spec.baseline_version) if spec.baseline_version else None
+        return Route(spec.name, primary, candidate, spec.canary_percent, baseline).validated()
 
     def _endpoint(self, spec, runtime, version: str) -> Endpoint:
         workload = runtime.workload(spec.for_version(version))

@@ -55,7 +55,7 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
               "    default unknown;"]
     for route in spec.routes:
         lines.append(f'    "{route.name}:" {route.name};')
-        lines += [f'    "{route.name}:{track}" {route.name}_{track};' for track, _ in route.tracks()]
+        lines += [f'    "{route.name}:{track}" {route.name}_{track};' for track, _ in route.pinned_tracks()]
     lines += ["  }"]
     for route in spec.routes:
         for protocol in ("http", "grpc"):
@@ -83,7 +83,7 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
 
 def _tracks(route: Route) -> list[tuple[str, Route]]:
     """The versions a request can be pinned to, each as a single-endpoint route."""
-    return [(track, Route(route.name, endpoint)) for track, endpoint in route.tracks()]
+    return [(track, Route(route.name, endpoint)) for track, endpoint in route.pinned_tracks()]
 
 
 def _upstream(name: str, route: Route, protocol: str, spec: RoutingSpec, keepalive: bool) -> list[str]:
@@ -157,8 +157,7 @@ class NginxRouter:
         if snapshot is None:
             self.finalize(name)
             return
-        self.reconcile(Route(snapshot["name"], _endpoint(snapshot["primary"]), _endpoint(snapshot["canary"]),
-                             snapshot["canary_weight"]))
+        self.reconcile(route_from_dict(snapshot))
 
     # local process control
     def spec(self) -> RoutingSpec:
@@ -166,8 +165,7 @@ class NginxRouter:
         if not self.spec_file.is_file():
             return RoutingSpec()
         data = json.loads(self.spec_file.read_text())
-        routes = tuple(Route(r["name"], _endpoint(r["primary"]), _endpoint(r["canary"]), r["canary_weight"])
-                       for r in data["routes"])
+        routes = tuple(route_from_dict(r) for r in data["routes"])
         return RoutingSpec(routes, data["header"], data["load_balancer"], data["connect_retries"])
 
     def ports(self) -> dict[str, int]:
@@ -265,6 +263,12 @@ def nginx_binary() -> str:
 
 def _endpoint(data: dict | None) -> Endpoint | None:
     return Endpoint(**data) if data else None
+
+
+def route_from_dict(data: dict) -> Route:
+    """A route as `asdict` wrote it (files written before the baseline track have none)."""
+    return Route(data["name"], _endpoint(data["primary"]), _endpoint(data["canary"]), data["canary_weight"],
+                 _endpoint(data.get("baseline")))
 
 
 def _port_from_env(kind: str, kept: int | None = None) -> int:

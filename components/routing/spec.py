@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from components.errors import InvalidInputError
 
-TRACK_HEADER = "x-meshserve-track"  # pins a request to the primary or the canary
+TRACK_HEADER = "x-meshserve-track"  # pins a request to the primary, the canary or the analysis baseline
 LOAD_BALANCERS = ("LEAST_CONN", "LEAST_REQUEST", "ROUND_ROBIN")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -41,12 +41,17 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Route:
-    """A model's traffic: all of it to `primary`, except `canary_weight` percent to `canary`."""
+    """A model's traffic: all of it to `primary`, except `canary_weight` percent to `canary`.
+
+    A `baseline` (a fresh copy of the primary, started for an analysis) takes no weight: only requests
+    pinned to it by the track header reach it.
+    """
 
     name: str
     primary: Endpoint | None
     canary: Endpoint | None = None
     canary_weight: int = 0
+    baseline: Endpoint | None = None
 
     def weights(self) -> tuple[int, int]:
         """(primary %, canary %)."""
@@ -60,6 +65,10 @@ class Route:
         """The versions a request can be pinned to: ("primary", endpoint) and/or ("canary", endpoint)."""
         return [(track, endpoint) for track, endpoint in (("primary", self.primary), ("canary", self.canary))
                 if endpoint is not None]
+
+    def pinned_tracks(self) -> list[tuple[str, Endpoint]]:
+        """Every version a request can be pinned to by the track header: the weighted ones and the baseline."""
+        return self.tracks() + ([("baseline", self.baseline)] if self.baseline is not None else [])
 
     def validated(self) -> Route:
         """This route, if its name and weights are valid."""

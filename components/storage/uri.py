@@ -52,3 +52,14 @@ def parse_storage_uri(text: str, field: str = "to") -> StorageUri:
         raise InvalidInputError(field, f"path {path!r} has empty, '.' or '..' segments",
                                 "use a plain prefix like models/digits")
     return StorageUri(scheme, root, path)
+
+
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def published_version_name(storage_uri: str) -> str:
+    """The version name a storage URI was published under: its last path segment, when that is a valid
+    version name ("" otherwise, or at a root)."""
+    path = parse_storage_uri(storage_uri, field="storage_uri").path
+    name = path.rsplit("/", 1)[-1] if path else ""
+    return name if _VERSION_NAME.fullmatch(name) else ""
