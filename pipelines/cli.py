@@ -15,6 +15,7 @@ from pathlib import Path
 
 from components.errors import MeshserveError
 from components.routing.istio import MeshTarget
+from pipelines.analysis_commands import add_analysis_commands
 from pipelines.deployment_flags import add_deployment_flags
 from pipelines.platform_commands import add_platform_commands
 
@@ -320,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.set_defaults(handler=_cmd_gate)
 
     add_platform_commands(commands)
+    add_analysis_commands(commands)
     local = commands.add_parser("local", help="the local platform's processes")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
     status = local_commands.add_parser("status", help="router URLs, versions, weights, health")
@@ -425,9 +427,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         print(f"meshserve {args.command}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
+        if argv is None:  # the console script: what it started is stopped; leave with the documented code
+            _exit_interrupted()
         return 130
     except Exception as exc:  # a bug, not the user's input: one line here, the traceback in a log file
         return _unexpected(args.command, exc)
+
+
+def _exit_interrupted() -> None:
+    """Exit 130 now. CPython exits by SIGINT instead, whatever the code, once a Ctrl-C has interrupted an
+    extension module's own Python call (it records the interrupt as unhandled there), even after this
+    command caught it and cleaned up; so run the exit handlers (multiprocessing's among them), flush and
+    leave directly."""
+    import atexit
+    import gc
+
+    gc.collect()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _unexpected(command: str, exc: Exception) -> int:

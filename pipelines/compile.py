@@ -93,6 +93,7 @@ GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     REPO_ROOT / _STEPS / "benchmark/pair_component.yaml": _kfp(
         "components.steps.benchmark.kfp_component:benchmark_pair"),
     REPO_ROOT / _STEPS / "gate/component.yaml": _kfp("components.steps.gate.kfp_component:gate"),
+    REPO_ROOT / _STEPS / "analyze/component.yaml": _kfp("components.steps.analyze.kfp_component:analyze"),
     REPO_ROOT / _STEPS / "deploy/component.yaml": _kfp("components.steps.deploy.kfp_component:deploy"),
     REPO_ROOT / _STEPS / "rollout/components.yaml": _kfp(f"{_ROLLOUT}:promote", f"{_ROLLOUT}:rollback",
                                                          f"{_ROLLOUT}:finish_rollout",

@@ -7,6 +7,7 @@ from hera.workflows.models import (
     Volume,
 )
 
+from components.steps.analyze.hera_template import analyze
 from components.steps.benchmark.hera_template import benchmark, benchmark_pair
 from components.steps.cluster import (
     MODELS_CLAIM,
@@ -118,7 +119,7 @@ TRAIN_TO_SERVE_PARAMETERS = {
     "storage_secret": STORAGE_SECRET, "platform": "kubernetes", "namespace": "default", "runtime": "kserve-raw",
     "router": "istio", "autoscaling": "none", "canary_percent": "10", "min_replicas": "1", "max_replicas": "1",
     "cpu": "", "memory": "", "gpus": "0", "node_selector": "{}", "tolerations": "[]", "runtime_options": "{}",
-    "router_options": "{}", "qps": "500", "duration_s": "10", "policy": "{}",
+    "router_options": "{}", "qps": "500", "budget_s": "120", "policy": "{}",
 }
 _DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router", "autoscaling", "min_replicas",
                   "max_replicas", "cpu", "memory", "gpus", "node_selector", "tolerations", "storage_secret",
@@ -126,12 +127,10 @@ _DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router"
 
 
 def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
-    """train → upload → deploy → benchmark (side by side with the primary) → gate → promote or roll back.
+    """train → upload → deploy → analyze (side by side with a fresh copy of the primary) → promote or roll back.
 
-    The same DAG and parameters as the KFP pipeline: `when` sends a run down the first-deploy branch or
-    the side-by-side branch and to the gate's action; promote and rollback are the last tasks, so no task
-    reads the outputs of one a `when` may skip. The exit handler rolls back the candidate a failed run
-    left half-deployed. The run's ServiceAccount is manifests/rbac's.
+    The same DAG and parameters as the KFP pipeline. The exit handler rolls back the candidate a failed
+    run left half-deployed. The run's ServiceAccount is manifests/rbac's.
     """
     from hera.workflows import DAG
 
@@ -154,33 +153,18 @@ def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
             deployed = deploy(arguments={"name": ref["name"], "storage_uri": published.get_parameter("storage-uri"),
                                          "model_format": ref["framework"],
                                          **{key: ref[key] for key in _DEPLOY_INPUTS}})
-            load = {"protocol": "kserve-v1", "model": ref["name"], "sample": ref["dataset"], "qps": ref["qps"],
-                    "duration_s": ref["duration_s"], "warmup_s": "1.0"}
-            has_baseline = "{{tasks.deploy.outputs.parameters.has-baseline}}"
-            url = deployed.get_parameter("router-url")
-            pair = benchmark_pair(name="benchmark-pair", when=f"{has_baseline} == true", arguments={
-                "candidate_url": url, "baseline_url": url,
-                "candidate_headers": deployed.get_parameter("candidate-headers"),
-                "baseline_headers": deployed.get_parameter("baseline-headers"), **load})
-            # `depends: X` alone would also run after a skipped X: each branch waits for its task to succeed
-            compared = gate(name="gate-vs-baseline", depends="benchmark-pair.Succeeded", arguments=[
-                pair.get_artifact("candidate-result").with_name("candidate-result"),
-                pair.get_artifact("baseline-result").with_name("baseline-result"),
+            analysed = analyze(name="analyze", arguments=[
+                Parameter(name="name", value=ref["name"]),
                 trained.get_artifact("model").with_name("candidate-manifest"),
                 deployed.get_artifact("baseline-manifest").with_name("baseline-manifest"),
+                Parameter(name="platform", value=ref["platform"]), Parameter(name="namespace", value=ref["namespace"]),
+                Parameter(name="protocol", value="kserve-v1"), Parameter(name="sample", value=ref["dataset"]),
+                Parameter(name="qps", value=ref["qps"]), Parameter(name="budget_s", value=ref["budget_s"]),
                 Parameter(name="policy", value=ref["policy"])])
-            alone = benchmark(name="benchmark-candidate", when=f"{has_baseline} == false", arguments={
-                "url": url, "headers": deployed.get_parameter("candidate-headers"), **load})
-            judged = gate(name="gate-on-slos", depends="benchmark-candidate.Succeeded", arguments=[
-                alone.get_artifact("result").with_name("candidate-result"),
-                trained.get_artifact("model").with_name("candidate-manifest"),
-                Parameter(name="policy", value=ref["policy"])])
-            finish = {"name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"]}
-            finish_rollout(name="finish-vs-baseline", depends="gate-vs-baseline.Succeeded", arguments={
-                **finish, "action": compared.get_parameter("action")})
-            finish_rollout(name="finish-first-deploy", depends="gate-on-slos.Succeeded", arguments={
-                **finish, "action": judged.get_parameter("action")})
-            trained >> published >> deployed >> [pair, alone]
+            finished = finish_rollout(name="finish-rollout", arguments={
+                "name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"],
+                "action": analysed.get_parameter("action")})
+            trained >> published >> deployed >> analysed >> finished
     return template
 
 

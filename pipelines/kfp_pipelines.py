@@ -2,7 +2,7 @@
 
 from kfp import dsl, kubernetes
 
-from components.steps.benchmark.kfp_component import benchmark, benchmark_pair
+from components.steps.analyze.kfp_component import analyze
 from components.steps.cluster import (
     MODELS_CLAIM,
     MODELS_MOUNT,
@@ -11,7 +11,6 @@ from components.steps.cluster import (
     STORAGE_SECRET_MOUNT,
 )
 from components.steps.deploy.kfp_component import deploy
-from components.steps.gate.kfp_component import gate
 from components.steps.rollout.kfp_component import finish_rollout, roll_back_on_failure
 from components.steps.train.kfp_component import train
 from components.steps.upload.kfp_component import upload
@@ -48,13 +47,14 @@ def train_upload_pipeline(
 
 
 # The gate's policy for the train-to-serve run: absolute SLOs decide a first deploy (no baseline); later
-# runs are compared with the primary under the gate's default limits (p50/p90/p99 +10%), whose intervals
-# account for noise correlated in time and between serving processes (tests/bench/bench_gate_aa.py).
+# runs are compared with a fresh copy of the primary under the gate's default limits, analysed sequentially
+# (tests/bench/bench_analysis.py measures what they detect).
 LOCAL_POLICY = {"slo": {"max_p99_ms": 50.0, "min_accuracy": 0.9}}
 
 
 @dsl.pipeline(name="meshserve-train-to-serve",
-              description="Train, publish, deploy a canary, benchmark it and the primary, gate, promote or roll back")
+              description="Train, publish, deploy a canary, analyse it against a fresh copy of the primary, promote or "
+                          "roll back")
 def train_to_serve_pipeline(
     name: str = "digits",
     dataset: str = "digits",
@@ -80,13 +80,14 @@ def train_to_serve_pipeline(
     runtime_options: dict = {},  # noqa: B006
     router_options: dict = {},  # noqa: B006
     qps: float = 500.0,
-    duration_s: float = 10.0,
+    budget_s: float = 120.0,
     policy: dict = LOCAL_POLICY,
 ):
     """The whole chain. platform local (kfp.local, `make run`) serves on this machine and ignores the
     deployment inputs; platform kubernetes applies them with the run's ServiceAccount (manifests/rbac).
-    Both versions are measured side by side at the URL the deploy step reports, each reached by its own
-    headers. If any step fails, the exit task rolls back the candidate the run left half-deployed."""
+    The analysis measures the canary and a fresh copy of the primary side by side, window by window, for at
+    most `budget_s` per side, and stops as soon as it can tell. If any step fails, the exit task rolls back
+    the candidate the run left half-deployed."""
     cleanup = roll_back_on_failure(name=name, platform=platform, namespace=namespace)
     cleanup.set_display_name("roll back on failure")
     with dsl.ExitHandler(cleanup, name="train-to-serve"):
@@ -102,27 +103,13 @@ def train_to_serve_pipeline(
             gpus=gpus, node_selector=node_selector, tolerations=tolerations, storage_secret=storage_secret,
             runtime_options=runtime_options, router_options=router_options), models_claim, storage_secret)
         deployed.set_display_name("deploy canary")
-        load = {"protocol": "kserve-v1", "model": name, "sample": dataset, "qps": qps, "duration_s": duration_s,
-                "warmup_s": 1.0}
-        # No nested conditions (kfp.local cannot resolve them): two gate branches, one finishing step.
-        with dsl.If(deployed.outputs["has_baseline"] == "true", name="has-baseline"):
-            both = benchmark_pair(candidate_url=deployed.outputs["router_url"],
-                                  baseline_url=deployed.outputs["router_url"],
-                                  candidate_headers=deployed.outputs["candidate_headers"],
-                                  baseline_headers=deployed.outputs["baseline_headers"], **load)
-            both.set_display_name("benchmark candidate and baseline side by side")
-            compared = gate(candidate_result=both.outputs["candidate_result"],
-                            baseline_result=both.outputs["baseline_result"],
-                            candidate_manifest=published.outputs["manifest"],
-                            baseline_manifest=deployed.outputs["baseline_manifest"], policy=policy)
-            compared.set_display_name("gate vs baseline")
-        with dsl.Else(name="first-deploy"):
-            candidate = benchmark(url=deployed.outputs["router_url"], headers=deployed.outputs["candidate_headers"],
-                                  **load)
-            candidate.set_display_name("benchmark candidate")
-            alone = gate(candidate_result=candidate.outputs["result"],
-                         candidate_manifest=published.outputs["manifest"], policy=policy)
-            alone.set_display_name("gate on SLOs")
-        action = dsl.OneOf(compared.outputs["action"], alone.outputs["action"])
+        # One analysis step for both cases: beside a primary it measures the canary against a fresh copy of
+        # the primary until it can tell; a first deploy is judged on its SLOs alone.
+        analysed = analyze(name=name, candidate_manifest=published.outputs["manifest"],
+                           baseline_manifest=deployed.outputs["baseline_manifest"], platform=platform,
+                           namespace=namespace, protocol="kserve-v1", sample=dataset, qps=qps, budget_s=budget_s,
+                           policy=policy)
+        analysed.set_display_name("analyze canary against baseline")
+        action = analysed.outputs["action"]
         finish_rollout(name=name, action=action, platform=platform,
                        namespace=namespace).set_display_name("promote or roll back")

@@ -89,14 +89,21 @@ def summarize(run_dir: Path, name: str) -> dict:
     verdict_file = next(run_dir.rglob("verdict"))
     verdict = json.loads(verdict_file.read_text())
     reports = sorted(str(p) for p in run_dir.rglob("*report"))
+    analysis = verdict.get("analysis") or {}
     return {"decision": verdict["decision"], "action": verdict["action"], "reason": verdict["summary"],
             "evidence": verdict["evidence"], "model": verdict["candidate_model"], "reports": reports,
-            "verdict": str(verdict_file), "status": LocalPlatform().status()}
+            "verdict": str(verdict_file), "status": LocalPlatform().status(),
+            "analysis": {"stopped": analysis.get("stopped", ""), "looks": analysis.get("looks_taken", 0),
+                         "measured_s": analysis.get("measured_s_per_side", 0.0),
+                         "baseline": analysis.get("context", {}).get("baseline", "")}}
 
 
 def _print(summary: dict) -> None:
     print(f"\nmeshserve run: {summary['decision']} → {summary['action']} ({summary['seconds']} s)")
     print(f"  why: {summary['reason']}")
+    analysis = summary["analysis"]
+    print(f"  analysis: {analysis['looks']} look(s), {analysis['measured_s']:.0f} s per side, baseline "
+          f"{analysis['baseline']}; {analysis['stopped']}")
     model = summary["model"] or {}
     print(f"  candidate: {model.get('name')} digest {str(model.get('model_digest'))[:12]} "
           f"accuracy {model.get('metrics', {}).get('accuracy')}")

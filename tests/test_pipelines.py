@@ -58,18 +58,19 @@ def test_the_strict_parse_rejects_an_unknown_field():
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
 
 
-def test_the_kfp_task_graph_has_both_branches_inside_the_exit_handler():
+def test_the_kfp_task_graph_analyses_inside_the_exit_handler():
     spec, platform = kfp_documents(COMPILED_DIR / "train_to_serve.kfp.yaml")
     root = spec["root"]["dag"]["tasks"]
     assert set(root) == {"exit-handler-1", "roll-back-on-failure"}
     assert root["roll-back-on-failure"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
     inner = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
-    assert set(inner) == {"train", "upload", "deploy", "condition-branches-2", "finish-rollout"}
-    branches = spec["components"]["comp-condition-branches-2"]["dag"]["tasks"]
-    conditions = {name: task["triggerPolicy"]["condition"] for name, task in branches.items()}
-    assert conditions == {
-        "condition-3": "inputs.parameter_values['pipelinechannel--deploy-has_baseline'] == 'true'",
-        "condition-4": "!(inputs.parameter_values['pipelinechannel--deploy-has_baseline'] == 'true')"}
+    assert set(inner) == {"train", "upload", "deploy", "analyze", "finish-rollout"}
+    analyze = inner["analyze"]["inputs"]
+    assert analyze["artifacts"]["baseline_manifest"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "baseline_manifest", "producerTask": "deploy"}
+    assert analyze["parameters"]["budget_s"] == {"componentInputParameter": "pipelinechannel--budget_s"}
+    assert inner["finish-rollout"]["inputs"]["parameters"]["action"]["taskOutputParameter"] == {
+        "outputParameterKey": "action", "producerTask": "analyze"}
     mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert mounts["exec-upload"]["pvcMount"][0]["pvcNameParameter"] == {
         "componentInputParameter": "pipelinechannel--models_claim"}  # the claim is a run parameter
@@ -91,13 +92,13 @@ def test_the_lint_finds_dangling_references():
     template = yaml.safe_load((COMPILED_DIR / "train_to_serve.argo.yaml").read_text())
     dag = next(t for t in template["spec"]["templates"] if t["name"] == "train-to-serve")
     tasks = {t["name"]: t for t in dag["dag"]["tasks"]}
-    tasks["gate-vs-baseline"]["depends"] = "benchmark-pairs.Succeeded"
-    tasks["benchmark-pair"]["when"] = "{{tasks.deploy.outputs.parameters.has-baselin}} == true"
+    tasks["finish-rollout"]["depends"] = "analyse"
+    tasks["finish-rollout"]["arguments"]["parameters"][-1]["value"] = "{{tasks.analyze.outputs.parameters.actio}}"
     tasks["upload"]["arguments"]["parameters"] = []
     template["spec"]["volumes"] = template["spec"]["volumes"][:1]
     assert sorted(lint(template)) == sorted([
-        "gate-vs-baseline: depends on unknown task benchmark-pairs",
-        "benchmark-pair: deploy has no parameters has-baselin",
+        "finish-rollout: depends on unknown task analyse",
+        "finish-rollout: analyze has no parameters actio",
         "upload: required input to has no argument",
         "deploy: volume storage-secret is not declared", "upload: volume storage-secret is not declared"])
 
@@ -106,19 +107,12 @@ def test_the_argo_train_to_serve_dag():
     template = yaml.safe_load((COMPILED_DIR / "train_to_serve.argo.yaml").read_text())
     assert template["spec"]["onExit"] == "exit-handler" and template["spec"]["serviceAccountName"] == "meshserve-steps"
     dag = next(t for t in template["spec"]["templates"] if t["name"] == "train-to-serve")
-    shape = {t["name"]: (t.get("depends"), t.get("when")) for t in dag["dag"]["tasks"]}
-    has_baseline = "{{tasks.deploy.outputs.parameters.has-baseline}}"
-    assert shape == {
-        "train": (None, None), "upload": ("train", None), "deploy": ("upload", None),
-        "benchmark-pair": ("deploy", f"{has_baseline} == true"),
-        "gate-vs-baseline": ("benchmark-pair.Succeeded", None),
-        "benchmark-candidate": ("deploy", f"{has_baseline} == false"),
-        "gate-on-slos": ("benchmark-candidate.Succeeded", None),
-        "finish-vs-baseline": ("gate-vs-baseline.Succeeded", None),
-        "finish-first-deploy": ("gate-on-slos.Succeeded", None)}
-    gate = next(t for t in dag["dag"]["tasks"] if t["name"] == "gate-vs-baseline")
-    assert {a["name"] for a in gate["arguments"]["artifacts"]} == {
-        "candidate-result", "baseline-result", "candidate-manifest", "baseline-manifest"}  # accuracy checks too
+    shape = {t["name"]: t.get("depends") for t in dag["dag"]["tasks"]}
+    assert shape == {"train": None, "upload": "train", "deploy": "upload", "analyze": "deploy",
+                     "finish-rollout": "analyze"}
+    analyze = next(t for t in dag["dag"]["tasks"] if t["name"] == "analyze")
+    assert {a["name"] for a in analyze["arguments"]["artifacts"]} == {
+        "candidate-manifest", "baseline-manifest"}  # accuracy checks too
 
 
 def _steps_with_both_wrappers() -> list[tuple[str, str]]:

@@ -88,3 +88,35 @@ def write_result(document: dict, path: Path) -> None:
     """Write the result artifact as JSON."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(document, indent=1) + "\n")
+
+
+def merge_windows(documents: list[dict]) -> dict:
+    """One result document for consecutive windows measured with the same settings and target.
+
+    Counts and histograms add exactly, samples are concatenated in time order, and the achieved rate is
+    the total over the measured seconds of all windows (the pauses between windows are not measured).
+    """
+    first, last = documents[0], documents[-1]
+    histogram = LatencyHistogram()
+    by_status: Counter = Counter()
+    by_error: Counter = Counter()
+    for document in documents:
+        histogram.merge(LatencyHistogram.decode(document["histogram"]["data"]))
+        by_status.update(document["counts"]["by_status"])
+        by_error.update(document["counts"]["by_error"])
+    total = histogram.count
+    measured = sum(document["measured_seconds"] for document in documents)
+    requested = [document["requested_qps"] for document in documents]
+    merged = {**first, "ended_at": last["ended_at"], "measured_seconds": round(measured, 6),
+              "requested_qps": None if None in requested else round(sum(requested) / len(requested), 3),
+              "achieved_qps": round(total / max(measured, 1e-9), 3) if total else 0.0,
+              "sent": sum(document["sent"] for document in documents),
+              "counts": {"total": total, "success": total - sum(by_error.values()),
+                         "by_status": dict(sorted(by_status.items())), "by_error": dict(sorted(by_error.items()))},
+              "success_ratio": round((total - sum(by_error.values())) / total, 6) if total else 0.0,
+              "latency_ms": histogram.summary_ms(),
+              "histogram": {"encoding": ENCODING, "unit": "us", "data": histogram.encode()},
+              "settings": {**first["settings"], "duration_s": round(measured, 6)}}
+    if all("samples_us" in document for document in documents):
+        merged["samples_us"] = [value for document in documents for value in document["samples_us"]]
+    return merged

@@ -107,7 +107,7 @@ def relative_quantile(candidate: Evidence, baseline: Evidence, label: str, max_i
     else:
         interval = st.ratio_interval(candidate.latencies_ms, baseline.latencies_ms, QUANTILES[label],
                                      stats.confidence, stats.bootstrap_resamples, rng)
-    interval = st.with_instance_noise(interval, stats.instance_noise_pct, stats.confidence)
+    interval = st.with_instance_noise(interval, stats.instance_noise_for(label), stats.confidence)
     limit = 1 + max_increase_pct / 100
     bounds = (interval.low, interval.high)
     text = (f"{label} ratio {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}] "

@@ -91,11 +91,11 @@ def judge(candidate: Evidence | None, baseline: Evidence | None, policy: GatePol
         checks += _candidate_checks(candidate, policy, rng)
     if candidate is not None and baseline is not None:
         checks += _comparison_checks(candidate, baseline, policy, rng)
-    checks += c.accuracy(_metrics(candidate_model), _metrics(baseline_model), policy.slo.min_accuracy,
+    checks += c.accuracy(model_metrics(candidate_model), model_metrics(baseline_model), policy.slo.min_accuracy,
                          policy.relative.max_accuracy_drop)
-    decision = _decision(checks)
-    action = {PROMOTE: "promote", ROLLBACK: "rollback"}.get(decision, policy.on_inconclusive)
-    return Verdict(decision, action, checks, policy, _model_facts(candidate_model), _model_facts(baseline_model),
+    decision = decision_of(checks)
+    action = action_of(decision, policy)
+    return Verdict(decision, action, checks, policy, model_facts(candidate_model), model_facts(baseline_model),
                    {role: _evidence_facts(e) for role, e in (("candidate", candidate), ("baseline", baseline)) if e})
 
 
@@ -135,7 +135,13 @@ def _comparison_checks(candidate: Evidence, baseline: Evidence, policy: GatePoli
     return checks
 
 
-def _decision(checks: list[c.Check]) -> str:
+def action_of(decision: str, policy: GatePolicy) -> str:
+    """What the pipeline does: promote, rollback, or the policy's `on_inconclusive`."""
+    return {PROMOTE: "promote", ROLLBACK: "rollback"}.get(decision, policy.on_inconclusive)
+
+
+def decision_of(checks: list[c.Check]) -> str:
+    """Any failed check: ROLLBACK; else any undecided: INCONCLUSIVE; else PROMOTE."""
     statuses = {check.status for check in checks}
     if c.FAIL in statuses:
         return ROLLBACK
@@ -144,11 +150,12 @@ def _decision(checks: list[c.Check]) -> str:
     return PROMOTE
 
 
-def _metrics(model: dict | None) -> dict | None:
+def model_metrics(model: dict | None) -> dict | None:
+    """A model manifest's training metrics (None without a model)."""
     return (model or {}).get("metrics")
 
 
-def _model_facts(model: dict | None) -> dict | None:
+def model_facts(model: dict | None) -> dict | None:
     """What the verdict records of a model: name, digest, framework and its training metrics."""
     if model is None:
         return None

@@ -37,25 +37,25 @@ def _fmt(value) -> str:
 
 def html_report(verdict: Verdict, candidate: Evidence | None, baseline: Evidence | None) -> str:
     """The Markdown table as HTML, plus both latency distributions on one percentile plot."""
-    rows = "".join(
-        f"<tr><td>{html.escape(k.name)}</td><td>{_ICONS[k.status]}</td><td>{_fmt(k.value)}</td>"
-        f"<td>{_fmt(k.threshold)}</td><td>{'' if not k.interval else f'[{k.interval[0]:.4g}, {k.interval[1]:.4g}]'}"
-        f"</td><td>{html.escape(k.reason)}</td></tr>" for k in verdict.checks)
     plot = _distribution_plot(candidate, baseline) if candidate is not None else ""
     image = f"<img alt='latency distributions' src='data:image/png;base64,{plot}'>" if plot else ""
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>gate: {verdict.decision}</title></head>"
             f"<body style='font-family:sans-serif'><h2>Gate: {verdict.decision} (action: {verdict.action})</h2>"
-            f"<p>{html.escape(verdict.summary())}</p><table border='1' cellpadding='4' style='border-collapse:"
-            f"collapse'><tr><th>check</th><th>result</th><th>value</th><th>threshold</th><th>interval</th>"
-            f"<th>reason</th></tr>{rows}</table>{image}</body></html>")
+            f"<p>{html.escape(verdict.summary())}</p>{checks_table(verdict)}{image}</body></html>")
+
+
+def checks_table(verdict: Verdict) -> str:
+    """Every check of the verdict as an HTML table: result, value, threshold, interval and reason."""
+    rows = "".join(
+        f"<tr><td>{html.escape(k.name)}</td><td>{_ICONS[k.status]}</td><td>{_fmt(k.value)}</td>"
+        f"<td>{_fmt(k.threshold)}</td><td>{'' if not k.interval else f'[{k.interval[0]:.4g}, {k.interval[1]:.4g}]'}"
+        f"</td><td>{html.escape(k.reason)}</td></tr>" for k in verdict.checks)
+    return ("<table border='1' cellpadding='4' style='border-collapse:collapse'><tr><th>check</th><th>result</th>"
+            f"<th>value</th><th>threshold</th><th>interval</th><th>reason</th></tr>{rows}</table>")
 
 
 def _distribution_plot(candidate: Evidence, baseline: Evidence | None) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(8, 4), dpi=90)
     percentiles = 100 * (1 - 10 ** (-np.linspace(0, 4, 200)))
     for evidence, colour in ((baseline, "tab:blue"), (candidate, "tab:orange")):
@@ -68,10 +68,25 @@ def _distribution_plot(candidate: Evidence, baseline: Evidence | None) -> str:
     axes.set_ylabel("latency (ms)")
     axes.legend()
     axes.grid(True, alpha=0.3)
+    return png_base64(figure)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png_base64(figure) -> str:
+    """A figure as base64 PNG for an <img> data URL; the figure is closed."""
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
+    pyplot().close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
