@@ -48,6 +48,7 @@ bench: $(STAMP) bench-tools router
 	$(BIN)/python tests/bench/bench_local_platform.py
 	$(BIN)/python tests/bench/bench_serving.py
 	$(BIN)/python tests/bench/bench_gate_aa.py
+	$(BIN)/python tests/bench/bench_analysis.py
 
 bench-tools:
 	@command -v nginx >/dev/null && command -v hey >/dev/null && command -v wrk >/dev/null || { \
