@@ -21,6 +21,7 @@ from components.analysis.looks import LookPlan, Side, look_checks
 from components.analysis.run import analyze
 from components.errors import InvalidInputError
 from components.gate.policy import GatePolicy, policy_from_dict
+from tests.support.signals import default_sigint
 
 QUIET = policy_from_dict({"statistics": {"instance_noise_pct": 0.0}})
 
@@ -284,7 +285,8 @@ def test_meshserve_analyze_decides_writes_its_trace_and_leaves_no_copy(aa_canary
 def test_an_interrupted_analysis_removes_its_copy(aa_canary, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "analyze", "--name", "digits", "--sample",
                                 "digits", "--qps", "200", "--json", str(tmp_path / "v.json")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
+                               preexec_fn=default_sigint)
     deadline = time.monotonic() + 60
     while "baseline" not in tracks(aa_canary) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -294,3 +296,12 @@ def test_an_interrupted_analysis_removes_its_copy(aa_canary, tmp_path):
     assert process.returncode == 130 and "interrupted" in stderr
     assert tracks(aa_canary) == ["primary", "canary"]
     assert not (tmp_path / "v.json").exists()
+
+
+def test_an_allowance_set_to_null_switches_its_check_off():
+    policy = policy_from_dict({"relative": {"max_p90_increase_pct": None}, "statistics": {"instance_noise_pct": 0}})
+    analysis = analyze(synthetic(), policy, keep_windows=False)
+    names = {check.name for check in analysis.verdict.checks}
+    assert "relative_p50" in names and "relative_p90" not in names
+    with pytest.raises(InvalidInputError, match="policy.statistics.min_samples"):
+        policy_from_dict({"statistics": {"min_samples": None}})  # not optional

@@ -176,10 +176,11 @@ def _section(name: str, cls: type, values: dict) -> Any:
         raise InvalidInputError(f"policy.{name}", "must be a mapping", f"write {name}: with keys under it")
     defaults = cls()
     known = [f.name for f in fields(cls)]
+    optional = {f.name for f in fields(cls) if "None" in str(f.type)}
     for key, value in values.items():
         if key not in known:
             raise InvalidInputError(f"policy.{name}.{key}", "unknown key", f"use one of {', '.join(known)}")
-        if value is None and getattr(defaults, key) is None:
+        if value is None and key in optional:
             continue  # an optional check, switched off
         if key in _CHOICES:
             if value not in _CHOICES[key]:
