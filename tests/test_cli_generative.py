@@ -31,6 +31,8 @@ BASES = {
     "run": ["run", "--to", "ftp://h/never"],
     "bench": ["bench", "http://127.0.0.1:{closed}/", "-n", "2", "-timeout", "1s", "--json", "{tmp}/r.json"],
     "gate": ["gate", "--candidate", "{result}", "--min-samples", "100"],
+    "analyze": ["analyze", "--name", "m", "--budget", "2s", "--json", "{tmp}/v.json"],  # nothing is deployed
+    "noise": ["noise", "--name", "m", "--runs", "3", "--duration", "1s", "--policy-out", "{tmp}/p.yaml"],
     "deploy": ["deploy", "--name", "m", "--storage-uri", "pvc://m/x"],
     "promote": ["promote", "--name", "m"],
     "rollback": ["rollback", "--name", "m"],

@@ -13,6 +13,7 @@ import pytest
 
 from components.storage import upload_model
 from pipelines.compile import REPO_ROOT
+from tests.support.signals import default_sigint
 
 
 def model_servers(state: Path) -> list[int]:
@@ -35,7 +36,7 @@ def test_an_interrupted_deploy_stops_the_model_server_it_started(signum, code, d
     uri = upload_model(digits_model, "pvc://models/digits").storage_uri
     deploy = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "deploy", "--platform", "local", "--name",
                                "digits", "--storage-uri", uri], env=env, cwd=REPO_ROOT, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 60
     while not model_servers(state) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -96,7 +97,8 @@ def test_a_router_port_from_the_environment_wins_and_a_clash_is_not_remembered(i
 def meshserve(*args: str, **popen) -> subprocess.Popen:
     """The CLI in its own process group, as a terminal runs it (Ctrl-C signals the whole group)."""
     return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO_ROOT, env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint, **popen)
 
 
 def test_ctrl_c_of_a_multi_process_benchmark_is_one_line_and_writes_no_result(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx: `make run`/`make test` install it")
 
 
-def test_first_run_deploys_gates_and_finishes_the_rollout(isolated_state):
+def test_first_run_deploys_analyses_and_finishes_the_rollout(isolated_state):
     env = dict(os.environ)
     try:
         completed = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], capture_output=True, text=True,
@@ -22,7 +22,10 @@ def test_first_run_deploys_gates_and_finishes_the_rollout(isolated_state):
         verdict = json.loads(open(verdict_path).read())
         assert verdict["decision"] in ("PROMOTE", "ROLLBACK", "INCONCLUSIVE")
         assert verdict["baseline_model"] is None and "baseline" not in verdict["evidence"]  # a first deploy
-        assert verdict["evidence"]["candidate"]["samples"] == 5000  # 500 qps x 10 s
+        trace = verdict["analysis"]
+        assert verdict["evidence"]["candidate"]["samples"] == 2500 * trace["looks_taken"]  # 500 qps x 5 s a look
+        assert trace["context"]["baseline"] == "none (first deploy)"
+        assert f"analysis: {trace['looks_taken']} look(s)" in summary
         status = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "status", "--json"],
                                 capture_output=True, text=True, env=env, check=True)
         versions = json.loads(status.stdout)["models"].get("digits", [])
@@ -35,7 +38,7 @@ def test_first_run_deploys_gates_and_finishes_the_rollout(isolated_state):
 
 
 def test_a_rollout_measures_candidate_and_baseline_side_by_side(isolated_state, tmp_path):
-    """With a primary serving, `meshserve run` benchmarks both versions at the same time, then gates."""
+    """With a primary serving, `meshserve run` analyses the candidate against a fresh copy of the primary."""
     from datetime import datetime
 
     env = dict(os.environ)
@@ -56,13 +59,14 @@ def test_a_rollout_measures_candidate_and_baseline_side_by_side(isolated_state, 
         verdict_path = next(line.split()[-1] for line in summary.splitlines() if "verdict:" in line)
         verdict = json.loads(open(verdict_path).read())
         assert verdict["baseline_model"]["model_digest"] != verdict["candidate_model"]["model_digest"]
+        looks = verdict["analysis"]["looks_taken"]
         assert {role: facts["samples"] for role, facts in verdict["evidence"].items()} == {
-            "candidate": 5000, "baseline": 5000}
+            "candidate": 2500 * looks, "baseline": 2500 * looks}
         assert "relative_accuracy" in {check["name"] for check in verdict["checks"]}  # the deploy step's manifest
-        pair_dir = next(isolated_state.rglob("benchmark-pair"))
-        results = {role: json.loads((pair_dir / f"{role}_result").read_text()) for role in ("candidate", "baseline")}
+        step_dir = next(isolated_state.rglob("analyze"))
+        results = {role: json.loads((step_dir / f"{role}_result").read_text()) for role in ("candidate", "baseline")}
         assert results["candidate"]["target"]["headers"] == {"x-meshserve-track": "canary"}
-        assert results["baseline"]["target"]["headers"] == {"x-meshserve-track": "primary"}
+        assert results["baseline"]["target"]["headers"] == {"x-meshserve-track": "baseline"}  # the fresh copy
         started = [datetime.fromisoformat(r["started_at"]) for r in results.values()]
         assert abs((started[0] - started[1]).total_seconds()) < 0.1  # measured side by side
         status = subprocess.run(cli + ["local", "status", "--json"], capture_output=True, text=True, env=env,

@@ -18,7 +18,7 @@ from components.analysis.looks import Side
 from components.analysis.noise import PairEstimate
 from components.analysis.run import WINDOW_WARMUP_S, Analysis, Look, analyze
 from components.errors import InvalidInputError
-from components.gate.policy import GatePolicy
+from components.gate.policy import GatePolicy, policy_from_dict
 from components.platform.registry import ClusterAccess, platform_for
 from components.rollout.contract import AnalysisSides
 
@@ -98,8 +98,6 @@ def run_analysis_on_platform(name: str, load: Load, policy: GatePolicy, *, platf
 
 def with_budget(policy: GatePolicy, budget_s: float) -> GatePolicy:
     """The policy with its analysis budget set to `budget_s` seconds per side (0 keeps the policy's)."""
-    from components.gate.policy import policy_from_dict
-
     if not budget_s:
         return policy
     data = policy.to_dict()
