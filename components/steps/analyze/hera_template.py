@@ -36,11 +36,9 @@ def analyze(
     (`budget_s` above 0 overrides the policy's analysis.max_duration_s)."""
     from components.gate.policy import policy_from_dict
     from components.steps.analyze.core import Load, run_analysis_on_platform, with_budget, write_analysis
+    from components.steps.artifacts import given
     from components.steps.errors import step_errors
     from components.steps.gate.core import read_model
-
-    def given(path):  # an optional artifact Argo did not pass leaves no file
-        return path if path is not None and Path(path).exists() else None
 
     with step_errors("analyze"):
         analysis = run_analysis_on_platform(

@@ -28,11 +28,9 @@ def gate(
     """Decide PROMOTE, ROLLBACK or INCONCLUSIVE from the benchmark results, the models' manifests (accuracy
     checks) and the policy."""
     from components.gate.policy import policy_from_dict
+    from components.steps.artifacts import given
     from components.steps.errors import step_errors
     from components.steps.gate.core import run_gate
-
-    def given(path):  # an optional artifact Argo did not pass leaves no file
-        return path if path is not None and Path(path).exists() else None
 
     with step_errors("gate"):
         outcome = run_gate(candidate_result, given(baseline_result), policy_from_dict(policy),
