@@ -20,7 +20,7 @@ from components.analysis import sequential as sq
 from components.analysis.looks import LookPlan, Side, look_checks
 from components.analysis.run import analyze
 from components.errors import InvalidInputError
-from components.gate.policy import GatePolicy, policy_from_dict
+from components.gate.policy import SPENDING, GatePolicy, policy_from_dict
 from tests.support.signals import default_sigint
 
 QUIET = policy_from_dict({"statistics": {"instance_noise_pct": 0.0}})
@@ -49,7 +49,7 @@ def synthetic(factor=1.0, error_every=0, seed=0):
 
 
 def test_alpha_spending_adds_up_to_alpha_over_any_looks():
-    for spending in sq.SPENDING:
+    for spending in SPENDING:
         for looks in (1, 7, 24):
             fractions = [k / looks for k in range(looks + 1)]
             spent = sum(sq.look_alpha(b, a, 0.05, spending) for a, b in zip(fractions, fractions[1:], strict=False))

@@ -97,14 +97,15 @@ def look_checks(candidate: Side, baseline: Side | None, policy: GatePolicy, plan
     for label, limit in limits.items():
         if limit is not None:
             checks.append(slo_quantile(sample, label, limit, plan.alpha))
-    if baseline is None or baseline.sample().n == 0:
+    reference = baseline.sample() if baseline is not None else None
+    if reference is None or reference.n == 0:
         return checks
     relative = policy.relative
     allowances = {"p50": relative.max_p50_increase_pct, "p90": relative.max_p90_increase_pct,
                   "p99": relative.max_p99_increase_pct}
     for label, allowance in allowances.items():
         if allowance is not None:
-            checks.append(relative_quantile(sample, baseline.sample(), label, allowance, plan,
+            checks.append(relative_quantile(sample, reference, label, allowance, plan,
                                             policy.statistics.instance_noise_for(label), instances))
     return checks
 

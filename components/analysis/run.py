@@ -65,10 +65,13 @@ class Analysis:
     baseline: Side | None
     windows: dict[str, list[dict]] = field(default_factory=dict)
     context: dict = field(default_factory=dict)
+    merged: dict[str, dict] | None = None
 
     def results(self) -> dict[str, dict]:
-        """Each side's windows merged into one benchmark result document."""
-        return {role: merge_windows(documents) for role, documents in self.windows.items() if documents}
+        """Each side's windows merged into one benchmark result document (merged once, then kept)."""
+        if self.merged is None:
+            self.merged = {role: merge_windows(docs) for role, docs in self.windows.items() if docs}
+        return self.merged
 
     def to_dict(self) -> dict:
         """The verdict artifact: the gate's verdict plus the analysis trace."""
@@ -117,19 +120,17 @@ def analyze(measure: MeasureWindow, policy: GatePolicy, *, with_baseline: bool =
                 break
             if last:
                 stopped = f"the budget ({plan.max_duration_s:g} s per side) was spent"
-    verdict = Verdict(decision, action_of(decision, policy), checks, policy, model_facts(candidate_model),
-                      model_facts(baseline_model), _facts(windows))
-    return Analysis(verdict, looks, stopped, candidate, baseline, windows, context or {})
+    analysis = Analysis(Verdict(decision, action_of(decision, policy), checks, policy, model_facts(candidate_model),
+                                model_facts(baseline_model)), looks, stopped, candidate, baseline, windows,
+                        context or {})
+    analysis.verdict.evidence.update(_facts(analysis.results(), windows))
+    return analysis
 
 
-def _facts(windows: dict[str, list[dict]]) -> dict:
+def _facts(results: dict[str, dict], windows: dict[str, list[dict]]) -> dict:
     """What the verdict records of each side's measurement."""
-    facts = {}
-    for role, documents in windows.items():
-        if documents:
-            merged = merge_windows(documents)
-            facts[role] = {"url": merged["target"]["url"], "protocol": merged["target"]["protocol"],
-                           "samples": merged["counts"]["total"], "requested_qps": merged["requested_qps"],
-                           "achieved_qps": merged["achieved_qps"], "latency_ms": merged["latency_ms"],
-                           "started_at": merged["started_at"], "windows": len(documents)}
-    return facts
+    return {role: {"url": merged["target"]["url"], "protocol": merged["target"]["protocol"],
+                   "samples": merged["counts"]["total"], "requested_qps": merged["requested_qps"],
+                   "achieved_qps": merged["achieved_qps"], "latency_ms": merged["latency_ms"],
+                   "started_at": merged["started_at"], "windows": len(windows[role])}
+            for role, merged in results.items()}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPENDING = ("pocock", "obrien-fleming")
+from components.gate.statistics import sample_quantile as order_statistic
 
 
 def spent(fraction: float, alpha: float, spending: str) -> float:
@@ -104,12 +104,6 @@ class BlockedSample:
     def n(self) -> int:
         """How many latencies."""
         return int(self.sorted.size)
-
-
-def order_statistic(sorted_values: np.ndarray, q: float) -> float:
-    """The q-quantile as an order statistic: the smallest value with at least q of the sample at or below it."""
-    n = sorted_values.size
-    return float(sorted_values[min(n, max(1, math.ceil(q * n))) - 1])
 
 
 def hall_sheather(n: int, q: float, alpha: float = 0.05) -> float:
