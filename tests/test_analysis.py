@@ -275,7 +275,7 @@ def test_meshserve_analyze_decides_writes_its_trace_and_leaves_no_copy(aa_canary
     trace = verdict["analysis"]
     assert trace["context"]["baseline"] == "copy" and trace["context"]["baseline_version"].endswith("-baseline")
     assert 1 <= trace["looks_taken"] <= 4 and trace["planned_looks"] == 4
-    assert completed.stdout.count("look ") == trace["looks_taken"]
+    assert sum(line.startswith("look ") for line in completed.stdout.splitlines()) == trace["looks_taken"]
     assert trace["samples"]["baseline"] > 0
     assert "<img" in (tmp_path / "v.html").read_text()
     assert tracks(aa_canary) == ["primary", "canary"]
