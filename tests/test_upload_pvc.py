@@ -74,3 +74,22 @@ def test_read_published_manifest(digits_model):
     assert read_published_manifest(result.storage_uri).model_digest == result.manifest.model_digest
     with pytest.raises(InvalidInputError, match="^storage_uri: pvc://models/digits is not a published model version"):
         read_published_manifest("pvc://models/digits")
+
+
+def test_a_users_files_at_the_version_are_refused_and_kept(digits_model, isolated_state):
+    important = isolated_state / "pvc" / "models" / "shared" / "important"
+    important.mkdir(parents=True)
+    (important / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match=r"^version: pvc://models/shared/important already holds files"):
+        upload_model(digits_model, "pvc://models/shared", version="important")
+    assert [p.name for p in important.iterdir()] == ["notes.txt"]
+    assert (important / "notes.txt").read_text() == "mine"
+
+
+def test_a_plain_file_in_the_way_is_refused_and_kept(digits_model, isolated_state):
+    shared = isolated_state / "pvc" / "models" / "shared"
+    shared.mkdir(parents=True)
+    (shared / "README").write_text("read me")
+    with pytest.raises(InvalidInputError, match=r"^version: pvc://models/shared/README already holds a file"):
+        upload_model(digits_model, "pvc://models/shared", version="README")
+    assert (shared / "README").read_text() == "read me"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from components.errors import IntegrityError, StorageError
+from components.errors import IntegrityError, InvalidInputError, StorageError
 from components.manifest import MANIFEST_FILENAME, read_manifest
 from components.storage import publish, upload_model
 from tests.support.models import make_model_dir
@@ -125,3 +125,23 @@ def test_storage_failures_are_one_line_naming_the_fix(scheme, env, expected, s3_
     code = main(["upload", "--model", str(digits_model), "--to", f"{scheme}://models-x/p"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
+def test_objects_under_the_version_that_meshserve_did_not_publish_are_refused_and_kept(digits_model, s3_env, bucket):
+    client = s3_env.client()
+    client.put_object(Bucket=bucket, Key="shared/important/data.csv", Body=b"a,b\n1,2\n")
+    client.put_object(Bucket=bucket, Key="shared/README", Body=b"read me")
+    for version, what in (("important", "files meshserve did not publish"), ("README", "a file")):
+        with pytest.raises(InvalidInputError, match=f"^version: s3://{bucket}/shared/{version} already holds {what}"):
+            upload_model(digits_model, f"s3://{bucket}/shared", version=version)
+    assert _keys(s3_env, bucket) == ["shared/README", "shared/important/data.csv"]
+
+
+def test_an_interrupted_copy_carries_the_marker_and_is_redone(digits_model, s3_env, bucket):
+    version = read_manifest(digits_model).version_id
+    client = s3_env.client()
+    client.put_object(Bucket=bucket, Key=f"m/{version}/{publish.PUBLISHING_MARKER}", Body=b"earlier-run")
+    client.put_object(Bucket=bucket, Key=f"m/{version}/model.joblib", Body=b"half copied")
+    result = upload_model(digits_model, f"s3://{bucket}/m")
+    assert result.published
+    assert _keys(s3_env, bucket, "m/") == [f"m/{version}/{MANIFEST_FILENAME}", f"m/{version}/model.joblib"]

@@ -5,9 +5,12 @@ A version is published atomically:
 2. every file is written under `<prefix>/.staging/<version>-<random>/`;
 3. every staged object is read back and its sha256 compared with the manifest;
 4. the version is published at `<prefix>/<version>/`: by one directory rename where the store has
-   atomic renames (a PVC), otherwise by server-side copies with the manifest written last, so the
-   manifest marks a complete version; an incomplete one (interrupted copy) is cleared and redone;
+   atomic renames (a PVC), otherwise by server-side copies between a publishing marker (written first)
+   and the manifest (written last), so the manifest marks a complete version;
 5. the staging prefix is removed, whatever happened.
+Only meshserve's own leftovers are ever reclaimed: a staging prefix, or a version holding its publishing
+marker and no manifest (an interrupted copy). Anything else already at `<prefix>/<version>` (a user's
+files, a plain file) is refused, never replaced.
 The storageUri handed to the runtimes is returned only after step 4. Re-publishing the same model to
 the same version is a no-op; a different model under an existing version is refused.
 """
@@ -30,6 +33,7 @@ from components.storage.filesystems import OpenedStore, open_store
 from components.storage.uri import StorageUri, parse_storage_uri
 
 STAGING_DIR = ".staging"
+PUBLISHING_MARKER = ".meshserve-publishing"
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _READ_BLOCK = 8 << 20
 
@@ -59,6 +63,7 @@ def upload_model(model_dir: Path, to: str, version: str | None = None) -> Upload
         final = f"{store.base}/{version}"
         if _already_published(store, final, manifest, target_uri):
             return UploadResult(str(target_uri), manifest, False, 0, _since(started))
+        _refuse_foreign(store, final, target_uri)
         staging = f"{store.base}/{STAGING_DIR}/{version}-{uuid.uuid4().hex[:8]}"
         try:
             sent = _stage(store, model_dir, manifest, staging)
@@ -87,6 +92,15 @@ def _already_published(store: OpenedStore, final: str, manifest: ModelManifest, 
             "pass another --version, or omit it to use the content-derived one",
         )
     return True
+
+
+def _refuse_foreign(store: OpenedStore, final: str, uri: StorageUri) -> None:
+    """Refuse a version location that holds anything but meshserve's own interrupted publish."""
+    if not store.fs.exists(final) or store.fs.exists(f"{final}/{PUBLISHING_MARKER}"):
+        return
+    what = "a file" if store.fs.isfile(final) else "files meshserve did not publish (no manifest)"
+    raise InvalidInputError("version", f"{uri} already holds {what}; nothing was changed",
+                            "pass another --version, or move those files away")
 
 
 def _stage(store: OpenedStore, model_dir: Path, manifest: ModelManifest, staging: str) -> int:
@@ -124,15 +138,17 @@ def _publish(store: OpenedStore, staging: str, final: str, manifest: ModelManife
     """Make the staged version visible at `final` in one step a reader can rely on."""
     manifest_bytes = (json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n").encode()
     if store.fs.exists(final):
-        store.fs.rm(final, recursive=True)  # an earlier, interrupted publish: never referenced
+        store.fs.rm(final, recursive=True)  # our own interrupted publish (its marker checked): never referenced
     if store.posix:
         store.fs.pipe_file(f"{staging}/{MANIFEST_FILENAME}", manifest_bytes)
         Path(final).parent.mkdir(parents=True, exist_ok=True)
         Path(staging).rename(final)
         return
+    store.fs.pipe_file(f"{final}/{PUBLISHING_MARKER}", staging.rsplit("/", 1)[-1].encode())
     for relative in sorted(manifest.files):
         store.fs.copy(f"{staging}/{relative}", f"{final}/{relative}")
     store.fs.pipe_file(f"{final}/{MANIFEST_FILENAME}", manifest_bytes)
+    store.fs.rm(f"{final}/{PUBLISHING_MARKER}")
 
 
 def _remove(store: OpenedStore, path: str) -> None:
