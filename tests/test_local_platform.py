@@ -16,7 +16,7 @@ from components.manifest import ModelManifest, digest_directory, read_manifest, 
 from components.platform.local import LocalPlatform
 from components.routing.nginx import render_config
 from components.routing.spec import Endpoint, Route, RoutingSpec
-from components.serving.runtime import is_our_server
+from components.processes import start_time
 from components.steps.benchmark.core import run_benchmark_step
 from components.storage import upload_model
 from components.training import TrainConfig, train_model
@@ -86,7 +86,7 @@ def test_lifecycle_deploy_promote_canary_rollback(platform_env):
     with pytest.raises(InvalidInputError, match="already has a canary"):
         platform.deploy("digits", second)
     platform.rollback("digits")
-    assert set(tracks(platform)) == {"primary"} and not is_our_server(canary.details["replicas"][0]["pid"])
+    assert set(tracks(platform)) == {"primary"} and start_time(canary.details["replicas"][0]["pid"]) is None
     assert predict(platform, {"x-meshserve-track": "canary"}) == 404
 
 
@@ -151,7 +151,7 @@ def test_down_stops_what_it_started(platform_env):
     pids = [r["pid"] for v in tracks(platform).values() for r in v["replicas"]]
     router_pid = platform.status()["router"]["pid"]
     platform.down()
-    assert not any(is_our_server(pid) for pid in pids)
+    assert all(start_time(pid) is None for pid in pids)
     assert not os.path.exists(f"/proc/{router_pid}/cmdline") or b"nginx" not in open(
         f"/proc/{router_pid}/cmdline", "rb").read()
     assert platform.status()["models"] == {}
@@ -207,7 +207,7 @@ def test_replicas_share_the_load_fail_over_and_stop_together(platform_env, capsy
     assert main(["status", "--platform", "local"]) == 0
     assert "DEGRADED 1/2" in capsys.readouterr().out
     platform.down()
-    assert not any(is_our_server(r["pid"]) for r in replicas)
+    assert all(start_time(r["pid"]) is None for r in replicas)
 
 
 @pytest.mark.parametrize("replicas", [0, 17])

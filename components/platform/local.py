@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.errors import InvalidInputError, PlatformError
-from components.platform.state import PlatformState, state_dir
+from components.platform.state import FileJournal, PlatformState, state_dir
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
@@ -93,7 +93,26 @@ class LocalPlatform:
         self.state = PlatformState(self.root)
         self.router: NginxRouter = router_for(router, self.root)
         self.runtime = runtime_for(runtime, self.root)
-        self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state)
+        self.journal = FileJournal(self.root)
+        self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state,
+                               self.journal)
+
+    def converge(self) -> list[str]:
+        """Settle what a killed command left (kill -9 of deploy, promote, rollback or of nginx's master): finish
+        or undo the journaled change, stop model servers no record holds, restart a router whose master is
+        gone. Skipped while another command holds the state's lock (it is at work). Returns what was done."""
+        with self.state.try_locked() as models:
+            if models is None:
+                return []
+            done = [self.rollout.settle(name, models.setdefault(name, ModelRecord())) for name in self.journal.names()]
+            recorded = {process.pid for record in models.values() for version in _versions(record)
+                        for process in processes_of(version)}
+            for pid, serves in self.runtime.unrecorded(recorded):
+                self.runtime.stop_pid(pid)
+                done.append(f"stopped model server {serves} (pid {pid}), which no record held")
+            if any(not record.empty for record in models.values()):
+                done += self.router.recover()
+        return [line for line in done if line]
 
     def deploy(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None,
                allow_same_model: bool = False, version: str = "") -> Version:
@@ -107,6 +126,7 @@ class LocalPlatform:
             raise InvalidInputError("replicas", f"{replicas} is out of range", f"pass 1 to {MAX_REPLICAS}")
         manifest = read_published_manifest(storage_uri)
         version = version or published_version_name(storage_uri) or manifest.version_id
+        self.converge()
         return self.rollout.deploy(Candidate(name, version, manifest.model_digest, storage_uri, canary_percent,
                                              LocalDeployment(replicas), allow_same_model))
 
@@ -144,21 +164,25 @@ class LocalPlatform:
 
     def promote(self, name: str) -> Version:
         """Make the (healthy) canary the primary with all traffic; stop the old primary once drained."""
+        self.converge()
         return self.rollout.promote(name)
 
     def rollback(self, name: str) -> Version | None:
         """Send all traffic back to the (healthy) primary and stop the canary (with no primary, remove the model)."""
+        self.converge()
         return self.rollout.rollback(name)
 
     def status(self) -> dict:
-        """Router URLs and, per model, each version's weight, health and listeners."""
+        """Router URLs and, per model, each version's weight, health and listeners, after settling what a killed
+        command left (`recovered` says what that was)."""
+        recovered = self.converge()
         records = dict(self.state.records())
         ports = self.router.ports() if records else {}
         report = {"router": {"http": f"http://127.0.0.1:{ports['http']}" if ports else None,
                              "grpc": f"127.0.0.1:{ports['grpc']}" if ports else None,
                              "l4_grpc": f"127.0.0.1:{ports['l4']}" if ports and self.router.stream_enabled() else None,
-                             "pid": self.router.pid()},
-                  "models": {}}
+                             "pid": self.router.pid(), "running": self.router.pid() is not None},
+                  "models": {}, "recovered": recovered}
         for name, record in records.items():
             weights = {**dict(zip(("primary", "canary"), self.router.get_routes(name), strict=True)), "baseline": 0}
             report["models"][name] = [self._version_status(track, version, weights[track])
@@ -172,10 +196,12 @@ class LocalPlatform:
         return self.router.spec()
 
     def down(self) -> list[str]:
-        """Stop every process this state directory started (by recorded PID), and the router.
+        """Stop every process this state directory started, and the router.
 
-        With a state file that cannot be read, it still stops the model servers serving from this state
-        directory (found by their command lines) and the router, and moves the file aside.
+        A process is this directory's only when it carries the directory's identity and its recorded start
+        time (components/processes), so a copied state directory never stops the live platform. With a state
+        file that cannot be read, it still stops the model servers this directory started and the router, and
+        moves the file aside.
         """
         try:
             return self._down()
@@ -186,14 +212,16 @@ class LocalPlatform:
         stopped = []
         with self.state.locked() as models:
             for name, record in models.items():
-                for version in (record.primary, record.canary, record.baseline):
-                    if version is not None:
-                        processes = processes_of(version)
-                        for process in processes:
-                            self.runtime.stop(process)
+                for version in _versions(record):
+                    processes = [process for process in processes_of(version) if self.runtime.owns(process)]
+                    for process in processes:
+                        self.runtime.stop(process)
+                    if processes:
                         pids = ", ".join(str(process.pid) for process in processes)
                         stopped.append(f"{name} {version.version} (pid {pids})")
                 record.primary = record.canary = record.baseline = None
+            stopped += self._stop_unrecorded()
+            self.journal.file.unlink(missing_ok=True)
             pid = self.router.pid()
             self.router.stop()
             if pid:
@@ -201,10 +229,7 @@ class LocalPlatform:
         return stopped
 
     def _down_without_state(self) -> list[str]:
-        stopped = []
-        for pid in _servers_under(self.root):
-            self.runtime.stop(RunningVersion("?", "?", "", "", pid, 0, 0, ""))
-            stopped.append(f"model server (pid {pid})")
+        stopped = self._stop_unrecorded()
         pid = self.router.pid()
         self.router.stop()
         if pid:
@@ -213,6 +238,13 @@ class LocalPlatform:
         self.state.file.rename(aside)
         return stopped + [f"the unreadable state file, moved to {aside}"]
 
+    def _stop_unrecorded(self) -> list[str]:
+        stopped = []
+        for pid, serves in self.runtime.unrecorded(set()):
+            self.runtime.stop_pid(pid)
+            stopped.append(f"model server {serves} (pid {pid})")
+        return stopped
+
     def _version_status(self, track: str, version: Version, weight: int) -> dict:
         replicas = [{"pid": p.pid, "http": f"127.0.0.1:{p.http_port}", "grpc": f"127.0.0.1:{p.grpc_port}",
                      "ready": self.runtime.ready(p)} for p in processes_of(version)]
@@ -220,18 +252,9 @@ class LocalPlatform:
                              version.endpoint.http, version.endpoint.grpc, version.storage_uri, replicas).__dict__
 
 
-def _servers_under(root: Path) -> list[int]:
-    """Model servers whose command line names a model under this state directory."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if entry.name.isdigit() and b"components.serving" in cmdline and \
-                any(part.startswith(str(root).encode()) for part in cmdline):
-            found.append(int(entry.name))
-    return found
+def _versions(record: ModelRecord) -> list[Version]:
+    """The versions a record holds."""
+    return [version for version in (record.primary, record.canary, record.baseline) if version is not None]
 
 
 def processes_of(version: Version) -> list[RunningVersion]:

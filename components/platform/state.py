@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from components.errors import PlatformError
-from components.rollout.contract import ModelRecord
+from components.rollout.contract import Intent, ModelRecord
 from components.routing.spec import Endpoint
 
 STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
@@ -36,6 +36,20 @@ class PlatformState:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "platform.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            models = self.read()
+            yield models
+            self._write({name: record for name, record in models.items() if not record.empty})
+
+    @contextmanager
+    def try_locked(self) -> Iterator[dict[str, ModelRecord] | None]:
+        """Every record, exclusively, if no other command holds the lock now (else None: one is at work)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "platform.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield None
+                return
             models = self.read()
             yield models
             self._write({name: record for name, record in models.items() if not record.empty})
@@ -67,6 +81,53 @@ class PlatformState:
         data = {"models": {name: record.to_dict() for name, record in models.items()}}
         temporary = self.file.with_suffix(".tmp")
         temporary.write_text(json.dumps(data, indent=1))
+        temporary.replace(self.file)
+
+
+class FileJournal:
+    """The local platform's journal: the intent of each change in progress, in <state>/journal.json, written
+    (under the state's lock) before the change is made."""
+
+    def __init__(self, root: Path):
+        self.file = Path(root) / "journal.json"
+
+    def begin(self, name: str, intent: Intent) -> None:
+        """Record the intent durably (a rename, then the directory synced)."""
+        self._write({**self._read(), name: intent.to_dict()})
+
+    def pending(self, name: str) -> Intent | None:
+        """The intent a killed command left for the model, if any."""
+        found = self._read().get(name)
+        return Intent(**found) if found else None
+
+    def names(self) -> list[str]:
+        """The models with a change pending."""
+        return sorted(self._read())
+
+    def end(self, name: str) -> None:
+        """Forget the model's intent."""
+        entries = self._read()
+        if entries.pop(name, None) is not None:
+            self._write(entries)
+
+    def _read(self) -> dict:
+        if not self.file.is_file():
+            return {}
+        try:
+            return json.loads(self.file.read_text())
+        except ValueError:
+            raise PlatformError("state", f"{self.file} is not a meshserve journal",
+                                "run `meshserve local down`, then deploy again") from None
+
+    def _write(self, entries: dict) -> None:
+        if not entries:
+            self.file.unlink(missing_ok=True)
+            return
+        temporary = self.file.with_suffix(".tmp")
+        with open(temporary, "w") as handle:
+            json.dump(entries, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
         temporary.replace(self.file)
 
 

@@ -146,5 +146,47 @@ class StateStore(Protocol):
         """Every model's record, as stored."""
 
 
+@dataclass(frozen=True)
+class Intent:
+    """A change about to be made to one model, written before it is made: the record before and after it, and
+    the router's snapshot once it is in force. A command killed mid-change leaves it for the next to settle."""
+
+    operation: str
+    before: dict
+    after: dict
+    routes_after: dict | None
+
+    def to_dict(self) -> dict:
+        """The JSON form a journal keeps."""
+        return asdict(self)
+
+
+class Journal(Protocol):
+    """Keeps the intent of the change in progress, per model, durably, until the change is saved."""
+
+    def begin(self, name: str, intent: Intent) -> None:
+        """Record the intent before acting."""
+
+    def pending(self, name: str) -> Intent | None:
+        """The intent a killed command left (None when the last change completed)."""
+
+    def end(self, name: str) -> None:
+        """Forget the intent: the change and the record are saved."""
+
+
+class NoJournal:
+    """For a platform whose state store keeps its own history (a cluster's objects): nothing to settle."""
+
+    def begin(self, name: str, intent: Intent) -> None:
+        """Nothing is kept."""
+
+    def pending(self, name: str) -> Intent | None:
+        """Never anything pending."""
+        return None
+
+    def end(self, name: str) -> None:
+        """Nothing to forget."""
+
+
 def _endpoint(version: Version | None) -> Endpoint | None:
     return version.endpoint if version else None

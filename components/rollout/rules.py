@@ -10,93 +10,162 @@
 - baseline: for an analysis, a fresh copy of the primary (its model, the canary's resources) starts
   beside both, reachable only by the track header, and is removed afterwards. Promote and rollback
   remove a copy an interrupted analysis left.
+- interruptions: every change is written to the journal (the record before and after, the routes after)
+  before it is made. A command killed mid-change (kill -9) leaves the intent; the next command on that
+  model settles it first: if the router already holds the routes after, the change is finished (what it
+  replaced is removed and the record saved), otherwise it is undone (the recorded routes are put back and
+  what it started is removed).
 """
 
 from __future__ import annotations
 
+import copy
+import json
+
 from components.errors import InvalidInputError, PlatformError
-from components.rollout.contract import Candidate, ModelRecord, RolloutRouter, StateStore, Version, VersionRuntime
+from components.rollout.contract import (
+    Candidate,
+    Intent,
+    Journal,
+    ModelRecord,
+    NoJournal,
+    RolloutRouter,
+    StateStore,
+    Version,
+    VersionRuntime,
+)
 
 
 class Rollout:
     """deploy / promote / rollback over one platform's parts."""
 
-    def __init__(self, runtime: VersionRuntime, router: RolloutRouter, state: StateStore):
+    def __init__(self, runtime: VersionRuntime, router: RolloutRouter, state: StateStore,
+                 journal: Journal | None = None):
         self.runtime = runtime
         self.router = router
         self.state = state
+        self.journal = journal or NoJournal()
 
     def deploy(self, candidate: Candidate) -> Version:
         """Start the candidate beside the primary with `canary_percent` of traffic (all, on a first deploy)."""
-        with self.state.transaction(candidate.name) as record:
+        name = candidate.name
+        with self.state.transaction(name) as record:
+            self.settle(name, record)
             check_deployable(candidate, record)
-            before = self.router.snapshot(candidate.name)
+            before = self.router.snapshot(name)
             version = self.runtime.start(candidate)
-            record.canary, record.canary_percent = version, candidate.canary_percent
+            after = _changed(record, canary=version, canary_percent=candidate.canary_percent, routes_before=before)
+            self._begin(name, "deploy", record, after, _snapshot_of(after, name))
             try:
-                self.router.reconcile(record.route(candidate.name, candidate.canary_percent))
+                self.router.reconcile(after.route(name, candidate.canary_percent))
             except BaseException:
-                self._undo_deploy(candidate.name, before, version)
+                self._undo_deploy(name, before, version)
+                self.journal.end(name)
                 raise
-            record.routes_before = before
-            return version
+            _assign(record, after)
+        self.journal.end(name)
+        return version
 
     def promote(self, name: str) -> Version:
         """All traffic to the (healthy) canary, then remove the old primary."""
         with self.state.transaction(name) as record:
+            self.settle(name, record)
             canary = _require_canary(name, record, "promote")
             self._require_healthy(canary, "promote")
-            self.router.reconcile(ModelRecord(primary=canary).route(name, 0))
-            for replaced in (record.primary, record.baseline):
-                if replaced is not None:
-                    self.runtime.stop(replaced)
-            record.primary, record.canary, record.routes_before, record.baseline = canary, None, None, None
-            return canary
+            after = ModelRecord(primary=canary)
+            self._begin(name, "promote", record, after, _snapshot_of(after, name))
+            self.router.reconcile(after.route(name, 0))
+            self._stop_replaced(record, after)
+            _assign(record, after)
+        self.journal.end(name)
+        return canary
 
     def rollback(self, name: str) -> Version | None:
         """Restore the routes recorded before the rollout, then remove the canary."""
         with self.state.transaction(name) as record:
-            canary = _require_canary(name, record, "roll back")
+            self.settle(name, record)
+            _require_canary(name, record, "roll back")
             if record.primary is not None:
                 self._require_healthy(record.primary, "roll back onto")
+            after = ModelRecord(primary=record.primary)
+            self._begin(name, "rollback", record, after, record.routes_before)
             self.router.restore(name, record.routes_before)
-            for removed in (canary, record.baseline):
-                if removed is not None:
-                    self.runtime.stop(removed)
-            record.canary, record.routes_before, record.baseline = None, None, None
-            return record.primary
+            self._stop_replaced(record, after)
+            _assign(record, after)
+        self.journal.end(name)
+        return after.primary
 
-    def start_baseline(self, name: str, copy: Candidate) -> Version:
-        """Start `copy` (the primary's model, under the baseline's own version name) for an analysis: routed
-        by the track header only, with no weight. A copy left by an interrupted analysis is replaced."""
+    def settle(self, name: str, record: ModelRecord) -> str:
+        """Finish or undo the change a killed command left on this model (call with its record, under the
+        state's lock); return what was done ("" when nothing was pending)."""
+        intent = self.journal.pending(name)
+        if intent is None:
+            return ""
+        before, after = ModelRecord.from_dict(intent.before), ModelRecord.from_dict(intent.after)
+        if _plain(record.to_dict()) == _plain(intent.after):
+            outcome = "it had completed"
+        elif _plain(self.router.snapshot(name)) == _plain(intent.routes_after):
+            self._stop_replaced(before, after)
+            _assign(record, after)
+            outcome = "finished it"
+        else:
+            self.router.restore(name, _snapshot_of(before, name))
+            self._stop_replaced(after, before)
+            _assign(record, before)
+            outcome = "undid it"
+        self.journal.end(name)
+        return f"an interrupted {intent.operation} of {name}: {outcome}"
+
+    def _begin(self, name: str, operation: str, record: ModelRecord, after: ModelRecord,
+               routes_after: dict | None) -> None:
+        self.journal.begin(name, Intent(operation, record.to_dict(), after.to_dict(), _plain(routes_after)))
+
+    def _stop_replaced(self, before: ModelRecord, after: ModelRecord) -> None:
+        """Stop every version `before` holds that `after` does not."""
+        kept = {version.version for version in (after.primary, after.canary, after.baseline) if version}
+        for version in (before.primary, before.canary, before.baseline):
+            if version is not None and version.version not in kept:
+                self.runtime.stop(version)
+
+    def start_baseline(self, name: str, candidate: Candidate) -> Version:
+        """Start `candidate` (the primary's model, under the baseline's own version name) for an analysis:
+        routed by the track header only, with no weight. A copy left by an interrupted analysis is replaced."""
         with self.state.transaction(name) as record:
+            self.settle(name, record)
             _require_canary(name, record, "analyse")
             if record.primary is None:
                 raise InvalidInputError("name", f"{name} has no primary to copy as the baseline",
                                         "a first deploy is judged on its SLOs alone")
             self._remove_baseline(name, record)
-            version = self.runtime.start(copy)
-            record.baseline = version
+            version = self.runtime.start(candidate)
+            after = _changed(record, baseline=version)
+            self._begin(name, "analysis baseline", record, after, _snapshot_of(after, name))
             try:
-                self.router.reconcile(record.route(name, record.canary_percent))
+                self.router.reconcile(after.route(name, record.canary_percent))
             except BaseException:
-                record.baseline = None
                 self.runtime.stop(version)
+                self.journal.end(name)
                 raise
-            return version
+            _assign(record, after)
+        self.journal.end(name)
+        return version
 
     def stop_baseline(self, name: str) -> None:
         """Remove the analysis baseline, if the model has one (routes first, then the processes or objects)."""
         with self.state.transaction(name) as record:
+            self.settle(name, record)
             self._remove_baseline(name, record)
+        self.journal.end(name)
 
     def _remove_baseline(self, name: str, record: ModelRecord) -> None:
-        baseline, record.baseline = record.baseline, None
-        if baseline is None:
+        if record.baseline is None:
             return
-        if not record.empty:
-            self.router.reconcile(record.route(name, record.canary_percent))
-        self.runtime.stop(baseline)
+        after = _changed(record, baseline=None)
+        self._begin(name, "baseline removal", record, after, _snapshot_of(after, name))
+        if not after.empty:
+            self.router.reconcile(after.route(name, record.canary_percent))
+        self._stop_replaced(record, after)
+        _assign(record, after)
 
     def _require_healthy(self, version: Version, verb: str) -> None:
         if not self.runtime.healthy(version):
@@ -122,6 +191,34 @@ def check_deployable(candidate: Candidate, record: ModelRecord) -> None:
         raise InvalidInputError("storage_uri", f"{candidate.name} already serves this model "
                                 f"({record.primary.version})",
                                 "deploy a different model version, or allow an A/A rollout (--allow-same-model)")
+
+
+def _changed(record: ModelRecord, **changes) -> ModelRecord:
+    """A copy of the record with some fields changed."""
+    changed = copy.copy(record)
+    for key, value in changes.items():
+        setattr(changed, key, value)
+    return changed
+
+
+def _assign(record: ModelRecord, source: ModelRecord) -> None:
+    """Make `record` (the transaction's) hold what `source` holds."""
+    record.primary, record.canary, record.baseline = source.primary, source.canary, source.baseline
+    record.routes_before, record.canary_percent = source.routes_before, source.canary_percent
+
+
+def _snapshot_of(record: ModelRecord, name: str) -> dict | None:
+    """The router snapshot of the record's route (None when no version serves)."""
+    if record.empty:
+        return None
+    return _plain(record.route(name, record.canary_percent))
+
+
+def _plain(value) -> object:
+    """A route, snapshot or record as plain JSON data, so that two forms of the same routes compare equal."""
+    from dataclasses import asdict, is_dataclass
+
+    return json.loads(json.dumps(asdict(value) if is_dataclass(value) else value))
 
 
 def _require_canary(name: str, record: ModelRecord, verb: str) -> Version:

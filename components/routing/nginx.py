@@ -8,7 +8,8 @@ One nginx (master + 1 worker) on 127.0.0.1 serves three listeners:
 The target model is the `model` header, else the model named in a KServe path (/v1|v2/models/NAME),
 else the first route; a header naming no served model is answered 404. The `x-meshserve-track`
 header (primary or canary) pins a request to one version, as an Istio header match would: the gate
-measures each version through the router that way.
+measures each version through the router that way. Every REST answer names the replica that served it
+(`x-meshserve-upstream: 127.0.0.1:PORT`), so what the router does can be checked against `status`.
 
 Weights map to nginx server weights; a version at 0% stays in the upstream as `backup`, so traffic
 fails over to it if the other version stops answering (`proxy_next_upstream error`). A route change
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,11 +35,15 @@ from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
 DEBIAN_NGINX = Path("/usr/sbin/nginx")  # not always on a non-root user's PATH
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 _BALANCER = {"LEAST_CONN": "least_conn;", "LEAST_REQUEST": "least_conn;", "ROUND_ROBIN": ""}
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@,=~-]*")  # nothing nginx's parser would split or interpret
 
 
 def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, stream_module: bool) -> str:
     """The whole nginx.conf for a routing spec (pure: the same spec gives the same text)."""
     spec = spec.validated()
+    if not _SAFE_PATH.fullmatch(str(workdir)):
+        raise InvalidInputError("MESHSERVE_STATE_DIR", f"the state directory {str(workdir)[:200]!r} holds characters "
+                                "a generated nginx.conf cannot carry", "use a path of letters, digits and . _ - / only")
     if not spec.routes:
         raise InvalidInputError("routes", "no model is deployed", "deploy a model first")
     first = spec.routes[0].name
@@ -67,6 +73,7 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
         "  server {", f"    listen 127.0.0.1:{ports['http']};",
         '    if ($meshserve_upstream = unknown) { return 404 \'{"error": "no such model or track"}\'; }',
         "    location / {", "      proxy_pass http://http_$meshserve_upstream;", "      proxy_http_version 1.1;",
+        "      add_header x-meshserve-upstream $upstream_addr always;",
         '      proxy_set_header Connection "";', "      proxy_set_header Host $host;",
         "      proxy_next_upstream error timeout;", f"      proxy_next_upstream_tries {retries};",
         "    }", "  }",
@@ -185,8 +192,42 @@ class NginxRouter:
         path = self.dir / "nginx.pid"
         if not path.is_file():
             return None
-        pid = int(path.read_text().strip() or 0)
-        return pid if pid and _is_nginx(pid) else None
+        text = path.read_text().strip()
+        pid = int(text) if text.isdigit() else 0
+        return pid if pid and self._is_ours(pid) else None
+
+    def _is_ours(self, pid: int) -> bool:
+        """The nginx master started on this directory's config (by the file's identity, so that a copied state
+        directory's PID file never reaches the live router)."""
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+        except OSError:
+            return False
+        if title[:3] != ["nginx:", "master", "process"] or "-c" not in title[:-1]:
+            return False
+        try:
+            return os.path.samefile(title[title.index("-c") + 1], self.dir / "nginx.conf")
+        except OSError:
+            return False
+
+    def orphaned_workers(self) -> set[int]:
+        """nginx workers still listening on this router's ports after their master was killed (kill -9)."""
+        ports = self.ports() if (self.dir / "ports.json").is_file() else {}
+        inodes = _listening_inodes(set(ports.values()))
+        return {pid for pid in _socket_holders(inodes) if _title(pid).startswith("nginx: worker")}
+
+    def recover(self) -> list[str]:
+        """After the master was killed: stop its orphaned workers and start nginx again on the same ports with
+        the routes in force; say what was done."""
+        if self.pid() is not None or not self.spec().routes:
+            return []
+        workers = self.orphaned_workers()
+        for worker in workers:
+            os.kill(worker, signal.SIGQUIT)
+        _wait_for(lambda: not any(_title(worker) for worker in workers), 35)
+        self._apply(self.spec())
+        return [f"the router was not running (its {len(workers)} orphaned workers stopped): restarted on the same "
+                f"ports with the routes in force"]
 
     def stream_enabled(self) -> bool:
         """Whether the L4 listener exists (needs nginx's stream module)."""
@@ -198,7 +239,7 @@ class NginxRouter:
         if pid is None:
             return
         os.kill(pid, signal.SIGQUIT)
-        _wait_for(lambda: not _is_nginx(pid), 35)
+        _wait_for(lambda: not _title(pid), 35)
 
     def _route(self, name: str) -> Route:
         route = self.spec().route(name)
@@ -287,11 +328,36 @@ def _port_from_env(kind: str, kept: int | None = None) -> int:
         return sock.getsockname()[1]
 
 
-def _is_nginx(pid: int) -> bool:
+def _title(pid: int) -> str:
+    """The process's command line as one string ("" when it is gone)."""
     try:
-        return b"nginx" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
-        return False
+        return ""
+
+
+def _listening_inodes(ports: set[int]) -> set[str]:
+    """The socket inodes listening on 127.0.0.1 at these ports."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port = fields[1].split(":")
+        if address == "0100007F" and int(port, 16) in ports and fields[3] == "0A":
+            inodes.add(fields[9])
+    return inodes
+
+
+def _socket_holders(inodes: set[str]) -> set[int]:
+    """The processes holding any of these sockets open."""
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    holders = set()
+    for directory in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in wanted for fd in directory.iterdir()):
+                holders.add(int(directory.parent.name))
+        except OSError:
+            continue
+    return holders
 
 
 def _children(pid: int) -> set[int]:

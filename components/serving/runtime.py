@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from components.errors import InvalidInputError, PlatformError
+from components.processes import SERVES_ENV, STATE_ID_ENV, carries, processes_carrying, start_time, state_identity
 
 READY_TIMEOUT_S = 90.0
 
@@ -33,6 +34,7 @@ class RunningVersion:
     http_port: int
     grpc_port: int
     log: str
+    started: int = 0  # the process's start time (clock ticks since boot); 0 in records from before it was kept
 
     def to_dict(self) -> dict:
         """The JSON form kept in the platform state."""
@@ -53,12 +55,28 @@ class ServingRuntime(Protocol):
     def stop(self, running: RunningVersion) -> None:
         """Stop the version (only if it is the process this runtime started)."""
 
+    def owns(self, running: RunningVersion) -> bool:
+        """Whether the process is alive and is the one this runtime started for the record."""
+
+    def stop_pid(self, pid: int, started: int | None = None) -> None:
+        """Stop one server this runtime started (at that start time, when given)."""
+
+    def unrecorded(self, recorded: set[int]) -> list[tuple[int, str]]:
+        """Servers this runtime started that no record holds (PID and name/version): a start that was killed."""
+
 
 class LocalKServeRuntime:
     """KServe's ModelServer as a local process per version, logs under <state>/runtimes/."""
 
     def __init__(self, state_dir: Path):
-        self.dir = Path(state_dir) / "runtimes"
+        self.root = Path(state_dir)
+        self.dir = self.root / "runtimes"
+
+    @property
+    def identity(self) -> str:
+        """The state directory's identity, carried by every server started from it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return state_identity(self.root)
 
     def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
               replicas: int = 1) -> list[RunningVersion]:
@@ -80,13 +98,15 @@ class LocalKServeRuntime:
         log = self.dir / (f"{name}-{version}.log" if replica == 0 else f"{name}-{version}-{replica}.log")
         # Every model server gets the same hash seed: two processes serving the same model then lay out their
         # dicts alike, and differ less from each other (A/A p90 spread between processes: 3.4% -> 2.0%).
+        environment = {**os.environ, "PYTHONHASHSEED": "0", STATE_ID_ENV: self.identity,
+                       SERVES_ENV: f"{name}/{version}"}
         with open(log, "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "components.serving", str(model_dir), "--name", name,
                  "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
-                stdout=out, stderr=out, start_new_session=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+                stdout=out, stderr=out, start_new_session=True, env=environment)
         return RunningVersion(name, version, model_digest, storage_uri, process.pid, http_port, grpc_port,
-                              str(log)), process
+                              str(log), start_time(process.pid) or 0), process
 
     def _await_ready(self, running: RunningVersion, process: subprocess.Popen) -> RunningVersion:
         name, version, log = running.name, running.version, Path(running.log)
@@ -111,25 +131,31 @@ class LocalKServeRuntime:
             return False
 
     def stop(self, running: RunningVersion) -> None:
-        """SIGTERM (graceful), then SIGKILL after 20 s; never touches a PID that is not our server."""
-        if not is_our_server(running.pid):
+        """SIGTERM (graceful), then SIGKILL after 20 s; never touches a process this state directory did not
+        start (another platform's, a reused PID, or the live one seen from a copied state directory)."""
+        self.stop_pid(running.pid, running.started or None)
+
+    def owns(self, running: RunningVersion) -> bool:
+        """The recorded process is alive, carries this state directory's identity and its recorded start time."""
+        return carries(running.pid, self.identity, running.started or None)
+
+    def stop_pid(self, pid: int, started: int | None = None) -> None:
+        """Stop one server of this state directory's (at that start time, when given)."""
+        identity = self.identity
+        if not carries(pid, identity, started):
             return
-        os.kill(running.pid, signal.SIGTERM)
+        started = start_time(pid)
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and is_our_server(running.pid):
+        while time.monotonic() < deadline and carries(pid, identity, started):
             time.sleep(0.1)
-        if is_our_server(running.pid):
-            os.kill(running.pid, signal.SIGKILL)
+        if carries(pid, identity, started):
+            os.kill(pid, signal.SIGKILL)
 
-
-def is_our_server(pid: int) -> bool:
-    """True if `pid` is alive and is a meshserve model server (guards against reused PIDs)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return b"components.serving" in cmdline and state != "Z"
+    def unrecorded(self, recorded: set[int]) -> list[tuple[int, str]]:
+        """Servers started from this state directory whose PID no record holds, with their name/version."""
+        return [(pid, environment[SERVES_ENV]) for pid, environment in processes_carrying(self.identity)
+                if SERVES_ENV in environment and pid not in recorded]
 
 
 def runtime_for(kind: str, state_dir: Path) -> ServingRuntime:
