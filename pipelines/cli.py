@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.errors import MeshserveError
+from components.redaction import scrub
 from components.routing.istio import MeshTarget
 from pipelines.analysis_commands import add_analysis_commands
 from pipelines.deployment_flags import add_deployment_flags
@@ -150,10 +151,13 @@ def print_local_status(as_json: bool) -> None:
         print(json.dumps(status, indent=1))
         return
     router = status["router"]
+    for line in status["recovered"]:
+        print(f"recovered: {line}")
     if not status["models"]:
         print("nothing is deployed on the local platform (no router running)")
         return
-    print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  pid {router['pid']}")
+    running = f"pid {router['pid']}" if router["running"] else "NOT RUNNING"
+    print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  {running}")
     for name, versions in status["models"].items():
         for v in versions:
             replicas = v["replicas"]
@@ -417,13 +421,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args) or 0
     except MeshserveError as exc:
-        print(f"meshserve {args.command}: error: {exc}", file=sys.stderr)
+        print(scrub(f"meshserve {args.command}: error: {_one_line(str(exc))}"), file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         if exc.filename is None or exc.errno not in _PATH_ERRORS:
             return _unexpected(args.command, exc)
-        print(f"meshserve {args.command}: error: {exc.filename}: {exc.strerror}; pass a path that exists and is "
-              "readable (or writable, for an output)", file=sys.stderr)
+        print(scrub(f"meshserve {args.command}: error: {_one_line(str(exc.filename))}: {exc.strerror}; pass a path "
+                    "that exists and is readable (or writable, for an output)"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"meshserve {args.command}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
@@ -449,6 +453,11 @@ def _exit_interrupted() -> None:
     os._exit(130)
 
 
+def _one_line(text: str) -> str:
+    """A message as one line: control characters (a newline a value carried) shown escaped."""
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
+
+
 def _unexpected(command: str, exc: Exception) -> int:
     log = _log_unexpected(command, exc)
     print(f"meshserve {command}: unexpected error ({type(exc).__name__}); details in {log}", file=sys.stderr)
@@ -456,7 +465,8 @@ def _unexpected(command: str, exc: Exception) -> int:
 
 
 def _log_unexpected(command: str, exc: Exception) -> Path:
-    """Write the traceback under $MESHSERVE_STATE_DIR/logs (else the temp directory); return the file."""
+    """Write the traceback, scrubbed of secrets, readable by this user only, under $MESHSERVE_STATE_DIR/logs (else
+    the temp directory); return the file."""
     import tempfile
     import time
     import traceback
@@ -467,7 +477,9 @@ def _log_unexpected(command: str, exc: Exception) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             log = folder / f"meshserve-{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-            log.write_text("".join(traceback.format_exception(exc)))
+            descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(scrub("".join(traceback.format_exception(exc))))
             return log
         except OSError:
             continue

@@ -138,7 +138,7 @@ def compile_release(out_dir: Path, image: str = "") -> list[Path]:
     from components.errors import InvalidInputError
     from components.steps.images import STEP_IMAGE
 
-    if image and not _IMAGE.match(image):
+    if image and not _IMAGE.fullmatch(image):
         raise InvalidInputError("image", f"{image!r} is not an image reference", "pass REGISTRY/REPO/NAME:TAG")
     rendered = render_all()
     chosen = {path: text for path, text in rendered.items()

@@ -16,6 +16,8 @@ from pipelines.deployment_flags import add_deployment_flags
 _LOCAL_FLAGS = {"name", "storage_uri", "canary_percent", "replicas"}
 
 
+MAX_READY_TIMEOUT_S = 86400.0  # a day: a longer wait is a hang by another name
+
 def add_platform_commands(commands) -> None:
     """deploy, promote, rollback and status."""
     deploy = commands.add_parser("deploy", help="deploy a published model version as the canary",
@@ -58,9 +60,9 @@ def _check_platform_flags(args: argparse.Namespace) -> None:
 
     if args.platform not in PLATFORMS:
         raise InvalidInputError("platform", f"unknown platform {args.platform!r}", f"use one of {', '.join(PLATFORMS)}")
-    if not args.ready_timeout > 0:
-        raise InvalidInputError("ready_timeout", f"{args.ready_timeout} is not a positive number of seconds",
-                                "pass --ready-timeout above 0")
+    if not 0 < args.ready_timeout <= MAX_READY_TIMEOUT_S:
+        raise InvalidInputError("ready_timeout", f"{args.ready_timeout} is not a number of seconds in range",
+                                f"pass --ready-timeout above 0, at most {MAX_READY_TIMEOUT_S:.0f}")
     if args.platform == "kubernetes" and getattr(args, "namespace", None) is not None:
         check_namespace(args.namespace)
 
@@ -122,6 +124,9 @@ def _cmd_status(args: argparse.Namespace) -> None:
         print(json.dumps(report, indent=1))
         return
     for name, model in report.items():
+        if "error" in model:
+            print(f"{name}  unreadable: {model['error']}")
+            continue
         headers = " ".join(f"{k}: {v}" for k, v in model["headers"].items())
         print(f"{name}  {model['url']}  {headers}".rstrip())
         for v in model["versions"]:

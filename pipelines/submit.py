@@ -2,14 +2,18 @@
 
 Parameters are checked against the compiled pipeline (KFP) or WorkflowTemplate (Argo) before any
 request, and converted to the types the pipeline declares. Tokens come from the environment
-(KFP_TOKEN, ARGO_TOKEN) or a file, never from a flag, and are never printed. An unreachable host, a
-rejected token and an unknown parameter are one-line errors.
+(KFP_TOKEN, ARGO_TOKEN) or a file, never from a flag, and are never printed or sent on a redirect.
+Every request is bounded in time (30 s) and in the size of its answer, TLS is verified (a private CA
+via SSL_CERT_FILE), and what comes back is checked: a run or workflow without an id is an error, not
+"submitted". An unreachable host, a rejected token and an unknown parameter are one-line errors.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,12 +23,17 @@ from pathlib import Path
 import yaml
 
 from components.errors import InvalidInputError, PlatformError
+from components.inputs import parse_json
+from components.redaction import public_url, register_secret, scrub
 from pipelines.compile import COMPILED_DIR
 
 KFP_PIPELINE = COMPILED_DIR / "train_to_serve.kfp.yaml"
 ARGO_TEMPLATE = "meshserve-train-to-serve"
 ARGO_TEMPLATE_FILE = COMPILED_DIR / "train_to_serve.argo.yaml"
 _KFP_TYPES = {"NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "STRING": str}
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+REQUEST_TIMEOUT_S = 30.0
+ANSWER_LIMIT = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -37,14 +46,19 @@ class Submitted:
 
 
 def read_token(env_name: str, token_file: str) -> str:
-    """The bearer token from a file (when given) or the environment; '' when neither has one."""
+    """The bearer token from a file (when given) or the environment; '' when neither has one. A token holding a
+    newline or another control character (it would inject a header) is refused."""
     if token_file:
-        try:
-            return Path(token_file).read_text().strip()
-        except OSError as exc:
-            raise InvalidInputError("token_file", f"cannot read {token_file} ({exc.strerror})",
-                                    "pass a readable token file") from None
-    return os.environ.get(env_name, "").strip()
+        from components.inputs import read_bounded
+
+        token, source = read_bounded(Path(token_file), "token_file", 64 << 10).strip(), "token_file"
+    else:
+        token, source = os.environ.get(env_name, "").strip(), env_name
+    register_secret(token)
+    if any(not character.isprintable() or character.isspace() for character in token):
+        raise InvalidInputError(source, "the token holds a newline, a space or a control character",
+                                "store the token alone, on one line")
+    return token
 
 
 def parse_parameters(pairs: list[str]) -> dict[str, str]:
@@ -112,50 +126,92 @@ def checked_host(field: str, host: str) -> str:
 
 def check_host(url: str, token: str, what: str) -> None:
     """One short request, so an unreachable host or a rejected token is said at once."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    _call("GET", url, token, what)
+
+
+def _call(method: str, url: str, token: str, what: str, body: dict | None = None) -> dict:
+    """One JSON request, bounded in time and in the size of its answer. The token is never sent on a redirect
+    (to any origin), and no error shows a header, an answer's body or a URL's credentials."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                     headers=headers, method=method)
+    if token:
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10):
-            return
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+            raw = response.read(ANSWER_LIMIT + 1)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
             raise PlatformError("token", f"{what} refused the token ({exc.code})",
                                 "set a valid token in the environment or --token-file") from None
-        raise PlatformError("host", f"{what} answered {exc.code} at {url}", "check the host URL") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise PlatformError("host", f"cannot reach {what} at {url} ({reason})", "check the host URL and network") \
-            from None
+        raise PlatformError("host", f"{what} answered {exc.code} to {method} {public_url(url)}",
+                            "check the host URL and the server's logs") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = scrub(str(getattr(exc, "reason", exc)))[:160]
+        raise PlatformError("host", f"cannot reach {what} at {public_url(url)} ({reason})",
+                            "check the host URL and network") from None
+    if len(raw) > ANSWER_LIMIT:
+        raise PlatformError("host", f"{what} answered more than {ANSWER_LIMIT} bytes to {method} {public_url(url)}",
+                            "check that the URL is the API server")
+    try:
+        answer = parse_json(raw.decode()) if raw.strip() else {}
+    except (UnicodeDecodeError, ValueError):
+        answer = None
+    if not isinstance(answer, dict):
+        raise PlatformError("host", f"{what} did not answer {method} {public_url(url)} with a JSON object",
+                            "check that the URL is the API server, not a proxy or login page")
+    return answer
+
+
+def _named(answer: dict, path: tuple[str, ...], what: str) -> str:
+    """The identifier at `path` in an answer; a missing or odd one means the server did not do what was asked."""
+    value: object = answer
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise PlatformError("host", f"{what} answered without a valid {'.'.join(path)}; nothing is known to run",
+                            "check the server's version and logs")
+    return value
 
 
 def submit_kfp(host: str, parameters: dict[str, str], experiment: str, token: str, service_account: str,
                run_name: str = "") -> Submitted:
-    """Create the experiment (if new) and a run of the compiled train-to-serve pipeline."""
+    """Create the experiment (if new) and a run of the compiled train-to-serve pipeline (KFP's v2beta1 API)."""
     arguments = kfp_arguments(parameters)
     host = checked_host("kfp", host)
-    check_host(f"{host}/apis/v2beta1/healthz", token, "the KFP API")
-    import contextlib
-    import io
+    api = f"{host}/apis/v2beta1"
+    check_host(f"{api}/healthz", token, "the KFP API")
+    experiment_id = _kfp_experiment(api, experiment, token)
+    pipeline, platform = (doc for doc in yaml.safe_load_all(KFP_PIPELINE.read_text()) if doc)
+    run = _call("POST", f"{api}/runs", token, "the KFP API", {
+        "display_name": run_name or f"meshserve-train-to-serve {time.strftime('%Y-%m-%d %H-%M-%S')}",
+        "experiment_id": experiment_id, "pipeline_spec": {"pipeline_spec": pipeline, "platform_spec": platform},
+        "runtime_config": {"parameters": arguments}, "service_account": service_account})
+    run_id = _named(run, ("run_id",), "the KFP API")
+    return Submitted("run", run_id, f"{host}/#/runs/details/{run_id}")
 
-    import kfp
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the client prints links of its own; the CLI prints one line
-        client = kfp.Client(host=host, existing_token=token or None)
-        run = client.create_run_from_pipeline_package(str(KFP_PIPELINE), arguments=arguments,
-                                                      experiment_name=experiment, run_name=run_name or None,
-                                                      service_account=service_account)
-    return Submitted("run", run.run_id, f"{host}/#/runs/details/{run.run_id}")
+def _kfp_experiment(api: str, name: str, token: str) -> str:
+    """The id of the experiment named `name`, created when there is none."""
+    predicate = {"predicates": [{"key": "display_name", "operation": "EQUALS", "string_value": name}]}
+    query = urllib.parse.urlencode({"filter": json.dumps(predicate), "page_size": 1})
+    found = _call("GET", f"{api}/experiments?{query}", token, "the KFP API").get("experiments") or []
+    if isinstance(found, list) and found and isinstance(found[0], dict):
+        return _named(found[0], ("experiment_id",), "the KFP API")
+    created = _call("POST", f"{api}/experiments", token, "the KFP API", {"display_name": name})
+    return _named(created, ("experiment_id",), "the KFP API")
 
 
 def submit_argo(host: str, parameters: dict[str, str], namespace: str, token: str) -> Submitted:
     """Submit a workflow from the meshserve-train-to-serve WorkflowTemplate (as `argo submit --from`)."""
-    from hera.workflows import WorkflowsService
-    from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
+    from components.deployment.spec import check_namespace
 
+    check_namespace(namespace)
     pairs = argo_parameters(parameters)
     host = checked_host("argo", host)
     check_host(f"{host}/api/v1/info", token, "the Argo server")
-    service = WorkflowsService(host=host, token=token or None, namespace=namespace, verify_ssl=False)
-    request = WorkflowSubmitRequest(namespace=namespace, resource_kind="WorkflowTemplate", resource_name=ARGO_TEMPLATE,
-                                    submit_options=SubmitOpts(parameters=pairs))
-    workflow = service.submit_workflow(request, namespace=namespace)
-    return Submitted("workflow", workflow.metadata.name, f"{host}/workflows/{namespace}/{workflow.metadata.name}")
+    workflow = _call("POST", f"{host}/api/v1/workflows/{namespace}/submit", token, "the Argo server", {
+        "namespace": namespace, "resourceKind": "WorkflowTemplate", "resourceName": ARGO_TEMPLATE,
+        "submitOptions": {"parameters": pairs}})
+    name = _named(workflow, ("metadata", "name"), "the Argo server")
+    return Submitted("workflow", name, f"{host}/workflows/{namespace}/{name}")

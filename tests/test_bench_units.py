@@ -7,7 +7,7 @@ import pytest
 
 from components.benchmark.histogram import LatencyHistogram
 from components.benchmark.pacer import ConstantPacer, JitteredPacer, LinearPacer
-from components.benchmark.redact import redacted
+from components.redaction import redacted
 from components.benchmark.reporters.html import html_report
 from components.benchmark.reporters.kfp_metrics import scalar_metrics
 from components.benchmark.reporters.text import text_report

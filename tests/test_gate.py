@@ -164,7 +164,8 @@ def test_accuracy_against_slo_and_baseline(tmp_path):
 
 @pytest.mark.parametrize("content, reason", [
     (None, "does not exist"),
-    ("{not json", "is not readable JSON"),
+    ("{not json", "is not strict JSON"),
+    ('{"schema": 1, "schema": 2}', "duplicate key"),
     ('{"schema": "meshserve.benchmark-result/v1"}', "breaks the result schema"),
     ("[1, 2]", "is not a benchmark result"),
 ])

@@ -14,7 +14,7 @@ from pathlib import Path
 from components import __version__
 from components.benchmark.histogram import ENCODING, LatencyHistogram
 from components.benchmark.pacer import pacer_for
-from components.benchmark.redact import public_url
+from components.redaction import public_url
 from components.benchmark.runner import PartialResult
 from components.benchmark.settings import BenchSettings
 from components.benchmark.targets import RequestSpec

@@ -96,8 +96,8 @@ class BenchSettings:
         ]
 
     def public_headers(self) -> dict[str, str]:
-        """Headers as recorded in results: every value not known to be safe redacted (components.benchmark.redact)."""
-        from components.benchmark.redact import public_headers
+        """Headers as recorded in results: every value not known to be safe redacted (components.redaction)."""
+        from components.redaction import public_headers
 
         return public_headers(self.headers)
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from components.benchmark.redact import public_url
+from components.redaction import public_url
 from components.benchmark.settings import GRPC_PROTOCOLS, BenchSettings
 from components.errors import InvalidInputError
 

@@ -44,7 +44,7 @@ class Resources:
         """These resources, if every quantity parses."""
         for name in ("cpu", "memory"):
             value = getattr(self, name)
-            if value and not _QUANTITY.match(value):
+            if value and not _QUANTITY.fullmatch(value):
                 raise InvalidInputError(f"resources.{name}", f"{value!r} is not a Kubernetes quantity",
                                         "write e.g. 500m or 2 (cpu), 512Mi or 2Gi (memory)")
         if not isinstance(self.gpus, int) or self.gpus < 0:
@@ -77,7 +77,7 @@ class Toleration:
 
     def validated(self) -> Toleration:
         """This toleration, if its key, operator and effect are valid."""
-        if not _LABEL_KEY.match(self.key or ""):
+        if not _LABEL_KEY.fullmatch(self.key or ""):
             raise InvalidInputError("toleration", f"{self.key!r} is not a taint key", "write KEY[=VALUE][:EFFECT]")
         if self.operator not in TOLERATION_OPERATORS:
             raise InvalidInputError("toleration.operator", f"unknown operator {self.operator!r}", "use Equal or Exists")
@@ -104,7 +104,7 @@ class Placement:
     def validated(self) -> Placement:
         """This placement, if every label and toleration is valid."""
         for key, value in self.node_selector.items():
-            if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(str(value)):
+            if not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(str(value)):
                 raise InvalidInputError("node_selector", f"{key}={value} is not a valid node label",
                                         "write KEY=VALUE with a label key and value")
         for toleration in self.tolerations:
@@ -172,7 +172,7 @@ class Autoscaling:
             raise InvalidInputError("max_replicas", "a fixed size has no maximum",
                                     "pass only --min-replicas, or choose an autoscaler")
         for key, value in self.selector.items():
-            if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(str(value)):
+            if not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(str(value)):
                 raise InvalidInputError("autoscaling.selector", f"{key}={value} is not a valid label",
                                         "write KEY=VALUE with a label key and value")
         return self
@@ -197,10 +197,10 @@ class StorageAccess:
         """These settings, if the names are DNS-1123 and the size a quantity."""
         for name in ("secret", "claim", "volume"):
             value = getattr(self, name)
-            if value and not _DNS_LABEL.match(value):
+            if value and not _DNS_LABEL.fullmatch(value):
                 raise InvalidInputError(f"storage.{name}", f"{value!r} is not a valid object name",
                                         "use lower-case letters, digits and '-'")
-        if not _QUANTITY.match(self.size):
+        if not _QUANTITY.fullmatch(self.size):
             raise InvalidInputError("storage.size", f"{self.size!r} is not a quantity", "write e.g. 5Gi")
         for name in ("s3_endpoint", "oss_url"):
             if "@" in getattr(self, name):
@@ -258,12 +258,12 @@ class DeploymentSpec:
     @property
     def bucket_or_claim(self) -> str:
         """The storage URI's root: the claim or the bucket (the host, for https)."""
-        return _STORAGE_URI.match(self.storage_uri)["root"]
+        return _STORAGE_URI.fullmatch(self.storage_uri)["root"]
 
     @property
     def path(self) -> str:
         """The storage URI's path below its root, without edge slashes."""
-        return (_STORAGE_URI.match(self.storage_uri)["path"] or "").strip("/")
+        return (_STORAGE_URI.fullmatch(self.storage_uri)["path"] or "").strip("/")
 
     def to_mapping(self) -> dict:
         """The spec as plain data, the form `spec_from_mapping` reads back."""
@@ -319,12 +319,12 @@ def check_namespace(value: str) -> None:
 
 
 def _check_name(name: str, value: str, pattern: re.Pattern, rule: str) -> None:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise InvalidInputError(name, f"{value!r} is not a valid {name.replace('_', ' ')}", f"use {rule}")
 
 
 def _check_storage_uri(uri: str) -> None:
-    match = _STORAGE_URI.match(uri or "")
+    match = _STORAGE_URI.fullmatch(uri or "")
     if not match or match["scheme"] not in STORAGE_SCHEMES:
         raise InvalidInputError("storage_uri", f"{uri!r} is not a model location",
                                 "pass the upload step's storageUri: pvc://, s3://, oss://, gs:// or https://")

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from components.deployment.objects import Readiness
 from components.errors import InvalidInputError, PlatformError
 from components.kube import errors
+from components.redaction import register_secret
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+REQUEST_TIMEOUT_S = (10, 45)  # connect, read: a watch's server-side timeout (at most 30 s) fits in the read
 
 
 def connect(kubeconfig: str = "", context: str = "") -> Kube:
@@ -26,6 +28,7 @@ def connect(kubeconfig: str = "", context: str = "") -> Kube:
     from kubernetes.config.config_exception import ConfigException
 
     configuration = client.Configuration()
+    _keep_key_material_in_memory()
     try:
         if not kubeconfig and not context and os.environ.get(IN_CLUSTER_ENV):
             config.load_incluster_config(client_configuration=configuration)
@@ -41,7 +44,38 @@ def connect(kubeconfig: str = "", context: str = "") -> Kube:
         raise InvalidInputError("kubeconfig", f"no usable cluster configuration ({reason[:200]})",
                                 "pass --kubeconfig FILE [--context NAME], or run inside a pod") from None
     configuration.retries = False  # an unreachable server is reported, not retried behind the user's back
-    return Kube(client.ApiClient(configuration))
+    for secret in (*configuration.api_key.values(), configuration.password, configuration.username):
+        register_secret(secret)
+        register_secret((secret or "").removeprefix("Bearer "))
+    api_client = client.ApiClient(configuration)
+    api_client.rest_client.request = _bounded(api_client.rest_client.request)
+    return Kube(api_client)
+
+
+def _bounded(request: Callable) -> Callable:
+    """The REST client's request with a timeout whenever the caller gave none (the client's default waits
+    forever on a server that accepts and never answers)."""
+    def call(*args, _request_timeout=None, **kwargs):
+        return request(*args, _request_timeout=_request_timeout or REQUEST_TIMEOUT_S, **kwargs)
+
+    return call
+
+
+def _keep_key_material_in_memory() -> None:
+    """The kubeconfig's client-key-data (and certificates) in anonymous memory files, not in /tmp: the Python
+    client writes them to temporary files it removes at exit, so a killed command left the private key on
+    disk. A memfd is gone with the process, however it ends."""
+    from kubernetes.config import kube_config
+
+    def in_memory(content, temp_file_path=None):
+        if isinstance(content, str):
+            content = content.encode()
+        register_secret(content)
+        descriptor = os.memfd_create("meshserve-kube-credential", 0)
+        os.write(descriptor, content)
+        return f"/proc/{os.getpid()}/fd/{descriptor}"
+
+    kube_config._create_temp_file_with_content = in_memory
 
 
 class Kube:
@@ -176,8 +210,10 @@ class Kube:
 
         try:
             return action()
-        except NotFoundError:
-            raise  # the callers that expect it say what a missing object means
+        except NotFoundError as exc:
+            if verb in ("get", "delete"):
+                raise  # the callers that expect it say what a missing object means
+            raise errors.refused(verb, kind, name, exc.status, exc.body) from None
         except ForbiddenError as exc:
             plural = f"{resource.name}.{resource.group}" if resource is not None and resource.group else \
                 (resource.name if resource is not None else "the API")
@@ -187,11 +223,13 @@ class Kube:
                 raise errors.conflict(kind, name, exc.body) from None
             raise
         except HTTPError as exc:
-            raise errors.unreachable(self.server, type(exc).__name__) from None
+            raise errors.unreachable(self.server, errors.transport_detail(exc)) from None
         except DynamicApiError as exc:
             if isinstance(exc, ConflictError):
                 raise
             raise errors.refused(verb, kind, name, exc.status, exc.body) from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # HTML, truncated JSON, a non-object
+            raise errors.garbled(self.server, verb, kind, type(exc).__name__) from None
 
 
 def _missing_paths(sent, kept, path: str = "") -> list[str]:

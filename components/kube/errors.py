@@ -11,6 +11,7 @@ import json
 import re
 
 from components.errors import PlatformError
+from components.redaction import public_url, scrub
 
 FIELD_MANAGER = "meshserve"
 OPERATORS = {"serving.kserve.io": "install KServe", "networking.istio.io": "install Istio (or join the cluster to ASM)",
@@ -52,13 +53,36 @@ def refused(verb: str, kind: str, name: str, status: int, body) -> PlatformError
 
 
 def unreachable(server: str, detail: str) -> PlatformError:
-    """The API server did not answer."""
-    return PlatformError("cluster", f"cannot reach the API server {server} ({detail})",
+    """The API server did not answer (its URL shown without credentials)."""
+    return PlatformError("cluster", f"cannot reach the API server {public_url(server)} ({detail})",
                          "check --kubeconfig/--context and the server; re-running converges")
 
 
+def garbled(server: str, verb: str, kind: str, problem: str) -> PlatformError:
+    """The server answered, but not with a Kubernetes API object (an HTML page, a cut-off body)."""
+    return PlatformError("cluster", f"the API server {public_url(server)} answered {verb} {kind} with something that "
+                         f"is not an API object ({problem})", "check that the kubeconfig's server is the API server, "
+                         "not a proxy or login page")
+
+
+def transport_detail(exc: Exception) -> str:
+    """What went wrong below HTTP: the certificate problem a TLS failure names, a timeout, a refused connection."""
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        cause = re.search(r"certificate verify failed: ([^(\)']+)", text)
+        return f"TLS: the server's certificate was not trusted: {cause.group(1).strip() if cause else 'unverified'}"
+    if "SSL" in type(reason).__name__ or "SSL" in text:
+        return f"TLS: {scrub(text)[:160]}"
+    if "timed out" in text.lower() or "Timeout" in type(reason).__name__:
+        return "no answer in time"
+    if "refused" in text.lower():
+        return "connection refused"
+    return type(reason).__name__
+
+
 def _reason(body) -> str:
-    return _status(body).get("message") or "no detail"
+    return scrub(_status(body).get("message") or "no message in the answer")[:300]
 
 
 def _status(body) -> dict:

@@ -167,10 +167,21 @@ class ClusterState:
         self._write(name, lambda current: _stored(current, record))
 
     def records(self) -> Iterator[tuple[str, ModelRecord]]:
-        """Every model's record in the namespace."""
+        """Every model's record in the namespace (one that is not a record is an error)."""
+        for name, record in self.readable_records():
+            if isinstance(record, PlatformError):
+                raise record
+            yield name, record
+
+    def readable_records(self) -> Iterator[tuple[str, ModelRecord | PlatformError]]:
+        """Every model's record in the namespace, or the error saying why its ConfigMap holds none."""
         for config_map in self.kube.list("v1", "ConfigMap", self.namespace,
                                          "app.kubernetes.io/managed-by=meshserve,app.kubernetes.io/component=rollout"):
-            yield config_map["metadata"]["labels"]["app.kubernetes.io/name"], _record_of(config_map)
+            name = (config_map["metadata"].get("labels") or {}).get("app.kubernetes.io/name", "?")
+            try:
+                yield name, _record_of(config_map)
+            except PlatformError as problem:
+                yield name, problem
 
     def record(self, name: str) -> ModelRecord:
         """The model's record as stored (empty when none)."""
@@ -252,8 +263,13 @@ class KubernetesPlatform:
 
     def status(self, namespace: str) -> dict:
         """Per model: each version's track, weight, readiness and storageUri, and how clients reach it."""
-        report = {}
-        for name, record in ClusterState(self.kube, namespace).records():
+        report: dict = {}
+        for name, record in ClusterState(self.kube, namespace).readable_records():
+            if isinstance(record, PlatformError):
+                report[name] = {"error": str(record), "versions": []}
+                continue
+            if record.empty:  # a deploy killed before it recorded a version
+                continue
             spec = spec_of(record.canary or record.primary)
             client = self.client_endpoint(spec)
             weights = dict(zip(("primary", "canary"), record.route(name, _canary_weight(record)).weights(),
@@ -431,11 +447,19 @@ def _new_state(name: str, namespace: str) -> dict:
 
 
 def _record_of(config_map: dict | None) -> ModelRecord:
+    """The record a state ConfigMap holds (empty when it has none: a deploy killed before it wrote one);
+    one that is not a record is an error naming the ConfigMap."""
     if config_map is None:
         return ModelRecord()
-    record = ModelRecord.from_dict(json.loads((config_map.get("data") or {}).get("record") or "{}"))
-    before = (config_map["metadata"].get("annotations") or {}).get(ROUTES_BEFORE)
-    record.routes_before = json.loads(before) if before else None
+    try:
+        record = ModelRecord.from_dict(json.loads((config_map.get("data") or {}).get("record") or "{}"))
+        before = (config_map["metadata"].get("annotations") or {}).get(ROUTES_BEFORE)
+        record.routes_before = json.loads(before) if before else None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        name = config_map.get("metadata", {}).get("name", "?")
+        raise PlatformError("state", f"ConfigMap {name} does not hold a meshserve rollout record "
+                            f"({type(exc).__name__})", f"inspect it (kubectl get configmap {name} -o yaml); delete "
+                            "it to forget the rollout, then deploy again") from None
     return record
 
 

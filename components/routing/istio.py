@@ -70,10 +70,10 @@ class MeshTarget:
         if self.flavor not in MESH_FLAVORS:
             raise InvalidInputError("flavor", f"unknown mesh {self.flavor!r}",
                                     f"use one of {', '.join(MESH_FLAVORS)}")
-        if not _DNS_LABEL.match(self.namespace):
+        if not _DNS_LABEL.fullmatch(self.namespace):
             raise InvalidInputError("namespace", f"{self.namespace!r} is not a DNS-1123 label",
                                     "use lower-case letters, digits and '-'")
-        if not _GATEWAY_REF.match(self.gateway):
+        if not _GATEWAY_REF.fullmatch(self.gateway):
             raise InvalidInputError("gateway", f"{self.gateway!r} is not a gateway name",
                                     "use NAME or NAMESPACE/NAME (lower-case letters, digits and '-')")
         for name in ("rest_port", "grpc_port", "service_rest_port", "service_grpc_port"):

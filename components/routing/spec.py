@@ -75,7 +75,7 @@ class Route:
         if len(self.name) > 63:
             raise InvalidInputError("name", f"{len(self.name)} characters is too long for a model name",
                                     "use at most 63 (DNS-1123)")
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise InvalidInputError("name", f"{self.name!r} is not a valid model name",
                                     "use lower-case letters, digits and '-' (DNS-1123)")
         if not 0 <= self.canary_weight <= 100:

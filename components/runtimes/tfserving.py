@@ -48,7 +48,7 @@ class TfServingRuntime:
     def check(self, spec: DeploymentSpec) -> None:
         """Refuse a version policy TF Serving does not know."""
         options = self._options(spec)
-        if not _POLICY.match(options.version_policy):
+        if not _POLICY.fullmatch(options.version_policy):
             raise InvalidInputError("runtime_options.version_policy", f"{options.version_policy!r} is not a policy",
                                     "use latest, latest:N, all or specific:V[,V]")
 

@@ -75,7 +75,7 @@ def upload_model(model_dir: Path, to: str, version: str | None = None) -> Upload
 
 
 def _check_version(version: str) -> str:
-    if not _VERSION.match(version):
+    if not _VERSION.fullmatch(version):
         raise InvalidInputError("version", f"{version!r} is not a valid version name", "use letters, digits, . _ -")
     return version
 

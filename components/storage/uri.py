@@ -35,7 +35,7 @@ class StorageUri:
 
 def parse_storage_uri(text: str, field: str = "to") -> StorageUri:
     """Parse and check a storage URI; anything else is an error naming the field."""
-    match = _URI.match(text or "")
+    match = _URI.fullmatch(text or "")
     if not match:
         raise InvalidInputError(field, f"{text!r} is not a storage URI",
                                 "use pvc://CLAIM/PATH, s3://BUCKET/PREFIX or oss://BUCKET/PREFIX")
@@ -43,7 +43,7 @@ def parse_storage_uri(text: str, field: str = "to") -> StorageUri:
     if scheme not in SCHEMES:
         choices = ", ".join(f"{known}://" for known in SCHEMES)
         raise InvalidInputError(field, f"unsupported scheme {scheme}://", f"use one of {choices}")
-    if not _ROOT_RULES[scheme].match(root):
+    if not _ROOT_RULES[scheme].fullmatch(root):
         kind = "claim" if scheme == "pvc" else "bucket"
         raise InvalidInputError(field, f"{root!r} is not a valid {kind} name",
                                 f"use a lower-case DNS-style {kind} name")

@@ -1,0 +1,7 @@
+"""Reading what a user or another step hands in, within limits: bounded files, strict JSON, YAML without
+aliases, values clipped in messages. (Names and labels are checked with `re.fullmatch` wherever they are
+validated: `$` in `re.match` accepts a trailing newline.)"""
+
+from components.inputs.documents import clipped, load_document, parse_json, read_bounded
+
+__all__ = ["clipped", "load_document", "parse_json", "read_bounded"]
