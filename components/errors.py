@@ -5,6 +5,9 @@ anything else is a bug: one line naming the log file that keeps its traceback (p
 """
 
 
+PROBLEM_LIMIT = 500  # a message never carries a whole document
+
+
 class MeshserveError(Exception):
     """A problem with the user's input or environment, stated as field, problem and fix."""
 
@@ -12,7 +15,7 @@ class MeshserveError(Exception):
 
     def __init__(self, field: str, problem: str, fix: str):
         self.field = field
-        self.problem = problem
+        self.problem = problem if len(problem) <= PROBLEM_LIMIT else problem[: PROBLEM_LIMIT - 1] + "…"
         self.fix = fix
         super().__init__(f"{field}: {problem}; {fix}")
 

@@ -156,3 +156,53 @@ def test_health_readiness_and_metrics_as_kserve_provides(served):
     for _ in range(5):
         assert post(http_port, "/v1/models/digits:predict", {"instances": data.x_test.tolist()})[0] == 200
     assert predictions_counted(http_port) == before + 5
+
+
+def _v2(shape, datatype, data):
+    return {"inputs": [{"name": "input-0", "shape": shape, "datatype": datatype, "data": data}]}
+
+
+@pytest.mark.parametrize("path, body, says", [
+    ("/v2/models/digits/infer", _v2([1, 3], "FP64", [1, 2, 3]), "does not match"),
+    ("/v2/models/digits/infer", _v2([1, 64], "INT8", [1000] * 64), "out of bounds"),
+    ("/v2/models/digits/infer", {"inputs": []}, "expected 1 input tensor"),
+    ("/v2/models/digits/infer", _v2([-1, 64], "FP64", [1.0] * 64), "negative"),
+    ("/v2/models/digits/infer", _v2([2, 64], "FP64", [1.0, 2.0]), "cannot reshape"),
+    ("/v2/models/digits/infer", _v2([1, 64], "BOGUS", [1.0] * 64), "datatype"),
+    ("/v1/models/digits:predict", {"instances": [[1.0, 2.0], [3.0]]}, "inhomogeneous"),
+    ("/v1/models/digits:predict", {"instances": "not rows"}, "instances"),
+])
+def test_a_bad_input_is_a_400_with_the_reason(served, path, body, says):
+    status, answer = post(served[0], path, body)
+    assert status == 400 and says in answer["error"], answer
+
+
+def _answer_to(port, head: bytes, chunks=()) -> bytes:
+    """Send a request head, then body chunks until the server answers (it may close before taking them all)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head)
+        try:
+            for chunk in chunks:
+                connection.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            return connection.recv(65536)
+        except ConnectionResetError:
+            return b""
+
+
+def test_a_body_over_the_limit_is_a_413_without_being_read(served):
+    from components.serving.model_server import MAX_REQUEST_BYTES
+
+    declared = _answer_to(served[0], b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          b"application/json\r\nContent-Length: " + str(50 << 20).encode() + b"\r\n\r\n")
+    assert declared.startswith(b"HTTP/1.1 413") and b"request body over" in declared  # no byte of the body sent
+    chunk = b"10000\r\n" + b" " * 65536 + b"\r\n"
+    streamed = _answer_to(served[0], b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                          [chunk] * (MAX_REQUEST_BYTES // 65536 + 8))
+    assert streamed.startswith(b"HTTP/1.1 413")
+    assert post(served[0], "/v1/models/digits:predict", {"instances": [[0.0] * 64]})[0] == 200

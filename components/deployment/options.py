@@ -10,6 +10,7 @@ from dataclasses import fields
 from typing import TypeVar, get_type_hints
 
 from components.errors import InvalidInputError
+from components.inputs import clipped
 
 T = TypeVar("T")
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
@@ -34,17 +35,17 @@ def _convert(name: str, value, hint):
             return value
         if str(value).lower() in _TRUE + _FALSE:
             return str(value).lower() in _TRUE
-        raise InvalidInputError(name, f"{value!r} is not true or false", "pass true or false")
+        raise InvalidInputError(name, f"{clipped(value)} is not true or false", "pass true or false")
     if hint is int:
         if isinstance(value, bool):
-            raise InvalidInputError(name, f"{value!r} is not a whole number", "pass a whole number")
+            raise InvalidInputError(name, f"{clipped(value)} is not a whole number", "pass a whole number")
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise InvalidInputError(name, f"{value!r} is not a whole number", "pass a whole number") from None
+            raise InvalidInputError(name, f"{clipped(value)} is not a whole number", "pass a whole number") from None
     if hint is str:
         if isinstance(value, (dict, list)):
-            raise InvalidInputError(name, f"{value!r} is not text", "pass a single value")
+            raise InvalidInputError(name, f"{clipped(value)} is not text", "pass a single value")
         return str(value)
     if hint == tuple[str, ...]:
         items = value.split(",") if isinstance(value, str) else list(value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from components.errors import InvalidInputError
+from components.inputs import clipped
 
 RUNTIMES = ("kserve", "kserve-raw", "modelmesh", "ovms", "tfserving")
 ROUTERS = ("none", "istio", "asm", "kserve-canary")
@@ -45,10 +46,10 @@ class Resources:
         for name in ("cpu", "memory"):
             value = getattr(self, name)
             if value and not _QUANTITY.fullmatch(value):
-                raise InvalidInputError(f"resources.{name}", f"{value!r} is not a Kubernetes quantity",
+                raise InvalidInputError(f"resources.{name}", f"{clipped(value)} is not a Kubernetes quantity",
                                         "write e.g. 500m or 2 (cpu), 512Mi or 2Gi (memory)")
-        if not isinstance(self.gpus, int) or self.gpus < 0:
-            raise InvalidInputError("resources.gpus", f"{self.gpus!r} is not a GPU count", "pass 0 or more")
+        if not isinstance(self.gpus, int) or isinstance(self.gpus, bool) or self.gpus < 0:
+            raise InvalidInputError("resources.gpus", f"{clipped(self.gpus)} is not a GPU count", "pass 0 or more")
         return self
 
     def requirements(self) -> dict:
@@ -78,13 +79,13 @@ class Toleration:
     def validated(self) -> Toleration:
         """This toleration, if its key, operator and effect are valid."""
         if not _LABEL_KEY.fullmatch(self.key or ""):
-            raise InvalidInputError("toleration", f"{self.key!r} is not a taint key", "write KEY[=VALUE][:EFFECT]")
+            raise InvalidInputError("toleration", f"{clipped(self.key)} is not a taint key", "write KEY[=VALUE][:EFFECT]")
         if self.operator not in TOLERATION_OPERATORS:
-            raise InvalidInputError("toleration.operator", f"unknown operator {self.operator!r}", "use Equal or Exists")
+            raise InvalidInputError("toleration.operator", f"unknown operator {clipped(self.operator)}", "use Equal or Exists")
         if self.operator == "Exists" and self.value:
             raise InvalidInputError("toleration.value", "operator Exists takes no value", "drop the value or use Equal")
         if self.effect and self.effect not in TAINT_EFFECTS:
-            raise InvalidInputError("toleration.effect", f"unknown effect {self.effect!r}",
+            raise InvalidInputError("toleration.effect", f"unknown effect {clipped(self.effect)}",
                                     f"use one of {', '.join(TAINT_EFFECTS)}")
         return self
 
@@ -149,11 +150,11 @@ class Autoscaling:
     def validated(self) -> Autoscaling:
         """This autoscaling, if kind, bounds, target and metric agree."""
         if self.kind not in AUTOSCALERS:
-            raise InvalidInputError("autoscaling", f"unknown autoscaling {self.kind!r}",
+            raise InvalidInputError("autoscaling", f"unknown autoscaling {clipped(self.kind)}",
                                     f"use one of {', '.join(AUTOSCALERS)}")
         for name in ("min_replicas", "max_replicas", "target"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise InvalidInputError(name, f"{getattr(self, name)!r} is not a count", "pass a whole number >= 0")
+                raise InvalidInputError(name, f"{clipped(getattr(self, name))} is not a count", "pass a whole number >= 0")
         if self.min_replicas == 0 and self.kind != "kpa":
             raise InvalidInputError("min_replicas", "only Knative's KPA scales to zero",
                                     "pass --min-replicas 1 or more, or use --autoscaling kpa")
@@ -161,7 +162,7 @@ class Autoscaling:
             raise InvalidInputError("max_replicas", f"{self.max_replicas} is below min_replicas {self.min_replicas}",
                                     "pass --max-replicas at least --min-replicas")
         if self.kind == "kpa" and self.metric not in ("", "concurrency", "rps"):
-            raise InvalidInputError("autoscaling.metric", f"KPA cannot scale on {self.metric!r}",
+            raise InvalidInputError("autoscaling.metric", f"KPA cannot scale on {clipped(self.metric)}",
                                     "use concurrency or rps")
         if self.kind in ("none", "hpa-cpu") and (self.metric or self.selector):
             raise InvalidInputError("autoscaling.metric", f"{self.kind} takes no metric or selector",
@@ -198,10 +199,10 @@ class StorageAccess:
         for name in ("secret", "claim", "volume"):
             value = getattr(self, name)
             if value and not _DNS_LABEL.fullmatch(value):
-                raise InvalidInputError(f"storage.{name}", f"{value!r} is not a valid object name",
+                raise InvalidInputError(f"storage.{name}", f"{clipped(value)} is not a valid object name",
                                         "use lower-case letters, digits and '-'")
         if not _QUANTITY.fullmatch(self.size):
-            raise InvalidInputError("storage.size", f"{self.size!r} is not a quantity", "write e.g. 5Gi")
+            raise InvalidInputError("storage.size", f"{clipped(self.size)} is not a quantity", "write e.g. 5Gi")
         for name in ("s3_endpoint", "oss_url"):
             if "@" in getattr(self, name):
                 raise InvalidInputError(f"storage.{name}", "credentials in an endpoint URL",
@@ -298,8 +299,9 @@ class DeploymentSpec:
                                     "keep name and version under 45 characters together")
         if self.service_account:
             _check_name("service_account", self.service_account, _DNS_LABEL, "a ServiceAccount name")
-        if not isinstance(self.canary_percent, int) or not 0 <= self.canary_percent <= 100:
-            raise InvalidInputError("canary_percent", f"{self.canary_percent!r} is out of range", "pass 0 to 100")
+        if not isinstance(self.canary_percent, int) or isinstance(self.canary_percent, bool) or \
+                not 0 <= self.canary_percent <= 100:
+            raise InvalidInputError("canary_percent", f"{clipped(self.canary_percent)} is out of range", "pass 0 to 100")
         _check_storage_uri(self.storage_uri)
         self.autoscaling.validated()
         self.resources.validated()
@@ -310,7 +312,7 @@ class DeploymentSpec:
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise InvalidInputError(name, f"unknown {name.replace('_', ' ')} {value!r}", f"use one of {', '.join(choices)}")
+        raise InvalidInputError(name, f"unknown {name.replace('_', ' ')} {clipped(value)}", f"use one of {', '.join(choices)}")
 
 
 def check_namespace(value: str) -> None:
@@ -320,20 +322,20 @@ def check_namespace(value: str) -> None:
 
 def _check_name(name: str, value: str, pattern: re.Pattern, rule: str) -> None:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidInputError(name, f"{value!r} is not a valid {name.replace('_', ' ')}", f"use {rule}")
+        raise InvalidInputError(name, f"{clipped(value)} is not a valid {name.replace('_', ' ')}", f"use {rule}")
 
 
 def _check_storage_uri(uri: str) -> None:
     match = _STORAGE_URI.fullmatch(uri or "")
     if not match or match["scheme"] not in STORAGE_SCHEMES:
-        raise InvalidInputError("storage_uri", f"{uri!r} is not a model location",
+        raise InvalidInputError("storage_uri", f"{clipped(uri)} is not a model location",
                                 "pass the upload step's storageUri: pvc://, s3://, oss://, gs:// or https://")
     if "@" in match["root"] or "?" in uri:
         raise InvalidInputError("storage_uri", "credentials or a query in the storage URI",
                                 "keep keys in the storage Secret; pass the plain location")
     path = (match["path"] or "").strip("/")
     if any(part in (".", "..") for part in path.split("/")):
-        raise InvalidInputError("storage_uri", f"path {path!r} has '.' or '..' segments", "pass a plain path")
+        raise InvalidInputError("storage_uri", f"path {clipped(path)} has '.' or '..' segments", "pass a plain path")
 
 
 # ----- reading a spec from a file or a mapping -----
@@ -362,27 +364,37 @@ def spec_from_mapping(data: dict) -> DeploymentSpec:
 
 
 def load_spec(path: Path) -> DeploymentSpec:
-    """A spec from a YAML or JSON file."""
-    import yaml
+    """A spec from a YAML or JSON file (bounded in size, aliases and duplicate keys refused)."""
+    from components.inputs import load_document
 
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise InvalidInputError("spec", f"cannot read {path}: {exc.strerror}", "pass a readable spec file") from None
-    except UnicodeDecodeError:
-        raise InvalidInputError("spec", f"{path} is not text", "pass a YAML or JSON spec file") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInputError("spec", f"{path} is not YAML/JSON: {str(exc).splitlines()[0]}",
-                                "fix the file's syntax") from None
-    return spec_from_mapping(data)
+    return spec_from_mapping(load_document(Path(path), "spec"))
 
 
 def _known_keys(data: dict, kind: type, prefix: str) -> dict:
-    known = {f.name for f in fields(kind)}
-    unknown = sorted(set(map(str, data)) - known)
+    known = {f.name: f.type for f in fields(kind)}
+    unknown = sorted(set(map(str, data)) - set(known))
     if unknown:
         raise InvalidInputError(prefix + unknown[0], "is not a spec field", f"use one of {', '.join(sorted(known))}")
+    for key, value in data.items():
+        _check_type(prefix + key, value, str(known[key]))
     return dict(data)
+
+
+_SCALARS = {"int": (int,), "str": (str,), "bool": (bool,), "float": (int, float)}
+_CONTAINERS = {"dict": (dict,), "tuple": (list, tuple)}
+
+
+def _check_type(key: str, value: object, annotation: str) -> None:
+    """A value of the field's declared type: a boolean is not a number, a string is not a list, a list is not a
+    mapping (YAML makes all of these easy to write by mistake)."""
+    base = annotation.split("[", 1)[0].split("|", 1)[0].strip()
+    if value is None or (base not in _SCALARS and base not in _CONTAINERS):
+        return  # a nested section, checked by its own fields
+    expected = _SCALARS.get(base) or _CONTAINERS[base]
+    if not isinstance(value, expected) or (isinstance(value, bool) and base != "bool"):
+        shape = {"int": "a whole number", "str": "text", "bool": "true or false", "float": "a number",
+                 "dict": "a mapping", "tuple": "a list"}[base]
+        raise InvalidInputError(key, f"{clipped(value)} is not {shape}", f"write {key} as {shape}")
 
 
 def _nested(key: str, value, kind: type):
@@ -407,4 +419,4 @@ def _toleration(item) -> Toleration:
         return Toleration.parse(item)
     if isinstance(item, dict):
         return Toleration(**_known_keys(item, Toleration, "toleration.")).validated()
-    raise InvalidInputError("toleration", f"{item!r} is not a toleration", "write KEY[=VALUE][:EFFECT] or a mapping")
+    raise InvalidInputError("toleration", f"{clipped(item)} is not a toleration", "write KEY[=VALUE][:EFFECT] or a mapping")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import InvalidInputError
+from components.inputs import clipped
 
 ON_INCONCLUSIVE = ("rollback", "hold")
 SPENDING = ("pocock", "obrien-fleming")
@@ -134,23 +135,9 @@ def load_policy(path: Path | None = None, overrides: dict[str, Any] | None = Non
 
 
 def _read(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidInputError("policy", f"cannot read {path} ({exc.strerror})",
-                                "pass a readable YAML or JSON file") from None
-    except UnicodeDecodeError:
-        raise InvalidInputError("policy", f"{path} is not text", "pass a YAML or JSON file") from None
-    try:
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
+    from components.inputs import load_document
 
-            data = yaml.safe_load(text)
-    except Exception as exc:  # json.JSONDecodeError or yaml.YAMLError
-        raise InvalidInputError("policy", f"{path} is not valid YAML/JSON ({type(exc).__name__})",
-                                "fix the file's syntax") from None
+    data = load_document(path, "policy")
     if not isinstance(data, dict):
         raise InvalidInputError("policy", f"{path} does not hold a mapping", "write sections slo:, relative:, ...")
     return data
@@ -165,7 +152,7 @@ def policy_from_dict(data: dict[str, Any]) -> GatePolicy:
     sections = {name: _section(name, cls, data.get(name) or {}) for name, cls in _SECTIONS.items()}
     on_inconclusive = data.get("on_inconclusive", "rollback")
     if on_inconclusive not in ON_INCONCLUSIVE:
-        raise InvalidInputError("policy.on_inconclusive", f"{on_inconclusive!r} is not allowed", "use rollback or hold")
+        raise InvalidInputError("policy.on_inconclusive", f"{clipped(on_inconclusive)} is not allowed", "use rollback or hold")
     policy = GatePolicy(**sections, on_inconclusive=on_inconclusive)
     _check_ranges(policy)
     return policy
@@ -184,7 +171,7 @@ def _section(name: str, cls: type, values: dict) -> Any:
             continue  # an optional check, switched off
         if key in _CHOICES:
             if value not in _CHOICES[key]:
-                raise InvalidInputError(f"policy.{name}.{key}", f"{value!r} is not allowed",
+                raise InvalidInputError(f"policy.{name}.{key}", f"{clipped(value)} is not allowed",
                                         f"use one of {', '.join(_CHOICES[key])}")
             continue
         integer = key in _INTEGERS
@@ -192,7 +179,7 @@ def _section(name: str, cls: type, values: dict) -> Any:
             values = {**values, key: int(value)}  # JSON via protobuf Struct (KFP) turns 1000 into 1000.0
         elif isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
             kind = "a whole number" if integer else "a number"
-            raise InvalidInputError(f"policy.{name}.{key}", f"{value!r} is not {kind}", f"pass {kind}")
+            raise InvalidInputError(f"policy.{name}.{key}", f"{clipped(value)} is not {kind}", f"pass {kind}")
     return replace(defaults, **values)
 
 

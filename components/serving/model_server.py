@@ -7,6 +7,9 @@ Two changes to how KServe's ModelServer runs, neither to its endpoints, protocol
   logs a trace per request (18% of the server's CPU under load, measured with py-spy); the lean
   server leaves it out and runs on uvloop. Latency stays observable: the router logs each request's
   upstream time, the benchmark measures it, and /metrics keeps KServe's histograms.
+One addition: a request body larger than `max_request_bytes` (default 8 MiB, as the limit a body is
+held to before it is decoded on the event loop) is answered 413 without being read, so one client
+cannot take the server's memory or stall its health probes with a huge body.
 """
 
 from __future__ import annotations
@@ -17,14 +20,57 @@ from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.rest.server import RESTServer
 
 LOOPBACK = "127.0.0.1"
+MAX_REQUEST_BYTES = 8 << 20
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over the limit, by its Content-Length or, when chunked, as it arrives."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        """Pass the request on unless its body is over the limit."""
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            return await self._refuse(send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        body = f'{{"error": "request body over {self.limit} bytes"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    """A chunked body went over the limit."""
 
 
 class LeanRESTServer(RESTServer):
     """KServe's REST server without the per-request timing middleware, on `host`, no access log."""
 
-    def __init__(self, host: str, *args, **kwargs):
+    def __init__(self, host: str, *args, max_request_bytes: int = MAX_REQUEST_BYTES, **kwargs):
         import logging
 
+        self.max_request_bytes = max_request_bytes
         super().__init__(*args, **kwargs)
         self.config.host = host
         # uvicorn logs access when its access logger has a handler, its parents' included (KServe's root).
@@ -32,7 +78,8 @@ class LeanRESTServer(RESTServer):
         access.handlers, access.propagate = [], False
 
     def _add_middlewares(self, app) -> None:
-        """No middleware: the timing middleware's getrusage and trace line cost more than the model."""
+        """Only the body limit: the timing middleware's getrusage and trace line cost more than the model."""
+        app.add_middleware(BodyLimit, limit=self.max_request_bytes)
 
 
 class _HostGRPCServer(GRPCServer):

@@ -7,6 +7,7 @@ of the wrong shape with InvalidInput (HTTP 400 / gRPC INVALID_ARGUMENT).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from pathlib import Path
@@ -20,6 +21,16 @@ from components.errors import InvalidInputError
 from components.manifest import ModelManifest, read_manifest, verify_directory
 
 OUTPUT_NAME = "output-0"
+OFFLOAD_ROWS = 256  # above this, a request's conversion and prediction take milliseconds: off the event loop
+
+
+def _rows_claimed(payload) -> int:
+    """How many rows a request says it carries (before any conversion)."""
+    if isinstance(payload, InferRequest):
+        shape = payload.inputs[0].shape if payload.inputs else [0]
+        return shape[0] if shape and isinstance(shape[0], int) else 0
+    instances = payload.get("instances") if isinstance(payload, dict) else None
+    return len(instances) if isinstance(instances, list) else 0
 
 
 class ManifestModel(kserve.Model):
@@ -58,18 +69,42 @@ class ManifestModel(kserve.Model):
         """One INT64 class index per input row."""
         return [{"name": OUTPUT_NAME, "datatype": "INT64", "shape": [-1]}]
 
-    def predict(self, payload, headers=None, response_headers=None):
-        """Class indices for a v1 or v2 request."""
+    async def predict(self, payload, headers=None, response_headers=None):
+        """Class indices for a v1 or v2 request; an input that cannot be read as the model's is InvalidInput
+        (HTTP 400, gRPC INVALID_ARGUMENT), never a server error. A request of more than OFFLOAD_ROWS rows is
+        converted and predicted on a worker thread, so the event loop keeps answering health probes."""
+        if _rows_claimed(payload) > OFFLOAD_ROWS:
+            return await asyncio.to_thread(self._answer, payload)
+        return self._answer(payload)
+
+    def _answer(self, payload):
+        features = self._features(payload)
         if isinstance(payload, InferRequest):
-            classes = self._infer(self._checked(payload.inputs[0].as_numpy()))
+            classes = self._infer(features)
             output = InferOutput(name=OUTPUT_NAME, shape=list(classes.shape), datatype="INT64",
                                  data=classes.astype(np.int64))
             return InferResponse(model_name=self.name, infer_outputs=[output],
                                  response_id=payload.id or next(self._response_ids))
-        instances = payload.get("instances") if isinstance(payload, dict) else None
-        if instances is None:
-            raise InvalidInput('expected a JSON object with "instances"')
-        return {"predictions": self._infer(self._checked(np.asarray(instances))).tolist()}
+        return {"predictions": self._infer(features).tolist()}
+
+    def _features(self, payload) -> np.ndarray:
+        """The request's rows as an array of the model's input type."""
+        try:
+            if isinstance(payload, InferRequest):
+                if len(payload.inputs) != 1:
+                    raise InvalidInput(f"expected 1 input tensor, got {len(payload.inputs)}")
+                if any(not isinstance(size, int) or size < 0 for size in payload.inputs[0].shape):
+                    raise InvalidInput(f"input shape {payload.inputs[0].shape} has a negative or non-integer size")
+                return self._checked(payload.inputs[0].as_numpy())
+            instances = payload.get("instances") if isinstance(payload, dict) else None
+            if not isinstance(instances, list):
+                raise InvalidInput('expected a JSON object with an "instances" list')
+            return self._checked(np.asarray(instances))
+        except InvalidInput:
+            raise
+        except (ValueError, TypeError, IndexError, OverflowError) as exc:  # ragged, out of range, data != shape
+            raise InvalidInput(f"the input cannot be read as {self.manifest.input.datatype} rows of "
+                               f"{self.manifest.input.shape[1:]}: {str(exc).splitlines()[0][:200]}") from None
 
     def _checked(self, features: np.ndarray) -> np.ndarray:
         """Rows of the manifest's feature count, as the framework's float type; anything else is InvalidInput."""
