@@ -37,3 +37,11 @@ def _writable_parent(field: str, path: Path) -> None:
     except OSError as exc:
         raise InvalidInputError(field, f"cannot write in {parent} ({exc.strerror or type(exc).__name__})",
                                 "pass a path in a writable directory") from None
+
+
+def refuse_overwriting_inputs(field: str, output: Path, inputs: list[Path]) -> None:
+    """An output that is one of the command's inputs (the evidence itself) is refused before anything runs."""
+    for given in inputs:
+        if output.resolve() == given.resolve() or output.exists() and given.exists() and output.samefile(given):
+            raise InvalidInputError(field, f"{output} is also an input of this command; it would be overwritten",
+                                    "write the verdict to another file")

@@ -34,7 +34,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     result = run_train(
         framework=args.framework, dataset=args.dataset, algorithm=args.algorithm or "", seed=args.seed,
         epochs=args.epochs, train_limit=args.train_limit, test_limit=args.test_limit, data_uri=args.data_uri,
-        model_dir=Path(args.out),
+        model_dir=Path(args.out), serialization=args.serialization,
     )
     manifest = result.manifest
     print(f"trained {manifest.name} ({manifest.training['algorithm']}) in {result.seconds:.1f} s: "
@@ -113,16 +113,19 @@ _POLICY_FLAGS = {
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     from components.gate.policy import load_policy
-    from components.paths import writable_file
+    from components.paths import refuse_overwriting_inputs, writable_file
     from components.steps.gate.core import EXIT_CODES, run_gate
 
     overrides = {key: getattr(args, flag) for flag, key in _POLICY_FLAGS.items() if getattr(args, flag) is not None}
     if args.on_inconclusive:
         overrides["on_inconclusive"] = args.on_inconclusive
     policy = load_policy(Path(args.policy) if args.policy else None, overrides)
+    inputs = [Path(value) for value in (args.candidate, args.baseline, args.policy, args.candidate_model,
+                                        args.baseline_model) if value]
     for field in ("json", "markdown", "html"):
         if getattr(args, field):
             writable_file(field, getattr(args, field))
+            refuse_overwriting_inputs(field, Path(getattr(args, field)), inputs)
     outcome = run_gate(Path(args.candidate), Path(args.baseline) if args.baseline else None, policy,
                        Path(args.candidate_model) if args.candidate_model else None,
                        Path(args.baseline_model) if args.baseline_model else None)
@@ -260,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-limit", type=int, help="rows of the training split to use (0 = all)")
     train.add_argument("--test-limit", type=int, help="rows of the test split to use")
     train.add_argument("--data-uri", help="MNIST IDX directory (local path or fsspec URI)")
+    train.add_argument("--serialization", default="", help="sklearn: joblib (default; a pickle, loading runs it) or "
+                       "skops (loads only trusted types; served by meshserve's own server)")
     train.set_defaults(handler=_cmd_train)
 
     upload = commands.add_parser("upload", help="publish a model directory as an immutable version")

@@ -143,13 +143,42 @@ def compile_release(out_dir: Path, image: str = "") -> list[Path]:
     rendered = render_all()
     chosen = {path: text for path, text in rendered.items()
               if path.name in RELEASED or path.parent.parent == REPO_ROOT / "components" / "steps"}
-    written = []
-    for path, text in chosen.items():
-        target = out_dir / (path.name if path.parent == COMPILED_DIR else f"components/{path.parent.name}-{path.name}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text.replace(STEP_IMAGE, image) if image else text)
-        written.append(target)
-    return written
+    files = {Path(path.name if path.parent == COMPILED_DIR else f"components/{path.parent.name}-{path.name}"):
+             text.replace(STEP_IMAGE, image) if image else text for path, text in chosen.items()}
+    return _write_all_or_nothing(Path(out_dir), files)
+
+
+def _write_all_or_nothing(out_dir: Path, files: dict[Path, str]) -> list[Path]:
+    """Write every file into a staging directory inside `out_dir`, then rename each into place: a full disk or
+    a path in the way fails before anything in `out_dir` changed, as one line."""
+    import shutil
+    import tempfile
+
+    from components.errors import InvalidInputError
+
+    in_the_way = [relative for relative in files if (out_dir / relative).is_dir()]
+    if in_the_way:
+        raise InvalidInputError("out", f"{out_dir / in_the_way[0]} is a directory where a file goes",
+                                "move it away or pick another --out")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".meshserve-compile-", dir=out_dir))
+    except OSError as exc:
+        raise InvalidInputError("out", f"cannot write into {out_dir} ({exc.strerror})",
+                                "pick a writable directory for --out") from None
+    try:
+        for relative, text in files.items():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            (staging / relative).write_text(text)
+        for relative in files:
+            (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+            (staging / relative).replace(out_dir / relative)
+    except OSError as exc:
+        raise InvalidInputError("out", f"nothing was written to {out_dir}: {exc.strerror}",
+                                "free space or pick another --out") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out_dir / relative for relative in files]
 
 
 def write_all() -> list[Path]:

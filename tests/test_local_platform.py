@@ -14,9 +14,9 @@ import pytest
 from components.errors import InvalidInputError, PlatformError
 from components.manifest import ModelManifest, digest_directory, read_manifest, write_manifest
 from components.platform.local import LocalPlatform
+from components.processes import start_time
 from components.routing.nginx import render_config
 from components.routing.spec import Endpoint, Route, RoutingSpec
-from components.processes import start_time
 from components.steps.benchmark.core import run_benchmark_step
 from components.storage import upload_model
 from components.training import TrainConfig, train_model

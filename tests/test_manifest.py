@@ -42,3 +42,41 @@ def test_missing_or_malformed_manifest(tmp_path):
     (tmp_path / MANIFEST_FILENAME).write_text("{not json")
     with pytest.raises(InvalidInputError, match="not valid JSON"):
         read_manifest(tmp_path)
+
+
+def test_a_link_out_of_the_model_directory_is_refused_at_upload(digits_model, tmp_path):
+    from components.manifest import digest_directory, write_manifest
+    from components.storage import upload_model
+
+    copy = tmp_path / "m"
+    shutil.copytree(digits_model, copy)
+    (copy / "extra.txt").symlink_to("/etc/passwd")
+    manifest = read_manifest(copy)
+    files = {**manifest.files, "extra.txt": sha256_file(copy / "extra.txt")}
+    forged = ModelManifest(**{**manifest.__dict__, "files": files})
+    write_manifest(copy, forged)
+    with pytest.raises(IntegrityError, match=r"^model: extra.txt links outside"):
+        upload_model(copy, "pvc://models/x")
+    with pytest.raises(IntegrityError, match="links outside"):
+        digest_directory(copy)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside", "a/../../b", "./model.joblib", "a//b", "a\\b"])
+def test_a_manifest_path_that_leaves_the_directory_is_refused(digits_model, path):
+    data = json.loads((digits_model / MANIFEST_FILENAME).read_text())
+    data["files"] = {**data["files"], path: "0" * 64}
+    data.pop("model_digest")
+    with pytest.raises(IntegrityError, match="a path that leaves the model directory"):
+        ModelManifest.from_dict(data)
+
+
+def test_a_model_changed_after_its_check_is_never_loaded(digits_model, tmp_path):
+    from components.serving.models import SklearnModel
+
+    copy = tmp_path / "m"
+    shutil.copytree(digits_model, copy)
+    model = SklearnModel("digits", copy)
+    verify_directory(copy, model.manifest)
+    (copy / "model.joblib").write_bytes(b"a pickle swapped in after the check")
+    with pytest.raises(IntegrityError, match="model.joblib does not match the manifest"):
+        model._load_framework_model()

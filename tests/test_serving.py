@@ -206,3 +206,46 @@ def test_a_body_over_the_limit_is_a_413_without_being_read(served):
                           [chunk] * (MAX_REQUEST_BYTES // 65536 + 8))
     assert streamed.startswith(b"HTTP/1.1 413")
     assert post(served[0], "/v1/models/digits:predict", {"instances": [[0.0] * 64]})[0] == 200
+
+
+def test_a_skops_model_is_served_with_restricted_loading(tmp_path):
+    """skops' format: trained, published as usual, served by the real model server with the same predictions as
+    the joblib model of the same seed; a model.skops holding a type skops does not trust is refused."""
+    from components.training import TrainConfig, train_model
+
+    skops_dir = train_model(TrainConfig(framework="sklearn", dataset="iris", serialization="skops"),
+                            tmp_path / "skops").model_dir
+    joblib_dir = train_model(TrainConfig(framework="sklearn", dataset="iris"), tmp_path / "joblib").model_dir
+    from components.manifest import read_manifest
+
+    assert read_manifest(skops_dir).format == "skops" and set(read_manifest(skops_dir).files) == {"model.skops"}
+    http_port, grpc_port = free_port(), free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", str(skops_dir), "--name", "iris",
+                                "--http-port", str(http_port), "--grpc-port", str(grpc_port)], cwd=REPO_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(http_port, timeout=90)
+        rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+        status, body = post(http_port, "/v1/models/iris:predict", {"instances": rows})
+        assert status == 200 and body["predictions"] == joblib.load(joblib_dir / "model.joblib").predict(rows).tolist()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_skops_file_with_an_untrusted_type_is_refused(tmp_path):
+    import skops.io
+
+    from components.errors import IntegrityError
+    from components.manifest import ModelManifest, read_manifest, sha256_file, write_manifest
+    from components.serving.models import SklearnModel
+    from components.training import TrainConfig, train_model
+
+    model_dir = train_model(TrainConfig(framework="sklearn", dataset="iris", serialization="skops"),
+                            tmp_path / "m").model_dir
+    skops.io.dump({"payload": subprocess.Popen}, model_dir / "model.skops")  # a type that runs programs
+    manifest = read_manifest(model_dir)
+    write_manifest(model_dir, ModelManifest(**{**manifest.__dict__,
+                                               "files": {"model.skops": sha256_file(model_dir / "model.skops")}}))
+    with pytest.raises(IntegrityError, match="holds types skops does not trust: subprocess.Popen"):
+        SklearnModel("iris", model_dir).load()

@@ -32,7 +32,7 @@ def test_manifest_records_input_data_and_metrics(digits_model):
     assert np.trace(matrix) / matrix.sum() == pytest.approx(manifest.metrics["accuracy"], abs=1e-6)
     assert set(manifest.metrics["precision"]) == set(manifest.metrics["recall"]) == {str(d) for d in range(10)}
     assert manifest.training == {"framework": "sklearn", "dataset": "digits", "algorithm": "svm", "seed": 0,
-                                 "epochs": 5, "train_limit": None, "test_limit": None}
+                                 "epochs": 5, "train_limit": None, "test_limit": None, "serialization": "joblib"}
 
 
 def test_sklearn_training_is_reproducible(digits_model, tmp_path):

@@ -14,11 +14,11 @@ from pathlib import Path
 from components import __version__
 from components.benchmark.histogram import ENCODING, LatencyHistogram
 from components.benchmark.pacer import pacer_for
-from components.redaction import public_url
 from components.benchmark.runner import PartialResult
 from components.benchmark.settings import BenchSettings
 from components.benchmark.targets import RequestSpec
 from components.contracts import BENCHMARK_RESULT_SCHEMA
+from components.redaction import public_url
 
 
 def merge_partials(settings: BenchSettings, spec: RequestSpec, partials: list[PartialResult]) -> dict:

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, replace
 
 from components.errors import InvalidInputError
+from components.inputs import clipped
+from components.redaction import SAFE_HEADERS, public_headers, register_secret
 
 PROTOCOLS = ("http", "kserve-v1", "v2-rest", "v2-grpc", "tfserving-rest", "tfserving-grpc")
 GRPC_PROTOCOLS = ("v2-grpc", "tfserving-grpc")
@@ -97,8 +99,6 @@ class BenchSettings:
 
     def public_headers(self) -> dict[str, str]:
         """Headers as recorded in results: every value not known to be safe redacted (components.redaction)."""
-        from components.redaction import public_headers
-
         return public_headers(self.headers)
 
 
@@ -108,10 +108,16 @@ def _positive(name: str, value: float | None, fix: str) -> None:
 
 
 def parse_header(text: str) -> tuple[str, str]:
-    """'Name: value' → (name, value); anything else is an error naming -H."""
+    """'Name: value' → (name, value); anything else is an error naming -H (never quoting the value: it may be a
+    credential). A control character anywhere (a newline would inject a header) is refused."""
     name, sep, value = text.partition(":")
     if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-        raise InvalidInputError("H", f"malformed header {text!r}", "use -H 'Name: value'")
+        raise InvalidInputError("H", "a header is not 'Name: value'", "use -H 'Name: value'")
+    if any(not c.isprintable() for c in text):
+        raise InvalidInputError("H", f"header {clipped(name.strip(), 40)} holds a newline or control character",
+                                "pass one header per -H, on one line")
+    if name.strip().lower() not in SAFE_HEADERS:
+        register_secret(value.strip())
     return name.strip(), value.strip()
 
 

@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from components.redaction import public_url
 from components.benchmark.settings import GRPC_PROTOCOLS, BenchSettings
 from components.errors import InvalidInputError
+from components.redaction import public_url
 
 REST_PATHS = {
     "kserve-v1": "/v1/models/{model}:predict",

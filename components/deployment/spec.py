@@ -79,9 +79,11 @@ class Toleration:
     def validated(self) -> Toleration:
         """This toleration, if its key, operator and effect are valid."""
         if not _LABEL_KEY.fullmatch(self.key or ""):
-            raise InvalidInputError("toleration", f"{clipped(self.key)} is not a taint key", "write KEY[=VALUE][:EFFECT]")
+            raise InvalidInputError("toleration", f"{clipped(self.key)} is not a taint key",
+                                    "write KEY[=VALUE][:EFFECT]")
         if self.operator not in TOLERATION_OPERATORS:
-            raise InvalidInputError("toleration.operator", f"unknown operator {clipped(self.operator)}", "use Equal or Exists")
+            raise InvalidInputError("toleration.operator", f"unknown operator {clipped(self.operator)}",
+                                    "use Equal or Exists")
         if self.operator == "Exists" and self.value:
             raise InvalidInputError("toleration.value", "operator Exists takes no value", "drop the value or use Equal")
         if self.effect and self.effect not in TAINT_EFFECTS:
@@ -154,7 +156,8 @@ class Autoscaling:
                                     f"use one of {', '.join(AUTOSCALERS)}")
         for name in ("min_replicas", "max_replicas", "target"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise InvalidInputError(name, f"{clipped(getattr(self, name))} is not a count", "pass a whole number >= 0")
+                raise InvalidInputError(name, f"{clipped(getattr(self, name))} is not a count",
+                                        "pass a whole number >= 0")
         if self.min_replicas == 0 and self.kind != "kpa":
             raise InvalidInputError("min_replicas", "only Knative's KPA scales to zero",
                                     "pass --min-replicas 1 or more, or use --autoscaling kpa")
@@ -301,7 +304,8 @@ class DeploymentSpec:
             _check_name("service_account", self.service_account, _DNS_LABEL, "a ServiceAccount name")
         if not isinstance(self.canary_percent, int) or isinstance(self.canary_percent, bool) or \
                 not 0 <= self.canary_percent <= 100:
-            raise InvalidInputError("canary_percent", f"{clipped(self.canary_percent)} is out of range", "pass 0 to 100")
+            raise InvalidInputError("canary_percent", f"{clipped(self.canary_percent)} is out of range",
+                                    "pass 0 to 100")
         _check_storage_uri(self.storage_uri)
         self.autoscaling.validated()
         self.resources.validated()
@@ -312,7 +316,8 @@ class DeploymentSpec:
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise InvalidInputError(name, f"unknown {name.replace('_', ' ')} {clipped(value)}", f"use one of {', '.join(choices)}")
+        raise InvalidInputError(name, f"unknown {name.replace('_', ' ')} {clipped(value)}",
+                                f"use one of {', '.join(choices)}")
 
 
 def check_namespace(value: str) -> None:
@@ -419,4 +424,5 @@ def _toleration(item) -> Toleration:
         return Toleration.parse(item)
     if isinstance(item, dict):
         return Toleration(**_known_keys(item, Toleration, "toleration.")).validated()
-    raise InvalidInputError("toleration", f"{clipped(item)} is not a toleration", "write KEY[=VALUE][:EFFECT] or a mapping")
+    raise InvalidInputError("toleration", f"{clipped(item)} is not a toleration",
+                            "write KEY[=VALUE][:EFFECT] or a mapping")

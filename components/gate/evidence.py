@@ -15,7 +15,7 @@ is refused when
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +110,7 @@ def _window_problems(document: dict) -> list[str]:
         return [f"ended_at is {-span:.3f} s before started_at"]
     if abs(span - seconds) > 1.0 + 0.05 * seconds:
         return [f"the window spans {span:.3f} s, but measured_seconds is {seconds}"]
-    if (ended - datetime.now(timezone.utc)).total_seconds() > CLOCK_SKEW_S:
+    if (ended - datetime.now(UTC)).total_seconds() > CLOCK_SKEW_S:
         return [f"ended_at {document['ended_at']} is in the future"]
     return []
 

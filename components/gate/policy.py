@@ -6,7 +6,6 @@ the wrong type or sign is an error naming the key, never silently ignored.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -116,6 +115,7 @@ class GatePolicy:
 _SECTIONS = {"slo": SloPolicy, "relative": RelativePolicy, "statistics": StatisticsPolicy,
              "analysis": AnalysisPolicy}
 _CHOICES = {"spending": SPENDING, "baseline": BASELINES}
+MAX_BOOTSTRAP_RESAMPLES = 100_000  # the resampling error of a 95% bound is 0.1% of it at 20,000 already
 _INTEGERS = {"min_samples", "bootstrap_resamples", "seed", "time_windows"}
 _FRACTIONS = {"min_success_ratio", "min_achieved_ratio", "min_accuracy", "max_accuracy_drop", "confidence"}
 
@@ -152,7 +152,8 @@ def policy_from_dict(data: dict[str, Any]) -> GatePolicy:
     sections = {name: _section(name, cls, data.get(name) or {}) for name, cls in _SECTIONS.items()}
     on_inconclusive = data.get("on_inconclusive", "rollback")
     if on_inconclusive not in ON_INCONCLUSIVE:
-        raise InvalidInputError("policy.on_inconclusive", f"{clipped(on_inconclusive)} is not allowed", "use rollback or hold")
+        raise InvalidInputError("policy.on_inconclusive", f"{clipped(on_inconclusive)} is not allowed",
+                                "use rollback or hold")
     policy = GatePolicy(**sections, on_inconclusive=on_inconclusive)
     _check_ranges(policy)
     return policy
@@ -204,6 +205,9 @@ def _check_ranges(policy: GatePolicy) -> None:
         raise InvalidInputError("policy.statistics.time_windows", f"{policy.statistics.time_windows} is out of range",
                                 "pass 5 to 1000 windows, or 0 to resample requests independently")
     _check_analysis(policy.analysis)
+    if policy.statistics.bootstrap_resamples > MAX_BOOTSTRAP_RESAMPLES:
+        raise InvalidInputError("policy.statistics.bootstrap_resamples", f"{policy.statistics.bootstrap_resamples} "
+                                "would take minutes and gigabytes", f"pass at most {MAX_BOOTSTRAP_RESAMPLES}")
     if policy.statistics.min_samples < 20 or policy.statistics.bootstrap_resamples < 200:
         raise InvalidInputError("policy.statistics", "min_samples < 20 or bootstrap_resamples < 200",
                                 "pass at least 20 samples and 200 resamples")

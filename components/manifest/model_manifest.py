@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import IntegrityError, InvalidInputError
+from components.inputs import clipped
 
 MANIFEST_FILENAME = "meshserve-model.json"
 SCHEMA_VERSION = 1
@@ -74,11 +75,23 @@ class ModelManifest:
             raise InvalidInputError(
                 MANIFEST_FILENAME, f"malformed manifest ({exc})", "re-run the train step to regenerate it"
             ) from None
+        unsafe = sorted(path for path in manifest.files if not _is_plain_relative(path))
+        if unsafe:
+            raise IntegrityError(MANIFEST_FILENAME,
+                                 f"lists {clipped(unsafe[0])}, a path that leaves the model directory",
+                                 "list only relative paths inside it (no '/' at the start, no '..')")
         if recorded_digest is not None and recorded_digest != manifest.model_digest:
             raise IntegrityError(
                 MANIFEST_FILENAME, "model_digest does not match the listed files", "re-run the train step"
             )
         return manifest
+
+
+def _is_plain_relative(path: object) -> bool:
+    """A relative POSIX path with no empty, '.' or '..' part and no backslash (a path that stays inside)."""
+    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path or "\0" in path:
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def sha256_file(path: Path) -> str:
@@ -97,12 +110,18 @@ def digest_of_files(files: dict[str, str]) -> str:
 
 
 def digest_directory(model_dir: Path) -> dict[str, str]:
-    """sha256 of every regular file below `model_dir` (the manifest itself excluded), by relative path."""
-    return {
-        path.relative_to(model_dir).as_posix(): sha256_file(path)
-        for path in sorted(model_dir.rglob("*"))
-        if path.is_file() and path.name != MANIFEST_FILENAME
-    }
+    """sha256 of every regular file below `model_dir` (the manifest itself excluded), by relative path. A
+    symbolic link that leads out of the directory is refused: its target would be published or loaded as a
+    file of the model (a link to /etc/passwd)."""
+    root = Path(model_dir).resolve()
+    digests = {}
+    for path in sorted(Path(model_dir).rglob("*")):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise IntegrityError("model", f"{path.relative_to(model_dir).as_posix()} links outside {model_dir}",
+                                 "replace the link with the file itself, or remove it")
+        if path.is_file() and path.name != MANIFEST_FILENAME:
+            digests[path.relative_to(model_dir).as_posix()] = sha256_file(path)
+    return digests
 
 
 def write_manifest(model_dir: Path, manifest: ModelManifest) -> Path:

@@ -1,8 +1,8 @@
 """Local processes a state directory started, told apart from every other process on the machine."""
 
 from components.processes.identity import (
-    STATE_ID_ENV,
     SERVES_ENV,
+    STATE_ID_ENV,
     carries,
     process_environment,
     processes_carrying,

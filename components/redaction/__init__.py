@@ -20,7 +20,7 @@ SAFE_HEADERS = frozenset({"host", "model", "x-meshserve-track", "content-type", 
                           "user-agent", "x-request-id", "mm-vmodel-id", "mm-model-id"})
 _SHORTEST_SECRET = 4  # shorter values (a "1", an empty password) would scrub ordinary text
 _registered: set[str] = set()
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>;,.:)\]]")  # no trailing punctuation
 _CREDENTIAL_HEADER = re.compile(r"(?i)\b(authorization|proxy-authorization|cookie|set-cookie|x-api-key|"
                                 r"x-auth-token)(['\"]?\s*[:=]\s*['\"]?)([^'\"\r\n,}]+)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=-]{4,})")
@@ -60,7 +60,7 @@ def public_url(url: str) -> str:
 def _without_parameters(segment: str) -> str:
     """A path segment with its `;name=value` parameters redacted (a session id travels there)."""
     name, semicolon, parameters = segment.partition(";")
-    return f"{name};{redacted(parameters)}" if semicolon else segment
+    return f"{name};{redacted(parameters)}" if semicolon and parameters else segment
 
 
 def _public_query_item(item: str) -> str:

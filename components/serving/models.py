@@ -8,6 +8,8 @@ of the wrong shape with InvalidInput (HTTP 400 / gRPC INVALID_ARGUMENT).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import itertools
 import uuid
 from pathlib import Path
@@ -17,11 +19,20 @@ import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-from components.errors import InvalidInputError
+from components.errors import IntegrityError, InvalidInputError
 from components.manifest import ModelManifest, read_manifest, verify_directory
 
 OUTPUT_NAME = "output-0"
 OFFLOAD_ROWS = 256  # above this, a request's conversion and prediction take milliseconds: off the event loop
+
+
+def verified_bytes(model_dir: Path, manifest: ModelManifest, relative: str) -> bytes:
+    """A model file's bytes, read once and checked against the manifest's sha256: what is loaded (and a pickle
+    runs as it loads) is exactly what was trained and verified, even if the file changes after the check."""
+    data = (Path(model_dir) / relative).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest.files.get(relative):
+        raise IntegrityError("model", f"{relative} does not match the manifest's sha256", "re-publish the model")
+    return data
 
 
 def _rows_claimed(payload) -> int:
@@ -118,16 +129,30 @@ class ManifestModel(kserve.Model):
 
 
 class SklearnModel(ManifestModel):
-    """A scikit-learn pipeline from model.joblib, predicting in float64 as `predict` does."""
+    """A scikit-learn pipeline, predicting in float64 as `predict` does: from model.skops (skops' restricted
+    loading: only the types it trusts are built) or model.joblib (a pickle: loading runs the code it holds, so
+    the model's publisher must be trusted as much as this server's own code)."""
 
     input_dtype = np.float64
 
     def _load_framework_model(self) -> None:
-        import joblib
-
         from components.serving.sklearn_predict import lean_predict
 
-        self._predict = lean_predict(joblib.load(self.model_dir / "model.joblib"))
+        if "model.skops" in self.manifest.files:
+            import skops.io
+
+            data = verified_bytes(self.model_dir, self.manifest, "model.skops")
+            untrusted = skops.io.get_untrusted_types(data=data)
+            if untrusted:
+                raise IntegrityError("model",
+                                     f"model.skops holds types skops does not trust: {', '.join(untrusted[:3])}",
+                                     "serve it only from a publisher you trust, saved as joblib")
+            pipeline = skops.io.loads(data)
+        else:
+            import joblib
+
+            pipeline = joblib.load(io.BytesIO(verified_bytes(self.model_dir, self.manifest, "model.joblib")))
+        self._predict = lean_predict(pipeline)
 
     def _infer(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self._predict(features))

@@ -12,6 +12,9 @@ ALGORITHMS = {
     "tensorflow": ("mlp", "cnn"),
 }
 DEFAULT_ALGORITHM = {"sklearn": "svm", "tensorflow": "mlp"}
+# How each framework's model can be saved, the default first. A joblib file is a pickle: loading it runs the
+# code it holds. skops' format loads only the types skops trusts (scikit-learn's and NumPy's).
+SERIALIZATIONS = {"sklearn": ("joblib", "skops"), "tensorflow": ("tf-savedmodel",)}
 FRAMEWORKS = tuple(ALGORITHMS)
 # The scikit-learn SVM is quadratic in the training rows; 10,000 MNIST rows train in well under a
 # minute on 2 cores with ~96% test accuracy. Pass --train-limit 0 for all 60,000.
@@ -31,6 +34,7 @@ class TrainConfig:
     test_limit: int | None = None
     data_uri: str | None = None
     model_name: str = ""
+    serialization: str = ""  # sklearn: joblib (default; a pickle, so loading runs it) or skops (restricted types)
 
     def validated(self) -> TrainConfig:
         """Return a copy with defaults resolved; raise InvalidInputError naming the first bad field."""
@@ -54,10 +58,16 @@ class TrainConfig:
                 raise InvalidInputError(name, f"must not be negative (got {value})", "pass a positive number")
         if self.epochs == 0:
             raise InvalidInputError("epochs", "must be at least 1", "pass --epochs 1 or more")
+        serializations = SERIALIZATIONS[self.framework]
+        serialization = self.serialization or serializations[0]
+        if serialization not in serializations:
+            raise InvalidInputError("serialization", f"{self.framework} models cannot be saved as {serialization!r}",
+                                    f"use one of {', '.join(serializations)}")
         if not 0 <= self.seed < 2**32:
             raise InvalidInputError("seed", f"{self.seed} is out of range", "pass 0 to 4294967295")
         return TrainConfig(
             **{**asdict(self), "algorithm": algorithm, "train_limit": self._train_limit(),
+               "serialization": serialization,
                "test_limit": self.test_limit or None,
                "model_name": self.model_name or f"{self.dataset}-{self.framework}"}
         )

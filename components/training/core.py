@@ -36,7 +36,7 @@ def train_model(config: TrainConfig, out_dir: Path) -> TrainResult:
     writable_directory("out", out_dir)  # before training: an output that cannot be written fails first
     started = time.perf_counter()
     dataset = load_dataset(config.dataset, config.dataset_options())
-    trainer = trainer_for(config.framework)
+    trainer = trainer_for(config.framework, config.serialization)
     model = trainer.fit(dataset, config)
     evaluation = evaluate(dataset.y_test, trainer.predict(model, dataset.x_test), dataset.class_names)
     staging = out_dir.with_name(out_dir.name + ".partial")

@@ -13,10 +13,11 @@ from typing import Any, Protocol
 from components.datasets import Dataset
 from components.errors import InvalidInputError
 from components.manifest import InputSpec
-from components.training.config import TrainConfig
+from components.training.config import SERIALIZATIONS, TrainConfig
 
 # Model directory layouts (what the serving runtimes load):
 SKLEARN_MODEL_FILE = "model.joblib"  # KServe's sklearn server and MLServer load <dir>/model.joblib
+SKOPS_MODEL_FILE = "model.skops"  # skops' format: loaded by meshserve's own server with only trusted types
 # TF Serving layout: <dir>/<version>/saved_model.pb. Triton wants <dir>/<version>/model.savedmodel/
 # instead; the serving step (not training) adapts the layout when it deploys to Triton.
 TF_MODEL_VERSION = "1"
@@ -75,6 +76,20 @@ class SklearnTrainer:
         return InputSpec(name="input-0", shape=[-1, dataset.n_features], datatype="FP32")
 
 
+class SkopsSklearnTrainer(SklearnTrainer):
+    """scikit-learn pipelines saved in skops' format: loading builds only the types skops trusts (scikit-learn's
+    and NumPy's own), where loading a joblib pickle runs whatever code it holds."""
+
+    model_format = "skops"
+
+    def save(self, model, out_dir: Path, dataset: Dataset) -> InputSpec:
+        """Dump the pipeline to model.skops."""
+        import skops.io
+
+        skops.io.dump(model, out_dir / SKOPS_MODEL_FILE)
+        return InputSpec(name="input-0", shape=[-1, dataset.n_features], datatype="FP32")
+
+
 class KerasTrainer:
     """TensorFlow/Keras: an MLP, or a small CNN for image datasets, exported as a SavedModel."""
 
@@ -123,11 +138,19 @@ class KerasTrainer:
         return InputSpec(name="input", shape=[-1, dataset.n_features], datatype="FP32")
 
 
-_TRAINERS: dict[str, type] = {"sklearn": SklearnTrainer, "tensorflow": KerasTrainer}
+_TRAINERS: dict[tuple[str, str], type] = {("sklearn", "joblib"): SklearnTrainer,
+                                          ("sklearn", "skops"): SkopsSklearnTrainer,
+                                          ("tensorflow", "tf-savedmodel"): KerasTrainer}
 
 
-def trainer_for(framework: str) -> Trainer:
-    """The trainer registered for a framework; an unknown one is an error."""
-    if framework not in _TRAINERS:
-        raise InvalidInputError("framework", f"unknown framework {framework!r}", f"use one of {', '.join(_TRAINERS)}")
-    return _TRAINERS[framework]()
+def trainer_for(framework: str, serialization: str = "") -> Trainer:
+    """The trainer registered for a framework and serialization (default: the framework's first); an unknown
+    one is an error."""
+    if framework not in SERIALIZATIONS:
+        raise InvalidInputError("framework", f"unknown framework {framework!r}",
+                                f"use one of {', '.join(SERIALIZATIONS)}")
+    serialization = serialization or SERIALIZATIONS[framework][0]
+    if (framework, serialization) not in _TRAINERS:
+        raise InvalidInputError("serialization", f"{framework} models cannot be saved as {serialization!r}",
+                                f"use one of {', '.join(SERIALIZATIONS[framework])}")
+    return _TRAINERS[(framework, serialization)]()

@@ -10,14 +10,15 @@ from components.training import TrainConfig, TrainResult, train_model
 
 def run_train(*, framework: str, dataset: str, model_dir: Path, algorithm: str = "", seed: int = 0,
               epochs: int = 5, train_limit: int | None = None, test_limit: int | None = None,
-              data_uri: str | None = None) -> TrainResult:
+              data_uri: str | None = None, serialization: str = "") -> TrainResult:
     """Train a model and write its directory (model files + manifest) to `model_dir`."""
     from components.errors import InvalidInputError
 
     if not str(model_dir).strip() or Path(model_dir).resolve() == Path.cwd() and not Path(model_dir).name:
         raise InvalidInputError("out", "no model directory given", "pass --out DIR, a new or empty directory")
     config = TrainConfig(framework=framework, dataset=dataset, algorithm=algorithm, seed=seed, epochs=epochs,
-                         train_limit=train_limit, test_limit=test_limit, data_uri=data_uri or None)
+                         train_limit=train_limit, test_limit=test_limit, data_uri=data_uri or None,
+                         serialization=serialization)
     return train_model(config, model_dir)
 
 

@@ -22,10 +22,12 @@ def train(
     train_limit: int = -1,
     test_limit: int = -1,
     data_uri: str = "",
+    serialization: str = "",
 ) -> None:
     """Train and evaluate a model; outputs the model directory, its metrics, accuracy and digest.
 
     A limit of -1 means the dataset's documented default, 0 all rows (Argo parameters cannot be null).
+    `serialization`: sklearn joblib (default; a pickle, loading runs it) or skops (only trusted types are built).
     """
     from components.steps.errors import step_errors
     from components.steps.train.core import run_train, write_metrics_json
@@ -33,7 +35,8 @@ def train(
     with step_errors("train"):
         result = run_train(framework=framework, dataset=dataset, model_dir=model, algorithm=algorithm, seed=seed,
                            epochs=epochs, train_limit=None if train_limit < 0 else train_limit,
-                           test_limit=None if test_limit < 0 else test_limit, data_uri=data_uri)
+                           test_limit=None if test_limit < 0 else test_limit, data_uri=data_uri,
+                           serialization=serialization)
         write_metrics_json(result, metrics)
         accuracy.write_text(str(result.evaluation.accuracy))
         model_digest.write_text(result.manifest.model_digest)

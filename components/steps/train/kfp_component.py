@@ -20,10 +20,12 @@ def train(
     train_limit: int = -1,
     test_limit: int = -1,
     data_uri: str = "",
+    serialization: str = "",
 ):
     """Train and evaluate a model; write the servable model directory, its metrics and its manifest.
 
-    A limit of -1 means the dataset's documented default, 0 all rows.
+    A limit of -1 means the dataset's documented default, 0 all rows. `serialization`: sklearn joblib (default; a
+    pickle, loading runs it) or skops (only trusted types are built when it loads).
     """
     from pathlib import Path
 
@@ -34,7 +36,7 @@ def train(
         result = run_train(framework=framework, dataset=dataset, model_dir=Path(model.path), algorithm=algorithm,
                            seed=seed, epochs=epochs, train_limit=None if train_limit < 0 else train_limit,
                            test_limit=None if test_limit < 0 else test_limit,
-                           data_uri=data_uri)
+                           data_uri=data_uri, serialization=serialization)
         for name, value in result.evaluation.scalar_metrics().items():
             metrics.log_metric(name, value)
         confusion.log_confusion_matrix(result.evaluation.class_names, result.evaluation.confusion_matrix)
