@@ -22,6 +22,7 @@ from components.steps.rollout.hera_template import finish_rollout, promote, roll
 from components.steps.train.hera_template import train
 from components.steps.upload.hera_template import upload
 
+RUN_OWNER = "{{workflow.uid}}"  # the canary belongs to this workflow: another run's exit handler leaves it
 
 def storage_volumes(claim: str = MODELS_CLAIM, secret: str = STORAGE_SECRET) -> list[Volume]:
     """The models claim and the (optional) storage Secret; either name may be a workflow parameter."""
@@ -144,14 +145,15 @@ def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
         with DAG(name="exit-handler"):
             roll_back_on_failure(name="roll-back-on-failure", when="{{workflow.status}} != Succeeded",
                                  arguments={"name": ref["name"], "workflow_status": "{{workflow.status}}",
-                                            "platform": ref["platform"], "namespace": ref["namespace"]})
+                                            "platform": ref["platform"], "namespace": ref["namespace"],
+                                            "owner": RUN_OWNER})
         with DAG(name="train-to-serve"):
             trained = train(arguments={"framework": ref["framework"], "dataset": ref["dataset"],
                                        "algorithm": ref["algorithm"], "seed": ref["seed"]})
             published = upload(arguments=[trained.get_artifact("model").with_name("model"),
                                           Parameter(name="to", value=ref["storage_prefix"])])
             deployed = deploy(arguments={"name": ref["name"], "storage_uri": published.get_parameter("storage-uri"),
-                                         "model_format": ref["framework"],
+                                         "model_format": ref["framework"], "owner": RUN_OWNER,
                                          **{key: ref[key] for key in _DEPLOY_INPUTS}})
             analysed = analyze(name="analyze", arguments=[
                 Parameter(name="name", value=ref["name"]),
@@ -163,7 +165,7 @@ def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
                 Parameter(name="policy", value=ref["policy"])])
             finished = finish_rollout(name="finish-rollout", arguments={
                 "name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"],
-                "action": analysed.get_parameter("action")})
+                "action": analysed.get_parameter("action"), "owner": RUN_OWNER})
             trained >> published >> deployed >> analysed >> finished
     return template
 

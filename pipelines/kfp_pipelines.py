@@ -15,6 +15,7 @@ from components.steps.rollout.kfp_component import finish_rollout, roll_back_on_
 from components.steps.train.kfp_component import train
 from components.steps.upload.kfp_component import upload
 
+RUN_OWNER = dsl.PIPELINE_JOB_ID_PLACEHOLDER  # the canary belongs to this run: another run's exit task leaves it
 
 def with_model_storage(task: dsl.PipelineTask, models_claim=MODELS_CLAIM,
                        storage_secret=STORAGE_SECRET) -> dsl.PipelineTask:
@@ -88,7 +89,7 @@ def train_to_serve_pipeline(
     The analysis measures the canary and a fresh copy of the primary side by side, window by window, for at
     most `budget_s` per side, and stops as soon as it can tell. If any step fails, the exit task rolls back
     the candidate the run left half-deployed."""
-    cleanup = roll_back_on_failure(name=name, platform=platform, namespace=namespace)
+    cleanup = roll_back_on_failure(name=name, platform=platform, namespace=namespace, owner=RUN_OWNER)
     cleanup.set_display_name("roll back on failure")
     with dsl.ExitHandler(cleanup, name="train-to-serve"):
         trained = train(framework=framework, dataset=dataset, algorithm=algorithm, seed=seed)
@@ -101,7 +102,8 @@ def train_to_serve_pipeline(
             platform=platform, namespace=namespace, model_format=framework, runtime=runtime, router=router,
             autoscaling=autoscaling, min_replicas=min_replicas, max_replicas=max_replicas, cpu=cpu, memory=memory,
             gpus=gpus, node_selector=node_selector, tolerations=tolerations, storage_secret=storage_secret,
-            runtime_options=runtime_options, router_options=router_options), models_claim, storage_secret)
+            runtime_options=runtime_options, router_options=router_options, owner=RUN_OWNER), models_claim,
+            storage_secret)
         deployed.set_display_name("deploy canary")
         # One analysis step for both cases: beside a primary it measures the canary against a fresh copy of
         # the primary until it can tell; a first deploy is judged on its SLOs alone.
@@ -111,5 +113,5 @@ def train_to_serve_pipeline(
                            policy=policy)
         analysed.set_display_name("analyze canary against baseline")
         action = analysed.outputs["action"]
-        finish_rollout(name=name, action=action, platform=platform,
-                       namespace=namespace).set_display_name("promote or roll back")
+        finish_rollout(name=name, action=action, platform=platform, namespace=namespace,
+                       owner=RUN_OWNER).set_display_name("promote or roll back")

@@ -3,7 +3,7 @@
 Parameters are checked against the compiled pipeline (KFP) or WorkflowTemplate (Argo) before any
 request, and converted to the types the pipeline declares. Tokens come from the environment
 (KFP_TOKEN, ARGO_TOKEN) or a file, never from a flag, and are never printed or sent on a redirect.
-Every request is bounded in time (30 s) and in the size of its answer, TLS is verified (a private CA
+Every request is bounded in time (30 s, or $MESHSERVE_REQUEST_TIMEOUT_S) and in the size of its answer, TLS is verified (a private CA
 via SSL_CERT_FILE), and what comes back is checked: a run or workflow without an id is an error, not
 "submitted". An unreachable host, a rejected token and an unknown parameter are one-line errors.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from components.errors import InvalidInputError, PlatformError
-from components.inputs import parse_json
+from components.inputs import REQUEST_TIMEOUT_ENV, parse_json, read_bounded, seconds_from_env
 from components.redaction import public_url, register_secret, scrub
 from pipelines.compile import COMPILED_DIR
 
@@ -32,7 +32,6 @@ ARGO_TEMPLATE = "meshserve-train-to-serve"
 ARGO_TEMPLATE_FILE = COMPILED_DIR / "train_to_serve.argo.yaml"
 _KFP_TYPES = {"NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "STRING": str}
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
-REQUEST_TIMEOUT_S = 30.0
 ANSWER_LIMIT = 4 << 20
 
 
@@ -49,8 +48,6 @@ def read_token(env_name: str, token_file: str) -> str:
     """The bearer token from a file (when given) or the environment; '' when neither has one. A token holding a
     newline or another control character (it would inject a header) is refused."""
     if token_file:
-        from components.inputs import read_bounded
-
         token, source = read_bounded(Path(token_file), "token_file", 64 << 10).strip(), "token_file"
     else:
         token, source = os.environ.get(env_name, "").strip(), env_name
@@ -138,7 +135,7 @@ def _call(method: str, url: str, token: str, what: str, body: dict | None = None
     if token:
         request.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+        with urllib.request.urlopen(request, timeout=seconds_from_env(REQUEST_TIMEOUT_ENV) or 30.0) as response:
             raw = response.read(ANSWER_LIMIT + 1)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):

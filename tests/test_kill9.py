@@ -164,3 +164,26 @@ def test_down_with_a_corrupt_state_stops_only_its_own_servers(published, tmp_pat
     stopped = LocalPlatform(neighbour).down()
     assert all(start_time(pid) is not None for pid in serving), stopped
     assert served_by(LocalPlatform(root).status(), requests=5)["primary"] == 5
+
+
+def test_competing_runs_never_undo_each_other(published):
+    """Issue 18's sequence: two train-to-serve runs in one state directory. Run A deploys its candidate; run B's
+    deploy is refused (A's canary is there), so B fails and its exit handler runs. It must leave A's canary
+    alone (it was rolling it back, and then both failed with nothing serving); A then finishes its rollout."""
+    from components.errors import InvalidInputError
+    from components.steps.deploy.core import run_deploy
+    from components.steps.rollout.core import run_finish, run_rollback_if_failed
+
+    root, uris = published
+    other = at_primary_only(root, uris)
+    deployed = run_deploy("digits", other, canary_percent=50, owner="run-a")
+    with pytest.raises(InvalidInputError, match="already has a canary"):
+        run_deploy("digits", other, canary_percent=50, owner="run-b")
+    said = run_rollback_if_failed("digits", True, owner="run-b")
+    assert said.startswith("nothing of this run's to roll back") and "deployed by run-a" in said
+    assert set(tracks(assert_status_is_the_truth(root))) == {"primary", "canary"}
+    with pytest.raises(InvalidInputError, match="deployed by run-a, not by run-b"):
+        run_finish("digits", "promote", owner="run-b")
+    assert run_finish("digits", "promote", owner="run-a") == f"promoted {deployed.version}"
+    assert set(tracks(assert_status_is_the_truth(root))) == {"primary"}
+    assert run_rollback_if_failed("digits", True, owner="run-a").startswith("nothing to roll back")

@@ -31,6 +31,8 @@ def test_first_run_deploys_analyses_and_finishes_the_rollout(isolated_state):
         versions = json.loads(status.stdout)["models"].get("digits", [])
         if verdict["action"] == "promote":
             assert [(v["track"], v["weight"], v["ready"]) for v in versions] == [("primary", 100, True)]
+            record = json.loads((isolated_state / "platform.json").read_text())["models"]["digits"]
+            assert len(record["primary"]["owner"]) >= 8 and "{{" not in record["primary"]["owner"]  # the run's id
         else:
             assert versions == []  # rolled back: no version was serving before
     finally:

@@ -76,6 +76,8 @@ def test_the_kfp_task_graph_analyses_inside_the_exit_handler():
         "componentInputParameter": "pipelinechannel--models_claim"}  # the claim is a run parameter
     assert mounts["exec-deploy"]["secretAsVolume"][0]["secretNameParameter"] == {
         "componentInputParameter": "pipelinechannel--storage_secret"}
+    for task in (inner["deploy"], inner["finish-rollout"], root["roll-back-on-failure"]):  # the run owns its canary
+        assert task["inputs"]["parameters"]["owner"] == {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}}
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert {"platform", "namespace", "runtime", "router", "autoscaling", "canary_percent", "cpu", "memory",
             "node_selector", "tolerations", "models_claim", "storage_secret"} <= set(inputs)

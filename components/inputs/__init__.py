@@ -2,6 +2,13 @@
 aliases, values clipped in messages. (Names and labels are checked with `re.fullmatch` wherever they are
 validated: `$` in `re.match` accepts a trailing newline.)"""
 
-from components.inputs.documents import clipped, load_document, parse_json, read_bounded
+from components.inputs.documents import (
+    REQUEST_TIMEOUT_ENV,
+    clipped,
+    load_document,
+    parse_json,
+    read_bounded,
+    seconds_from_env,
+)
 
-__all__ = ["clipped", "load_document", "parse_json", "read_bounded"]
+__all__ = ["REQUEST_TIMEOUT_ENV", "clipped", "load_document", "parse_json", "read_bounded", "seconds_from_env"]

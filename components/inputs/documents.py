@@ -21,6 +21,7 @@ from typing import Any
 from components.errors import InvalidInputError
 
 DOCUMENT_LIMIT = 4 << 20  # specs, policies, kubeconfigs
+REQUEST_TIMEOUT_ENV = "MESHSERVE_REQUEST_TIMEOUT_S"  # as kubectl's --request-timeout: seconds for one answer
 MESSAGE_CLIP = 80
 
 
@@ -28,6 +29,21 @@ def clipped(value: object, limit: int = MESSAGE_CLIP) -> str:
     """repr(value), cut to `limit` characters (with an ellipsis)."""
     text = repr(value) if not isinstance(value, str) else repr(value[: limit + 1])
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def seconds_from_env(name: str) -> float | None:
+    """A positive, finite number of seconds from the environment variable (None when unset); anything else is an
+    InvalidInputError naming the variable."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 3600):
+        raise InvalidInputError(name, f"{clipped(text)} is not a number of seconds", "set 0.1 to 3600, or unset it")
+    return value
 
 
 def read_bounded(path: Path, field: str, limit: int = DOCUMENT_LIMIT) -> str:

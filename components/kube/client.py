@@ -19,7 +19,13 @@ from components.kube import errors
 from components.redaction import register_secret
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
-REQUEST_TIMEOUT_S = (10, 45)  # connect, read: a watch's server-side timeout (at most 30 s) fits in the read
+def request_timeout() -> tuple[float, float]:
+    """(connect, read) seconds for one API request: 10 and 45 (a watch's server-side timeout, at most 30 s, fits
+    in the read), or both $MESHSERVE_REQUEST_TIMEOUT_S."""
+    from components.inputs import REQUEST_TIMEOUT_ENV, seconds_from_env
+
+    chosen = seconds_from_env(REQUEST_TIMEOUT_ENV)
+    return (chosen, chosen) if chosen else (10.0, 45.0)
 
 
 def connect(kubeconfig: str = "", context: str = "") -> Kube:
@@ -56,7 +62,7 @@ def _bounded(request: Callable) -> Callable:
     """The REST client's request with a timeout whenever the caller gave none (the client's default waits
     forever on a server that accepts and never answers)."""
     def call(*args, _request_timeout=None, **kwargs):
-        return request(*args, _request_timeout=_request_timeout or REQUEST_TIMEOUT_S, **kwargs)
+        return request(*args, _request_timeout=_request_timeout or request_timeout(), **kwargs)
 
     return call
 

@@ -234,11 +234,12 @@ class KubernetesPlatform:
         self.kube = kube
         self.versions = ClusterVersions(kube, ready_timeout_s)
 
-    def deploy(self, spec: DeploymentSpec, allow_same_model: bool = False) -> Version:
+    def deploy(self, spec: DeploymentSpec, allow_same_model: bool = False, owner: str = "") -> Version:
         """Start the spec's version beside the primary; it gets `canary_percent` once ready (all on a first deploy).
 
         The primary is the one recorded on the cluster. Everything is checked before anything is written.
-        `allow_same_model` lets the primary's own model be the canary under another version (an A/A rollout).
+        `allow_same_model` lets the primary's own model be the canary under another version (an A/A rollout);
+        `owner` names the run deploying it.
         """
         spec = _with_version(spec).validated()
         state = ClusterState(self.kube, spec.namespace)
@@ -248,18 +249,19 @@ class KubernetesPlatform:
                                    allow_same_model=allow_same_model), record)
         spec = check_deployment(_beside(spec, record))  # all before the lease: a refused deploy writes nothing
         candidate = Candidate(spec.name, spec.version, digest, spec.storage_uri, spec.canary_percent, spec,
-                              allow_same_model)
+                              allow_same_model, owner)
         return self._rollout(spec, state).deploy(candidate)
 
-    def promote(self, name: str, namespace: str) -> Version:
-        """All traffic to the (ready) canary, then delete the old primary's objects."""
+    def promote(self, name: str, namespace: str, owner: str = "") -> Version:
+        """All traffic to the (ready) canary, then delete the old primary's objects (`owner`: only that run's)."""
         state = ClusterState(self.kube, namespace)
-        return self._rollout(self._spec(state, name), state).promote(name)
+        return self._rollout(self._spec(state, name), state).promote(name, owner)
 
-    def rollback(self, name: str, namespace: str) -> Version | None:
-        """Restore the routes recorded before the rollout, then delete the canary's objects."""
+    def rollback(self, name: str, namespace: str, owner: str = "") -> Version | None:
+        """Restore the routes recorded before the rollout, then delete the canary's objects (`owner`: only that
+        run's)."""
         state = ClusterState(self.kube, namespace)
-        return self._rollout(self._spec(state, name), state).rollback(name)
+        return self._rollout(self._spec(state, name), state).rollback(name, owner)
 
     def status(self, namespace: str) -> dict:
         """Per model: each version's track, weight, readiness and storageUri, and how clients reach it."""

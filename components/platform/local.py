@@ -115,11 +115,11 @@ class LocalPlatform:
         return [line for line in done if line]
 
     def deploy(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None,
-               allow_same_model: bool = False, version: str = "") -> Version:
+               allow_same_model: bool = False, version: str = "", owner: str = "") -> Version:
         """Start the version as the canary with `canary_percent` of traffic (all of it on a first deploy),
         served by `replicas` processes (default: `default_replicas()`). The version is named as it was
         published (the storage URI's last segment) unless `version` names it; `allow_same_model` lets the
-        primary's own model be the canary under another name (an A/A rollout)."""
+        primary's own model be the canary under another name (an A/A rollout); `owner` names the run deploying it."""
         Route(name, Endpoint("-", "-", "-"), canary_weight=canary_percent).validated()
         replicas = default_replicas() if replicas is None else replicas
         if not 1 <= replicas <= MAX_REPLICAS:
@@ -128,7 +128,7 @@ class LocalPlatform:
         version = version or published_version_name(storage_uri) or manifest.version_id
         self.converge()
         return self.rollout.deploy(Candidate(name, version, manifest.model_digest, storage_uri, canary_percent,
-                                             LocalDeployment(replicas), allow_same_model))
+                                             LocalDeployment(replicas), allow_same_model, owner))
 
     def analysis_sides(self, name: str, namespace: str = "") -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary through the router (the primary's URL
@@ -162,15 +162,17 @@ class LocalPlatform:
             raise InvalidInputError("name", f"{name} has no canary to analyse", "deploy a new version first")
         return record
 
-    def promote(self, name: str) -> Version:
-        """Make the (healthy) canary the primary with all traffic; stop the old primary once drained."""
+    def promote(self, name: str, owner: str = "") -> Version:
+        """Make the (healthy) canary the primary with all traffic; stop the old primary once drained (`owner`: only
+        if that run deployed the canary)."""
         self.converge()
-        return self.rollout.promote(name)
+        return self.rollout.promote(name, owner)
 
-    def rollback(self, name: str) -> Version | None:
-        """Send all traffic back to the (healthy) primary and stop the canary (with no primary, remove the model)."""
+    def rollback(self, name: str, owner: str = "") -> Version | None:
+        """Send all traffic back to the (healthy) primary and stop the canary (with no primary, remove the model;
+        `owner`: only if that run deployed the canary)."""
         self.converge()
-        return self.rollout.rollback(name)
+        return self.rollout.rollback(name, owner)
 
     def status(self) -> dict:
         """Router URLs and, per model, each version's weight, health and listeners, after settling what a killed

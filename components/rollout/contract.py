@@ -27,6 +27,7 @@ class Candidate:
     canary_percent: int = 0
     spec: object = None  # the platform's own request (the DeploymentSpec on a cluster)
     allow_same_model: bool = False  # an A/A rollout: the primary's own model under another version name
+    owner: str = ""  # the run that deploys it (a pipeline run's id); only that run's steps may finish it
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Version:
     storage_uri: str
     endpoint: Endpoint
     details: dict = field(default_factory=dict)  # JSON: pid and ports (local), the deployment spec (cluster)
+    owner: str = ""  # the run that deployed it ("" when deployed by hand)
 
     def to_dict(self) -> dict:
         """The JSON form kept by a state store."""

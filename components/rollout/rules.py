@@ -7,6 +7,8 @@
   force), then the old primary is removed and the record forgotten.
 - rollback: the primary (if any) must be healthy; the recorded routes are restored exactly, then the
   canary is removed.
+- ownership: a canary keeps the run that deployed it; a promote or rollback that names an owner acts only
+  on that owner's canary, so one pipeline run's exit handler never rolls back another run's candidate.
 - baseline: for an analysis, a fresh copy of the primary (its model, the canary's resources) starts
   beside both, reachable only by the track header, and is removed afterwards. Promote and rollback
   remove a copy an interrupted analysis left.
@@ -20,6 +22,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 from components.errors import InvalidInputError, PlatformError
@@ -53,7 +56,7 @@ class Rollout:
             self.settle(name, record)
             check_deployable(candidate, record)
             before = self.router.snapshot(name)
-            version = self.runtime.start(candidate)
+            version = dataclasses.replace(self.runtime.start(candidate), owner=candidate.owner)
             after = _changed(record, canary=version, canary_percent=candidate.canary_percent, routes_before=before)
             self._begin(name, "deploy", record, after, _snapshot_of(after, name))
             try:
@@ -66,11 +69,11 @@ class Rollout:
         self.journal.end(name)
         return version
 
-    def promote(self, name: str) -> Version:
-        """All traffic to the (healthy) canary, then remove the old primary."""
+    def promote(self, name: str, owner: str = "") -> Version:
+        """All traffic to the (healthy) canary, then remove the old primary (`owner`: only that run's canary)."""
         with self.state.transaction(name) as record:
             self.settle(name, record)
-            canary = _require_canary(name, record, "promote")
+            canary = _require_canary(name, record, "promote", owner)
             self._require_healthy(canary, "promote")
             after = ModelRecord(primary=canary)
             self._begin(name, "promote", record, after, _snapshot_of(after, name))
@@ -80,11 +83,11 @@ class Rollout:
         self.journal.end(name)
         return canary
 
-    def rollback(self, name: str) -> Version | None:
-        """Restore the routes recorded before the rollout, then remove the canary."""
+    def rollback(self, name: str, owner: str = "") -> Version | None:
+        """Restore the routes recorded before the rollout, then remove the canary (`owner`: only that run's)."""
         with self.state.transaction(name) as record:
             self.settle(name, record)
-            _require_canary(name, record, "roll back")
+            _require_canary(name, record, "roll back", owner)
             if record.primary is not None:
                 self._require_healthy(record.primary, "roll back onto")
             after = ModelRecord(primary=record.primary)
@@ -221,9 +224,17 @@ def _plain(value) -> object:
     return json.loads(json.dumps(asdict(value) if is_dataclass(value) else value))
 
 
-def _require_canary(name: str, record: ModelRecord, verb: str) -> Version:
+def _require_canary(name: str, record: ModelRecord, verb: str, owner: str = "") -> Version:
     if record.empty:
         raise InvalidInputError("name", f"no model named {name!r} is deployed", "deploy it first")
     if record.canary is None:
         raise InvalidInputError("name", f"{name} has no canary to {verb}", "deploy a new version first")
+    if owner and record.canary.owner != owner:
+        raise NotOwnedError("name", f"{name}'s canary {record.canary.version} was deployed by "
+                            f"{record.canary.owner or 'hand'}, not by {owner}",
+                            f"{verb} it from its own run or by hand")
     return record.canary
+
+
+class NotOwnedError(InvalidInputError):
+    """The canary belongs to another run."""

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def _references(text: str) -> list[str]:
 def _reference_problem(name: str, reference: str, tasks: dict, templates: dict, parameters: set) -> list[str]:
     parts = reference.split(".")
     if parts[0] == "workflow":
-        ok = parts[1] == "status" or (parts[1] == "parameters" and parts[2] in parameters)
+        ok = parts[1] in ("status", "uid") or (parts[1] == "parameters" and parts[2] in parameters)
         return [] if ok else [f"{name}: unknown {reference}"]
     if parts[0] == "tasks":
         producer, kind, output = parts[1], parts[3], parts[4]
@@ -95,6 +96,7 @@ def run_dag(workflow: dict, arguments: dict[str, str], work: Path, env: dict[str
     """Run the entrypoint DAG, then the exit handler; returns every task's outcome."""
     templates = {t["name"]: t for t in workflow["spec"]["templates"]}
     values = {p["name"]: p.get("value", "") for p in workflow["spec"]["arguments"]["parameters"]} | arguments
+    values["__uid"] = str(uuid.uuid4())  # as Argo gives each workflow
     run = DagRun()
     _run_tasks(templates[workflow["spec"]["entrypoint"]], templates, values, run, work, env)
     status = "Failed" if "Failed" in run.phases.values() else "Succeeded"
@@ -145,6 +147,8 @@ def _resolve(text: str, values: dict, run: DagRun) -> str:
         parts = match.group(1).split(".")
         if parts[:2] == ["workflow", "status"]:
             return values["__status"]
+        if parts[:2] == ["workflow", "uid"]:
+            return values["__uid"]
         if parts[0] == "workflow":
             return values[parts[2]]
         return run.parameters[parts[1]][parts[4]]

@@ -58,25 +58,26 @@ def cluster_spec_fields(namespace: str = "default", version: str = "", model_for
 
 
 def run_deploy(name: str, storage_uri: str, canary_percent: int = 0, platform: str = "local",
-               cluster_fields: dict | None = None) -> Deployment:
-    """Deploy the version as the canary. Locally, requests with `x-meshserve-track: canary` reach it whatever
-    the weight; on a cluster, `cluster_fields` (see `cluster_spec_fields`) complete the deployment spec."""
+               cluster_fields: dict | None = None, owner: str = "") -> Deployment:
+    """Deploy the version as the canary, owned by `owner` (the run's id). Locally, requests with
+    `x-meshserve-track: canary` reach it whatever the weight; on a cluster, `cluster_fields` (see
+    `cluster_spec_fields`) complete the deployment spec."""
     if platform == "kubernetes":
-        return _deploy_on_cluster(name, storage_uri, canary_percent, cluster_fields or cluster_spec_fields())
+        return _deploy_on_cluster(name, storage_uri, canary_percent, cluster_fields or cluster_spec_fields(), owner)
     target = platform_for(platform)
-    version = target.deploy(name, storage_uri, canary_percent)
+    version = target.deploy(name, storage_uri, canary_percent, owner=owner)
     status = target.status()
     primary = next((v for v in status["models"][name] if v["track"] == "primary"), None)
     return Deployment(status["router"]["http"], version.version, primary["storage_uri"] if primary else "")
 
 
-def _deploy_on_cluster(name: str, storage_uri: str, canary_percent: int, fields: dict) -> Deployment:
+def _deploy_on_cluster(name: str, storage_uri: str, canary_percent: int, fields: dict, owner: str) -> Deployment:
     from components.deployment.spec import spec_from_mapping
     from components.platform.kubernetes import spec_of
 
     spec = spec_from_mapping({"name": name, "storage_uri": storage_uri, "canary_percent": canary_percent, **fields})
     cluster = platform_for("kubernetes")  # the pod's ServiceAccount, in-cluster
-    deployed = spec_of(cluster.deploy(spec))
+    deployed = spec_of(cluster.deploy(spec, owner=owner))
     versions = cluster.status(spec.namespace)[name]["versions"]
     primary = next((v for v in versions if v["track"] == "primary"), None)
     candidate = cluster.client_endpoint(deployed, "canary")

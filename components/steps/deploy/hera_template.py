@@ -42,9 +42,10 @@ def deploy(
     storage_options: Optional[dict] = None,
     runtime_options: Optional[dict] = None,
     router_options: Optional[dict] = None,
+    owner: str = "",
 ) -> None:
     """Deploy the version as the canary (the KFP component's inputs); outputs the URL and headers clients use,
-    whether a primary runs beside it, and its manifest."""
+    whether a primary runs beside it, and its manifest. `owner` (the workflow's uid) owns the canary."""
     import json
 
     from components.steps.deploy.core import cluster_spec_fields, run_deploy
@@ -55,7 +56,7 @@ def deploy(
                                      max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
                                      node_selector, tolerations, service_account, storage_secret, storage_options,
                                      runtime_options, router_options)
-        deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
+        deployment = run_deploy(name, storage_uri, canary_percent, platform, fields, owner)
         router_url.write_text(deployment.router_url)
         version.write_text(deployment.version)
         has_baseline.write_text(str(deployment.has_baseline).lower())

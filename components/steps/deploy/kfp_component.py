@@ -36,6 +36,7 @@ def deploy(
     storage_options: Optional[dict] = None,
     runtime_options: Optional[dict] = None,
     router_options: Optional[dict] = None,
+    owner: str = "",
 ) -> NamedTuple("DeployOutputs", [("router_url", str), ("version", str), ("has_baseline", str),
                                  ("candidate_headers", list), ("baseline_headers", list)]):
     """Deploy the version as the canary; if it fails to become ready, the primary keeps serving unchanged.
@@ -45,7 +46,8 @@ def deploy(
     the pod's ServiceAccount. `has_baseline` is "true" or "false" (kfp.local does not evaluate boolean
     conditions); `candidate_headers` and `baseline_headers` reach each version at `router_url` (the
     `model` header and the track header, a Host header, or ModelMesh's model names);
-    `baseline_manifest` is the primary's model manifest, for the gate ("null" on a first deploy).
+    `baseline_manifest` is the primary's model manifest, for the gate ("null" on a first deploy). `owner` is
+    the pipeline run's id: only that run's finish and exit steps may promote or roll back the canary.
     """
     from collections import namedtuple
     from pathlib import Path
@@ -58,7 +60,7 @@ def deploy(
                                      max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
                                      node_selector, tolerations, service_account, storage_secret, storage_options,
                                      runtime_options, router_options)
-        deployment = run_deploy(name, storage_uri, canary_percent, platform, fields)
+        deployment = run_deploy(name, storage_uri, canary_percent, platform, fields, owner)
         Path(baseline_manifest.path).write_text(deployment.baseline_manifest_json())
         outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "candidate_headers",
                                                "baseline_headers"])

@@ -26,21 +26,23 @@ def rollback(name: str, platform: str = "local", namespace: str = "default") -> 
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def finish_rollout(name: str, action: str, platform: str = "local", namespace: str = "default") -> str:
-    """Carry out the gate's `action` output: promote, rollback or hold."""
+def finish_rollout(name: str, action: str, platform: str = "local", namespace: str = "default",
+                   owner: str = "") -> str:
+    """Carry out the gate's `action` output on the canary `owner` (the run) deployed: promote, rollback or hold."""
     from components.steps.errors import step_errors
     from components.steps.rollout.core import run_finish
 
     with step_errors("finish-rollout"):
-        return run_finish(name, action, platform, namespace)
+        return run_finish(name, action, platform, namespace, owner)
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def roll_back_on_failure(name: str, status: dsl.PipelineTaskFinalStatus, platform: str = "local",
-                         namespace: str = "default") -> str:
-    """The pipeline's exit task: if any step failed, roll back the candidate the run left half-deployed."""
+                         namespace: str = "default", owner: str = "") -> str:
+    """The pipeline's exit task: if any step failed, roll back the candidate the run (`owner`) left
+    half-deployed; another run's canary is left alone."""
     from components.steps.errors import step_errors
     from components.steps.rollout.core import run_rollback_if_failed
 
     with step_errors("roll-back-on-failure"):
-        return run_rollback_if_failed(name, status.state != "SUCCEEDED", platform, namespace)
+        return run_rollback_if_failed(name, status.state != "SUCCEEDED", platform, namespace, owner)
