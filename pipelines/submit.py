@@ -3,9 +3,10 @@
 Parameters are checked against the compiled pipeline (KFP) or WorkflowTemplate (Argo) before any
 request, and converted to the types the pipeline declares. Tokens come from the environment
 (KFP_TOKEN, ARGO_TOKEN) or a file, never from a flag, and are never printed or sent on a redirect.
-Every request is bounded in time (30 s, or $MESHSERVE_REQUEST_TIMEOUT_S) and in the size of its answer, TLS is verified (a private CA
-via SSL_CERT_FILE), and what comes back is checked: a run or workflow without an id is an error, not
-"submitted". An unreachable host, a rejected token and an unknown parameter are one-line errors.
+Every request is bounded in time (30 s, or $MESHSERVE_REQUEST_TIMEOUT_S) and in the size of its
+answer, TLS is verified (a private CA via SSL_CERT_FILE), and what comes back is checked: a run or
+workflow without an id is an error, not "submitted". An unreachable host, a rejected token and an
+unknown parameter are one-line errors.
 """
 
 from __future__ import annotations
