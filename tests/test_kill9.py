@@ -18,8 +18,7 @@ import pytest
 
 from components.platform.local import LocalPlatform
 from components.processes import processes_carrying, start_time, state_identity
-from components.storage import upload_model
-from components.training import TrainConfig, train_model
+from tests.support.local_state import two_published_versions
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx: `make test` installs it")
 ROW = json.dumps({"instances": [[0.0] * 64]}).encode()
@@ -30,14 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 def published(tmp_path_factory):
     """A state directory with two published digits versions; everything it started is stopped at the end."""
     root = tmp_path_factory.mktemp("kill9")
-    saved = os.environ.get("MESHSERVE_STATE_DIR")
-    os.environ["MESHSERVE_STATE_DIR"] = str(root)
-    uris = [upload_model(train_model(TrainConfig(framework="sklearn", dataset="digits", seed=seed),
-                                     root / f"m{seed}").model_dir, "pvc://models/digits").storage_uri
-            for seed in (0, 1)]
-    yield root, uris
-    LocalPlatform(root).down()
-    os.environ.pop("MESHSERVE_STATE_DIR") if saved is None else os.environ.update(MESHSERVE_STATE_DIR=saved)
+    with two_published_versions(root) as uris:
+        yield root, uris
 
 
 @pytest.fixture(autouse=True)

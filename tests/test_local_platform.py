@@ -20,6 +20,7 @@ from components.routing.spec import Endpoint, Route, RoutingSpec
 from components.steps.benchmark.core import run_benchmark_step
 from components.storage import upload_model
 from components.training import TrainConfig, train_model
+from tests.support.local_state import two_published_versions
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx: `make test` installs it")
 ROW = {"instances": [[0.0] * 64]}
@@ -29,18 +30,8 @@ ROW = {"instances": [[0.0] * 64]}
 def platform_env(tmp_path_factory):
     """A state directory with two published digits versions (different splits, so different models)."""
     root = tmp_path_factory.mktemp("platform")
-    saved = os.environ.get("MESHSERVE_STATE_DIR")
-    os.environ["MESHSERVE_STATE_DIR"] = str(root)
-    uris = [upload_model(train_model(TrainConfig(framework="sklearn", dataset="digits", seed=seed),
-                                     root / f"m{seed}").model_dir, "pvc://models/digits").storage_uri
-            for seed in (0, 1)]
-    platform = LocalPlatform(root)
-    yield platform, uris, root
-    platform.down()
-    if saved is None:
-        os.environ.pop("MESHSERVE_STATE_DIR")
-    else:
-        os.environ["MESHSERVE_STATE_DIR"] = saved
+    with two_published_versions(root) as uris:
+        yield LocalPlatform(root), uris, root
 
 
 @pytest.fixture(autouse=True)
