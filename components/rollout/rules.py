@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from dataclasses import asdict, is_dataclass
 
 from components.errors import InvalidInputError, PlatformError
 from components.rollout.contract import (
@@ -219,8 +220,6 @@ def _snapshot_of(record: ModelRecord, name: str) -> dict | None:
 
 def _plain(value) -> object:
     """A route, snapshot or record as plain JSON data, so that two forms of the same routes compare equal."""
-    from dataclasses import asdict, is_dataclass
-
     return json.loads(json.dumps(asdict(value) if is_dataclass(value) else value))
 
 

@@ -199,10 +199,7 @@ class NginxRouter:
     def _is_ours(self, pid: int) -> bool:
         """The nginx master started on this directory's config (by the file's identity, so that a copied state
         directory's PID file never reaches the live router)."""
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
-        except OSError:
-            return False
+        title = _title(pid).split()
         if title[:3] != ["nginx:", "master", "process"] or "-c" not in title[:-1]:
             return False
         try:
