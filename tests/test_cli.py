@@ -113,3 +113,34 @@ def test_a_manifest_that_is_a_json_array_is_a_one_line_error(tmp_path, isolated_
                           "meshserve-model.json: holds a list, not a manifest object")
     assert_one_line_error(meshserve("gate", "--candidate", str(tmp_path / "none.json"), "--candidate-model",
                                     str(model)), "model: cannot read a model manifest")
+
+
+def test_a_traceback_log_is_scrubbed_and_private(monkeypatch, capsys, isolated_state):
+    from components.redaction import register_secret
+    from pipelines import cli
+
+    register_secret("tok-9f8e7d6c5b4a")
+
+    def broken(args):
+        raise RuntimeError("the server echoed Authorization: Bearer tok-9f8e7d6c5b4a at https://u:pw1234@h/x?k=v")
+
+    monkeypatch.setattr(cli, "_cmd_local_status", broken)
+    assert cli.main(["local", "status"]) == 1
+    log = capsys.readouterr().err.strip().rsplit(" ", 1)[1]
+    text = open(log).read()
+    assert "tok-9f8e7d6c5b4a" not in text and "pw1234" not in text and "RuntimeError" in text
+    assert os.stat(log).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("user", [{"token": "abc\nX-Injected: yes"}, {"token": "abc\r\n"}])
+def test_a_kubeconfig_token_that_would_inject_a_header_is_refused(tmp_path, user):
+    import json
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": user}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+    assert_one_line_error(meshserve("status", "--platform", "kubernetes", "--kubeconfig", str(kubeconfig)),
+                          "kubeconfig: the user's token holds a newline or control character")

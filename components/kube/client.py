@@ -53,6 +53,9 @@ def connect(kubeconfig: str = "", context: str = "") -> Kube:
     for secret in (*configuration.api_key.values(), configuration.password, configuration.username):
         register_secret(secret)
         register_secret((secret or "").removeprefix("Bearer "))
+    if any(not character.isprintable() for value in configuration.api_key.values() for character in value or ""):
+        raise InvalidInputError("kubeconfig", "the user's token holds a newline or control character",
+                                "fix the token in the kubeconfig (it would inject a request header)")
     api_client = client.ApiClient(configuration)
     api_client.rest_client.request = _bounded(api_client.rest_client.request)
     return Kube(api_client)
