@@ -45,7 +45,7 @@ def test_bench_writes_json_and_html(server, tmp_path):
     (["-qps", "0"], "qps: must be above 0"),
     (["-t", "0s"], "duration: must be above 0"),
     (["-t", "soon"], "t: 'soon' is not a duration"),
-    (["-H", "no-colon"], "H: malformed header 'no-colon'"),
+    (["-H", "no-colon"], "H: a header is not 'Name: value'"),
     (["-payload-file", "/nonexistent/body.json"], "payload_file: cannot read /nonexistent/body.json"),
     (["--protocol", "soap"], "protocol: unknown protocol 'soap'"),
     (["-c", "0"], "concurrency: must be at least 1"),
