@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from components.errors import InvalidInputError
@@ -25,6 +26,24 @@ def writable_directory(field: str, path: Path | str) -> Path:
         raise InvalidInputError(field, f"{path} exists and is not a directory", "pass a directory path")
     _writable_parent(field, path)
     return path
+
+
+def replaceable_directory(field: str, path: Path | str, ours: Callable[[Path], bool], kind: str) -> Path:
+    """A writable directory that is missing, empty, or holds what `ours` recognises as this program's earlier
+    output (`kind`, e.g. "a model"): anything else is the user's, and replacing it would delete it."""
+    path = writable_directory(field, path)
+    if path.is_dir() and any(path.iterdir()) and not ours(path):
+        raise InvalidInputError(field, f"{path} holds files that are not {kind}; replacing it would delete them",
+                                "pass a new or empty directory")
+    return path
+
+
+def staging_beside(target: Path) -> Path:
+    """A new, empty directory next to `target`, named after it, that nothing else uses: built there, then
+    renamed into place, so an existing path is never reclaimed as staging."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
 
 
 def _writable_parent(field: str, path: Path) -> None:

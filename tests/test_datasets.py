@@ -82,3 +82,14 @@ def test_corrupted_mnist_cache_is_refused(mnist_dir, tmp_path):
     (copy / name).write_bytes(bytes(raw))
     with pytest.raises(IntegrityError, match=f"{name} has md5"):
         fetch_mnist(copy)
+
+
+def test_a_cache_holding_other_files_is_never_replaced(tmp_path):
+    """`datasets fetch mnist --cache DIR` replaces only an (incomplete) MNIST cache: a directory holding anything
+    else is refused before the download, and kept."""
+    cache = tmp_path / "documents"
+    cache.mkdir()
+    (cache / "thesis.tex").write_text("years of work")
+    with pytest.raises(InvalidInputError, match="^cache: .* holds files that are not the MNIST files"):
+        fetch_mnist(cache)
+    assert (cache / "thesis.tex").read_text() == "years of work"

@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -273,3 +274,19 @@ def test_promoting_a_dead_canary_is_refused_and_the_primary_keeps_serving(platfo
     assert tracks(platform)["primary"]["ready"] and [predict(platform) for _ in range(10)] == [200] * 10
     platform.rollback("digits")  # onto the healthy primary: allowed
     assert set(tracks(platform)) == {"primary"}
+
+
+@pytest.mark.parametrize("odd", ["with space", "semi;colon"])
+def test_a_state_directory_nginx_cannot_carry_is_refused_before_anything_starts(platform_env, tmp_path, monkeypatch,
+                                                                               odd):
+    """A state path with a space or `;` would be split by nginx's parser: the deploy is refused first, naming
+    MESHSERVE_STATE_DIR, with no model server started and nothing recorded (the model itself is published)."""
+    _, uris, root = platform_env
+    state = tmp_path / odd
+    monkeypatch.setenv("MESHSERVE_STATE_DIR", str(state))
+    monkeypatch.setenv("MESHSERVE_PVC_ROOT", str(root / "pvc"))
+    platform = LocalPlatform(state)
+    with pytest.raises(InvalidInputError, match=r"^MESHSERVE_STATE_DIR: the state directory .* cannot carry"):
+        platform.deploy("digits", uris[0])
+    assert platform.status()["models"] == {}
+    assert not any(str(state).encode() in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())

@@ -97,3 +97,19 @@ def test_output_path_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "blocker").write_text("")
     with pytest.raises(InvalidInputError, match="^out: cannot write"):
         train_model(TrainConfig(framework="sklearn", dataset="iris"), tmp_path / "blocker" / "m")
+
+
+def test_an_output_directory_holding_the_users_files_is_refused_and_kept(tmp_path):
+    """Only an earlier model (its manifest is there) or an empty directory is replaced; anything else is refused
+    before training, with every file left as it was, and no staging left beside it."""
+    out = tmp_path / "out"
+    (out / "notes").mkdir(parents=True)
+    (out / "notes" / "plan.txt").write_text("precious")
+    with pytest.raises(InvalidInputError, match="^out: .* holds files that are not a model; replacing it would "
+                                                "delete them; pass a new or empty directory"):
+        train_model(TrainConfig(framework="sklearn", dataset="iris"), out)
+    assert (out / "notes" / "plan.txt").read_text() == "precious"
+    first = train_model(TrainConfig(framework="sklearn", dataset="iris"), tmp_path / "m")
+    again = train_model(TrainConfig(framework="sklearn", dataset="iris", seed=1), tmp_path / "m")
+    assert read_manifest(again.model_dir).model_digest != first.manifest.model_digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "out"]

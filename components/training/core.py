@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.datasets import load_dataset
-from components.manifest import ModelManifest, digest_directory, write_manifest
-from components.paths import writable_directory
+from components.manifest import MANIFEST_FILENAME, ModelManifest, digest_directory, write_manifest
+from components.paths import replaceable_directory, staging_beside
 from components.training.config import TrainConfig
 from components.training.evaluation import Evaluation, evaluate
 from components.training.trainers import trainer_for
@@ -33,15 +33,24 @@ def train_model(config: TrainConfig, out_dir: Path) -> TrainResult:
     """
     config = config.validated()
     out_dir = Path(out_dir)
-    writable_directory("out", out_dir)  # before training: an output that cannot be written fails first
+    replaceable_directory("out", out_dir, _holds_a_model, "a model")  # before training: fail first
     started = time.perf_counter()
     dataset = load_dataset(config.dataset, config.dataset_options())
     trainer = trainer_for(config.framework, config.serialization)
     model = trainer.fit(dataset, config)
     evaluation = evaluate(dataset.y_test, trainer.predict(model, dataset.x_test), dataset.class_names)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_beside(out_dir)
+    try:
+        manifest = _save(trainer, model, staging, dataset, config, evaluation)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _replace_dir(staging, out_dir)
+    return TrainResult(out_dir, manifest, evaluation, round(time.perf_counter() - started, 3))
+
+
+def _save(trainer, model, staging: Path, dataset, config: TrainConfig, evaluation: Evaluation) -> ModelManifest:
+    """Write the model and its manifest into the staging directory."""
     input_spec = trainer.save(model, staging, dataset)
     manifest = ModelManifest(
         name=config.model_name,
@@ -54,8 +63,12 @@ def train_model(config: TrainConfig, out_dir: Path) -> TrainResult:
         metrics=evaluation.to_dict(),
     )
     write_manifest(staging, manifest)
-    _replace_dir(staging, out_dir)
-    return TrainResult(out_dir, manifest, evaluation, round(time.perf_counter() - started, 3))
+    return manifest
+
+
+def _holds_a_model(directory: Path) -> bool:
+    """An earlier run's model directory (its manifest is there), which a new run may replace."""
+    return (directory / MANIFEST_FILENAME).is_file()
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
