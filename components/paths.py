@@ -62,5 +62,18 @@ def refuse_overwriting_inputs(field: str, output: Path, inputs: list[Path]) -> N
     """An output that is one of the command's inputs (the evidence itself) is refused before anything runs."""
     for given in inputs:
         if output.resolve() == given.resolve() or output.exists() and given.exists() and output.samefile(given):
-            raise InvalidInputError(field, f"{output} is also an input of this command; it would be overwritten",
-                                    "write the verdict to another file")
+            raise InvalidInputError(field, f"{output} is also another file of this command; it would be "
+                                    "overwritten", "write this output to a file of its own")
+
+
+def checked_outputs(outputs: dict[str, str | None], inputs: list[str | None]) -> None:
+    """Every output given (field -> path) is writable, none is one of the command's inputs (a payload, a
+    policy, the evidence), and no two outputs are one file: checked before any work starts."""
+    given_inputs = [Path(value) for value in inputs if value]
+    earlier: list[Path] = []
+    for field, value in outputs.items():
+        if not value:
+            continue
+        path = writable_file(field, value)
+        refuse_overwriting_inputs(field, path, given_inputs + earlier)
+        earlier.append(path)

@@ -77,7 +77,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from components.gate.policy import load_policy
-    from components.paths import refuse_overwriting_inputs, writable_file
+    from components.paths import checked_outputs
     from components.platform.registry import PLATFORMS, ClusterAccess
     from components.steps.analyze.core import Load, format_look, run_analysis_on_platform, write_analysis
     from components.steps.gate.core import EXIT_CODES, read_model
@@ -87,11 +87,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if not 0 < args.qps <= 20000:
         raise InvalidInputError("qps", f"{args.qps} is out of range", "pass 1 to 20000 requests per second")
     policy = load_policy(Path(args.policy) if args.policy else None, _overrides(args))
-    inputs = [Path(value) for value in (args.policy, args.candidate_model, args.baseline_model) if value]
-    for field in ("json", "html"):
-        if getattr(args, field):
-            writable_file(field, getattr(args, field))
-            refuse_overwriting_inputs(field, Path(getattr(args, field)), inputs)
+    checked_outputs({"json": args.json, "html": args.html}, [args.policy, args.candidate_model, args.baseline_model])
     load = Load(protocol=args.protocol, model=args.name, sample=args.sample, payload=args.payload, qps=args.qps)
     candidate_model = read_model(Path(args.candidate_model) if args.candidate_model else None)
     baseline_model = read_model(Path(args.baseline_model) if args.baseline_model else None)
@@ -113,7 +109,7 @@ def _cmd_noise(args: argparse.Namespace) -> None:
     from components.analysis.noise import instance_noise_pct, pair_estimate
     from components.benchmark.settings import parse_duration
     from components.gate.policy import load_policy, policy_from_dict
-    from components.paths import writable_file
+    from components.paths import checked_outputs
     from components.steps.analyze.core import Load, run_noise_runs
 
     if not 3 <= args.runs <= 100:
@@ -121,7 +117,7 @@ def _cmd_noise(args: argparse.Namespace) -> None:
     seconds = parse_duration(args.duration, "duration")
     if not 1 <= seconds <= 600:
         raise InvalidInputError("duration", f"{seconds:g} s is out of range", "pass 1s to 10m")
-    writable_file("policy_out", args.policy_out)
+    checked_outputs({"policy_out": args.policy_out}, [args.policy])
     policy = load_policy(Path(args.policy) if args.policy else None)
     load = Load(protocol=args.protocol, model=args.name, sample=args.sample, qps=args.qps)
 

@@ -71,12 +71,10 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from components.benchmark.reporters.text import text_report
     from components.benchmark.result import write_result
     from components.benchmark.settings import parse_duration
-    from components.paths import writable_file
+    from components.paths import checked_outputs
     from components.steps.benchmark.core import run_benchmark_step
 
-    writable_file("json", args.json)
-    if args.html:
-        writable_file("html", args.html)
+    checked_outputs({"json": args.json, "html": args.html}, [args.payload_file])
     duration = parse_duration(args.t, "t") if args.t else (None if args.n else 5.0)
     warmup = parse_duration(args.warmup, "warmup")
     progress, finish = terminal_progress((duration or 0) + warmup)
@@ -113,19 +111,15 @@ _POLICY_FLAGS = {
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     from components.gate.policy import load_policy
-    from components.paths import refuse_overwriting_inputs, writable_file
+    from components.paths import checked_outputs
     from components.steps.gate.core import EXIT_CODES, run_gate
 
     overrides = {key: getattr(args, flag) for flag, key in _POLICY_FLAGS.items() if getattr(args, flag) is not None}
     if args.on_inconclusive:
         overrides["on_inconclusive"] = args.on_inconclusive
     policy = load_policy(Path(args.policy) if args.policy else None, overrides)
-    inputs = [Path(value) for value in (args.candidate, args.baseline, args.policy, args.candidate_model,
-                                        args.baseline_model) if value]
-    for field in ("json", "markdown", "html"):
-        if getattr(args, field):
-            writable_file(field, getattr(args, field))
-            refuse_overwriting_inputs(field, Path(getattr(args, field)), inputs)
+    checked_outputs({"json": args.json, "markdown": args.markdown, "html": args.html},
+                    [args.candidate, args.baseline, args.policy, args.candidate_model, args.baseline_model])
     outcome = run_gate(Path(args.candidate), Path(args.baseline) if args.baseline else None, policy,
                        Path(args.candidate_model) if args.candidate_model else None,
                        Path(args.baseline_model) if args.baseline_model else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -419,3 +420,84 @@ def test_a_first_deploy_has_no_primary_to_copy_and_is_analysed_alone(kube_server
             cluster.start_baseline("digits", kube_namespace)
         sides = cluster.analysis_sides("digits", kube_namespace)
         assert not sides.with_baseline and sides.candidate_headers == ("model: digits",)
+
+
+def _state_config_map(namespace: str, name: str, data: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"meshserve-rollout-{name}", "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "meshserve",
+                                    "app.kubernetes.io/component": "rollout", "app.kubernetes.io/name": name}},
+            "data": data}
+
+
+def test_a_namespace_that_does_not_exist_is_one_line_naming_it(kube_server, capsys):
+    """deploy into a namespace the server does not have: one line naming the namespace, exit 2, nothing written;
+    status of it reports no model rather than a traceback."""
+    since = kube_server.audit_length()
+    code = main(["deploy", "--platform", "kubernetes", "--kubeconfig", str(kube_server.kubeconfig), "--name",
+                 "digits", "--namespace", "nowhere-at-all", "--storage-uri", "pvc://models/digits/v1",
+                 "--model-format", "sklearn", "--version", "v1", "--runtime", "kserve-raw", "--router", "istio"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "nowhere-at-all" in err and "namespace" in err, err
+    refused = [e["responseStatus"]["code"] for e in kube_server.audit(since)
+               if e.get("objectRef", {}).get("namespace") == "nowhere-at-all" and e["verb"] in WRITES]
+    assert refused and set(refused) == {404}  # tried once, refused by the server, not retried in a loop
+    assert main(["status", "--platform", "kubernetes", "--kubeconfig", str(kube_server.kubeconfig), "--namespace",
+                 "nowhere-at-all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {}  # as kubectl: no resources found there
+
+
+def test_a_record_that_is_not_json_is_reported_and_its_neighbours_still_are(kube_server, kube_namespace):
+    """A rollout ConfigMap someone edited into garbage: status reports that model's error and the others as
+    usual; promoting it is one error naming the ConfigMap and how to recover."""
+    with controller(kube_server, kube_namespace):
+        cluster = serve_v1(kube_server, kube_namespace)
+        kube_server.admin().create(_state_config_map(kube_namespace, "broken", {"record": "{not json"}))
+        report = cluster.status(kube_namespace)
+        assert "does not hold a meshserve rollout record" in report["broken"]["error"]
+        assert [v["version"] for v in report["digits"]["versions"]] == ["v1"]
+        with pytest.raises(PlatformError, match=r"^state: ConfigMap meshserve-rollout-broken does not hold .*"
+                                                r"delete it to forget the rollout"):
+            cluster.promote("broken", kube_namespace)
+
+
+def test_an_empty_record_left_by_a_killed_deploy_is_skipped_and_the_next_deploy_converges(kube_server,
+                                                                                         kube_namespace):
+    """A deploy killed after creating its ConfigMap and before writing a record: status lists nothing for the
+    model (no crash for the namespace), and deploying again takes over the ConfigMap and serves."""
+    kube_server.admin().create(_state_config_map(kube_namespace, "digits", {}))
+    cluster = platform(kube_server)
+    assert "digits" not in cluster.status(kube_namespace)
+    with controller(kube_server, kube_namespace):
+        cluster.deploy(digits(kube_namespace, "v1"))
+        cluster.promote("digits", kube_namespace)
+        assert [(v["track"], v["version"]) for v in cluster.status(kube_namespace)["digits"]["versions"]] == [
+            ("primary", "v1")]
+
+
+def test_a_server_certificate_nobody_trusts_is_named(kube_server, tmp_path, capsys):
+    """The kubeconfig's CA is not the one that signed the server's certificate: the error names the
+    certificate problem (TLS is verified; nothing says "no detail")."""
+    import yaml
+
+    config = yaml.safe_load(kube_server.kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    cluster.pop("certificate-authority", None)
+    cluster.pop("insecure-skip-tls-verify", None)  # the test server's own kubeconfig skips verification
+    cluster["certificate-authority-data"] = __import__("base64").b64encode(_another_ca(tmp_path)).decode()
+    untrusting = tmp_path / "kubeconfig"
+    untrusting.write_text(yaml.safe_dump(config))
+    code = main(["status", "--platform", "kubernetes", "--kubeconfig", str(untrusting)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "TLS: the server's certificate was not trusted" in err and "no detail" not in err
+
+
+def _another_ca(tmp_path) -> bytes:
+    """A self-signed CA certificate (PEM) unrelated to the API server's."""
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=not-the-cluster-ca",
+                    "-days", "1", "-keyout", str(tmp_path / "ca.key"), "-out", str(tmp_path / "ca.pem")],
+                   check=True, capture_output=True)
+    return (tmp_path / "ca.pem").read_bytes()

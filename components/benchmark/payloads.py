@@ -7,8 +7,10 @@ from pathlib import Path
 from components.benchmark.settings import GRPC_PROTOCOLS
 from components.benchmark.targets import grpc_payload, rest_payload
 from components.errors import InvalidInputError
+from components.inputs import read_bounded_bytes
 
 DEFAULT_INPUT_NAMES = {"tfserving-rest": "input", "tfserving-grpc": "input"}
+PAYLOAD_LIMIT = 64 << 20  # far above any model server's body limit (meshserve's own answers 413 over 8 MiB)
 
 
 def resolve_payload(protocol: str, model: str, *, inline: str = "", file: str = "", sample: str = "",
@@ -32,11 +34,7 @@ def resolve_payload(protocol: str, model: str, *, inline: str = "", file: str = 
 
 
 def _read(file: str) -> bytes:
-    try:
-        data = Path(file).read_bytes()
-    except OSError as exc:
-        raise InvalidInputError("payload_file", f"cannot read {file} ({exc.strerror})",
-                                "pass a readable file") from None
+    data = read_bounded_bytes(Path(file), "payload_file", PAYLOAD_LIMIT)
     if not data:
         raise InvalidInputError("payload_file", f"{file} is empty", "pass a file holding the request body")
     return data

@@ -16,6 +16,7 @@ from components import __version__
 from components.gate import checks as c
 from components.gate.evidence import Evidence, EvidenceError, check_comparable, load_evidence
 from components.gate.policy import GatePolicy
+from components.redaction import public_url
 
 PROMOTE, ROLLBACK, INCONCLUSIVE = "PROMOTE", "ROLLBACK", "INCONCLUSIVE"
 VERDICT_SCHEMA = "meshserve.gate-verdict/v1"
@@ -167,6 +168,6 @@ def model_facts(model: dict | None) -> dict | None:
 
 def _evidence_facts(evidence: Evidence) -> dict:
     document = evidence.document
-    return {"url": document["target"]["url"], "protocol": document["target"]["protocol"], "samples": evidence.n,
+    return {"url": public_url(document["target"]["url"]), "protocol": document["target"]["protocol"], "samples": evidence.n,
             "requested_qps": document["requested_qps"], "achieved_qps": document["achieved_qps"],
             "latency_ms": document["latency_ms"], "started_at": document["started_at"]}

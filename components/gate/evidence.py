@@ -87,6 +87,8 @@ def _shape_problems(document: dict) -> list[str]:
     if total > MAX_REQUESTS:
         return [f"a count of {total} requests is more than any bounded load test sends ({MAX_REQUESTS})"]
     held = _histogram_count(document)
+    if held is None:
+        return ["its histogram data cannot be decoded"]
     if held != total:
         return [f"the histogram holds {held} requests, not {total}"]
     requested, mode = document["requested_qps"], document["settings"]["mode"]
@@ -169,10 +171,15 @@ def _latency_problems(reported: dict, measured_ms: np.ndarray) -> list[str]:
     return problems
 
 
-def _histogram_count(document: dict) -> int:
+def _histogram_count(document: dict) -> int | None:
+    """The histogram's own request count; None when its data is damaged (hdrh raises its own, zlib's and
+    base64's errors then)."""
     from hdrh.histogram import HdrHistogram
 
-    return int(HdrHistogram.decode(document["histogram"]["data"].encode("ascii")).get_total_count())
+    try:
+        return int(HdrHistogram.decode(document["histogram"]["data"].encode("ascii")).get_total_count())
+    except Exception:  # noqa: BLE001 - any failure to decode is the same refusal
+        return None
 
 
 def _latencies_ms(document: dict) -> np.ndarray:

@@ -8,7 +8,9 @@ from components.inputs.documents import (
     load_document,
     parse_json,
     read_bounded,
+    read_bounded_bytes,
     seconds_from_env,
 )
 
-__all__ = ["REQUEST_TIMEOUT_ENV", "clipped", "load_document", "parse_json", "read_bounded", "seconds_from_env"]
+__all__ = ["REQUEST_TIMEOUT_ENV", "clipped", "load_document", "parse_json", "read_bounded", "read_bounded_bytes",
+           "seconds_from_env"]

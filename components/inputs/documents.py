@@ -48,6 +48,15 @@ def seconds_from_env(name: str) -> float | None:
 
 def read_bounded(path: Path, field: str, limit: int = DOCUMENT_LIMIT) -> str:
     """The text of a regular file of at most `limit` bytes; anything else is an InvalidInputError on `field`."""
+    data = read_bounded_bytes(path, field, limit)
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise InvalidInputError(field, f"{clipped(str(path))} is not UTF-8 text", "pass a YAML or JSON file") from None
+
+
+def read_bounded_bytes(path: Path, field: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, never blocking on a pipe or reading a device."""
     path = Path(path)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -67,10 +76,7 @@ def read_bounded(path: Path, field: str, limit: int = DOCUMENT_LIMIT) -> str:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise InvalidInputError(field, f"{clipped(str(path))} grew past the {limit} byte limit", "pass a file at rest")
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        raise InvalidInputError(field, f"{clipped(str(path))} is not UTF-8 text", "pass a YAML or JSON file") from None
+    return data
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:

@@ -236,6 +236,8 @@ class Kube:
         except DynamicApiError as exc:
             if isinstance(exc, ConflictError):
                 raise
+            if not exc.status:  # no HTTP answer at all (the client wraps a TLS or socket failure as status 0)
+                raise errors.unreachable(self.server, errors.transport_detail(exc)) from None
             raise errors.refused(verb, kind, name, exc.status, exc.body) from None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # HTML, truncated JSON, a non-object
             raise errors.garbled(self.server, verb, kind, type(exc).__name__) from None

@@ -48,7 +48,8 @@ def conflict(kind: str, name: str, body) -> PlatformError:
 
 def refused(verb: str, kind: str, name: str, status: int, body) -> PlatformError:
     """Any other refusal, with the server's own message."""
-    return PlatformError("cluster", f"the API server refused to {verb} {kind} {name} ({status}: {_reason(body)})",
+    target = " ".join(part for part in (kind, name) if part)
+    return PlatformError("cluster", f"the API server refused to {verb} {target} ({status}: {_reason(body)})",
                          "fix what the message names, then re-run")
 
 

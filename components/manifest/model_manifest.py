@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import IntegrityError, InvalidInputError
-from components.inputs import clipped
+from components.inputs import clipped, parse_json, read_bounded
 
 MANIFEST_FILENAME = "meshserve-model.json"
+MANIFEST_LIMIT = 1 << 20  # a manifest lists file digests and metrics: a few kilobytes
 SCHEMA_VERSION = 1
 _CHUNK = 1 << 20
 
@@ -140,10 +141,16 @@ def read_manifest(model_dir: Path) -> ModelManifest:
         raise InvalidInputError(
             "model", f"{model_dir} has no {MANIFEST_FILENAME}", "pass a directory written by `meshserve train`"
         )
+    return ModelManifest.from_dict(parse_manifest_text(read_bounded(path, MANIFEST_FILENAME, MANIFEST_LIMIT)))
+
+
+def parse_manifest_text(text: str) -> Any:
+    """A manifest file's JSON, strictly (no duplicate keys, no NaN); not yet checked as a manifest."""
     try:
-        return ModelManifest.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(MANIFEST_FILENAME, f"not valid JSON ({exc.msg})", "re-run the train step") from None
+        return parse_json(text)
+    except ValueError as exc:
+        raise InvalidInputError(MANIFEST_FILENAME, f"not strict JSON ({clipped(str(exc), 120)})",
+                                "re-run the train step") from None
 
 
 def verify_directory(model_dir: Path, manifest: ModelManifest) -> None:

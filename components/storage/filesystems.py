@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import InvalidInputError
+from components.inputs import REQUEST_TIMEOUT_ENV, seconds_from_env
 from components.storage import credentials
 from components.storage.uri import StorageUri
 
 PVC_ROOT_ENV = "MESHSERVE_PVC_ROOT"
+S3_REQUEST_TIMEOUT_S = 60.0  # botocore's own default, per answer ($MESHSERVE_REQUEST_TIMEOUT_S overrides it)
 CLAIM_MOUNT_ENV = "MESHSERVE_PVC_CLAIM_MOUNT"  # in a pod: where the one claim it mounts is, whatever its name
 STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
 
@@ -71,9 +73,21 @@ def _open_pvc(uri: StorageUri) -> OpenedStore:
     return OpenedStore(LocalFileSystem(), str(root / uri.path) if uri.path else str(root), True)
 
 
+def _endpoint(values: dict[str, str], key: str) -> str:
+    """The endpoint URL under `key`, refused when it carries user info: credentials belong in their own keys
+    (a URL is printed in errors and logs; a key is not)."""
+    from urllib.parse import urlsplit
+
+    endpoint = values.get(key) or ""
+    if "@" in urlsplit(endpoint).netloc:
+        raise InvalidInputError(key, "the endpoint URL holds user info (name:password@)",
+                                "drop it from the URL and set the access key and secret in their own variables")
+    return endpoint
+
+
 def _open_s3(uri: StorageUri) -> OpenedStore:
     values = credentials.settings(credentials.S3_KEYS)
-    endpoint = values.get("AWS_ENDPOINT_URL") or values.get("S3_ENDPOINT")
+    endpoint = _endpoint(values, "AWS_ENDPOINT_URL") or _endpoint(values, "S3_ENDPOINT")
     return OpenedStore(_s3fs(values.get("AWS_ACCESS_KEY_ID"), values.get("AWS_SECRET_ACCESS_KEY"),
                              values.get("AWS_SESSION_TOKEN"), endpoint, values.get("AWS_DEFAULT_REGION")),
                        _bucket_path(uri), False)
@@ -81,7 +95,7 @@ def _open_s3(uri: StorageUri) -> OpenedStore:
 
 def _open_oss(uri: StorageUri) -> OpenedStore:
     values = credentials.settings(credentials.OSS_KEYS)
-    endpoint = values.get("OSS_ENDPOINT")
+    endpoint = _endpoint(values, "OSS_ENDPOINT")
     if not endpoint:
         raise InvalidInputError(
             "OSS_ENDPOINT", "not set", "set it (e.g. https://oss-cn-hangzhou.aliyuncs.com) in the env or Secret"
@@ -103,14 +117,18 @@ def _s3fs(key, secret, token, endpoint, region, addressing: str = "auto"):
     """An s3fs filesystem with no instance cache, so credentials never leak between calls."""
     import s3fs
 
-    config: dict[str, Any] = {"retries": {"max_attempts": 3, "mode": "standard"}}
+    timeout = seconds_from_env(REQUEST_TIMEOUT_ENV) or S3_REQUEST_TIMEOUT_S
+    config: dict[str, Any] = {"retries": {"max_attempts": 3, "mode": "standard"}, "connect_timeout": timeout,
+                              "read_timeout": timeout}
     if addressing != "auto":
         config["s3"] = {"addressing_style": addressing}
     client_kwargs = {k: v for k, v in (("endpoint_url", endpoint), ("region_name", region)) if v}
-    return s3fs.S3FileSystem(
+    filesystem = s3fs.S3FileSystem(
         key=key, secret=secret, token=token, client_kwargs=client_kwargs, config_kwargs=config,
         skip_instance_cache=True, anon=False,
     )
+    filesystem.retries = 1  # botocore retries already (3 attempts); s3fs's own 5 would multiply them
+    return filesystem
 
 
 def _bucket_path(uri: StorageUri) -> str:

@@ -182,8 +182,10 @@ def storage_errors(uri: StorageUri) -> Iterator[None]:
         raise StorageError("to", f"cannot write under {uri} ({exc.strerror})",
                            "pick a path that is a directory") from None
     except OSError as exc:
-        raise (_oss_error(uri, exc) or StorageError("to", f"storage at {uri} failed: {_describe(exc)}",
-                                                    "check the endpoint and retry")) from None
+        # botocore's timeouts are OSErrors too (through requests' exceptions)
+        raise (_oss_error(uri, exc) or _client_error(uri, exc)
+               or StorageError("to", f"storage at {uri} failed: {_describe(exc)}", "check the endpoint and retry")
+               ) from None
     except Exception as exc:
         translated = _client_error(uri, exc)
         if translated is None:

@@ -10,7 +10,9 @@ from components.errors import InvalidInputError
 from components.gate.decision import Verdict, judge, load_results
 from components.gate.policy import GatePolicy
 from components.gate.report import html_report, markdown_report
-from components.manifest import MANIFEST_FILENAME
+from components.inputs import read_bounded
+from components.manifest import ModelManifest, read_manifest, verify_directory
+from components.manifest.model_manifest import MANIFEST_LIMIT, parse_manifest_text
 
 # Exit codes of `meshserve gate` (2 stays the usage/bad-input code of every meshserve command).
 EXIT_CODES = {"PROMOTE": 0, "ROLLBACK": 3, "INCONCLUSIVE": 4}
@@ -41,12 +43,14 @@ def read_model(path: Path | None) -> dict | None:
     if path is None:
         return None
     path = Path(path)
-    file = path / MANIFEST_FILENAME if path.is_dir() else path
-    try:
-        manifest = json.loads(file.read_text())
-    except (OSError, ValueError):
-        manifest = []
-    if manifest is not None and not isinstance(manifest, dict):  # JSON null: no model (a first deploy)
+    if path.is_dir():  # the model itself: its files must be the ones its manifest lists, as at upload and serve
+        manifest = read_manifest(path)
+        verify_directory(path, manifest)
+        return manifest.to_dict()
+    if not path.exists():
         raise InvalidInputError("model", f"cannot read a model manifest at {path}",
                                 "pass the model directory or its meshserve-model.json")
-    return manifest
+    document = parse_manifest_text(read_bounded(path, "model", MANIFEST_LIMIT))
+    if document is None:  # JSON null: no model (a first deploy)
+        return None
+    return ModelManifest.from_dict(document).to_dict()
