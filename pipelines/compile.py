@@ -140,7 +140,11 @@ def compile_release(out_dir: Path, image: str = "") -> list[Path]:
 
     if image and not _IMAGE.fullmatch(image):
         raise InvalidInputError("image", f"{image!r} is not an image reference", "pass REGISTRY/REPO/NAME:TAG")
-    rendered = render_all()
+    try:
+        rendered = render_all()  # KFP's compiler writes through a temporary file: a full disk fails here
+    except OSError as exc:
+        raise InvalidInputError("out", f"nothing was written to {out_dir}: rendering failed ({exc.strerror})",
+                                "free space in the temporary directory, then re-run") from None
     chosen = {path: text for path, text in rendered.items()
               if path.name in RELEASED or path.parent.parent == REPO_ROOT / "components" / "steps"}
     files = {Path(path.name if path.parent == COMPILED_DIR else f"components/{path.parent.name}-{path.name}"):
