@@ -101,3 +101,24 @@ def test_an_unreachable_host_is_one_line(host_flag, capsys):
     code = main(["submit", host_flag, f"http://127.0.0.1:{free_port()}"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("kind", "flag", "env"), [("kfp", "--kfp", "KFP_TOKEN"), ("argo", "--argo", "ARGO_TOKEN")])
+def test_a_redirect_to_another_origin_never_carries_the_token(kind, flag, env, monkeypatch, capsys):
+    """The server answers the health probe with a 302 to another host: the bearer token is not sent there
+    (urllib's unredirected header), and the command fails in one line instead of submitting."""
+    from tests.support.hostile_server import redirect_server
+
+    elsewhere = start_recording_server(kind, TOKEN)
+    redirecting = redirect_server(elsewhere.url)
+    monkeypatch.setenv(env, TOKEN)
+    try:
+        code = main(["submit", flag, f"http://127.0.0.1:{redirecting.server_address[1]}"])
+    finally:
+        redirecting.shutdown()
+        redirecting.server_close()
+        elsewhere.stop()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert elsewhere.requests and all("authorization" not in r.headers for r in elsewhere.requests)
+    assert TOKEN not in err

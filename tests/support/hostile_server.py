@@ -57,6 +57,18 @@ class _Hostile(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _answer
 
 
+def _serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def redirect_server(target: str) -> ThreadingHTTPServer:
+    """A server that answers every request with a 302 to the same path under `target` (another origin)."""
+    return _serve(type("_redirect", (_Hostile,), {"behaviour": "redirect", "redirect_to": target}))
+
+
 class HostileServers:
     """One running server per behaviour; `ports[behaviour]` is where it listens."""
 
@@ -66,9 +78,7 @@ class HostileServers:
         for behaviour in ("echo500", *[b for b in BEHAVIOURS if b != "echo500"]):
             handler = type(f"_{behaviour}", (_Hostile,), {
                 "behaviour": behaviour, "redirect_to": f"http://127.0.0.1:{self.ports.get('echo500', 0)}"})
-            server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            server = _serve(handler)
             self._servers.append(server)
             self.ports[behaviour] = server.server_address[1]
 
