@@ -67,12 +67,12 @@ def refuse_overwriting_inputs(field: str, output: Path, inputs: list[Path]) -> N
 
 
 def checked_outputs(outputs: dict[str, str | None], inputs: list[str | None]) -> None:
-    """Every output given (field -> path) is writable, none is one of the command's inputs (a payload, a
-    policy, the evidence), and no two outputs are one file: checked before any work starts."""
+    """Every output given (field -> path; None: not asked for) is writable, none is one of the command's inputs
+    (a payload, a policy, the evidence), and no two outputs are one file: checked before any work starts."""
     given_inputs = [Path(value) for value in inputs if value]
     earlier: list[Path] = []
     for field, value in outputs.items():
-        if not value:
+        if value is None:
             continue
         path = writable_file(field, value)
         refuse_overwriting_inputs(field, path, given_inputs + earlier)

@@ -46,7 +46,7 @@ def test_bench_writes_json_and_html(server, tmp_path):
     (["-t", "0s"], "duration: must be above 0"),
     (["-t", "soon"], "t: 'soon' is not a duration"),
     (["-H", "no-colon"], "H: a header is not 'Name: value'"),
-    (["-payload-file", "/nonexistent/body.json"], "payload_file: cannot read /nonexistent/body.json"),
+    (["-payload-file", "/nonexistent/body.json"], "payload_file: '/nonexistent/body.json' does not exist"),
     (["--protocol", "soap"], "protocol: unknown protocol 'soap'"),
     (["-c", "0"], "concurrency: must be at least 1"),
     (["--protocol", "kserve-v1", "--model", "m"], "payload: kserve-v1 needs a request body"),

@@ -112,7 +112,7 @@ def test_a_manifest_that_is_a_json_array_is_a_one_line_error(tmp_path, isolated_
     assert_one_line_error(meshserve("upload", "--model", str(model), "--to", "pvc://models/x"),
                           "meshserve-model.json: holds a list, not a manifest object")
     assert_one_line_error(meshserve("gate", "--candidate", str(tmp_path / "none.json"), "--candidate-model",
-                                    str(model)), "model: cannot read a model manifest")
+                                    str(model)), "meshserve-model.json: holds a list, not a manifest object")
 
 
 def test_a_traceback_log_is_scrubbed_and_private(monkeypatch, capsys, isolated_state):

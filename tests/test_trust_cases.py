@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from pipelines.compile import RELEASED
-from tests.support.cli_cases import SECRET
 from tests.support.trust_cases import CASES, CLASSES, TrustWorkspace, run_trust_case
 
 ROOT = Path(__file__).resolve().parents[1]

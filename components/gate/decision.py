@@ -168,6 +168,6 @@ def model_facts(model: dict | None) -> dict | None:
 
 def _evidence_facts(evidence: Evidence) -> dict:
     document = evidence.document
-    return {"url": public_url(document["target"]["url"]), "protocol": document["target"]["protocol"], "samples": evidence.n,
-            "requested_qps": document["requested_qps"], "achieved_qps": document["achieved_qps"],
+    return {"url": public_url(document["target"]["url"]), "protocol": document["target"]["protocol"],
+            "samples": evidence.n, "requested_qps": document["requested_qps"], "achieved_qps": document["achieved_qps"],
             "latency_ms": document["latency_ms"], "started_at": document["started_at"]}

@@ -442,18 +442,18 @@ def secret_holders(tmp: Path, out: io.StringIO, err: io.StringIO) -> list[str]:
     return holders
 
 
-def table(outcomes: list[Outcome]) -> str:
-    """Verdict counts by command, as a Markdown table."""
-    by_command: dict[str, Counter] = {}
+def table(outcomes: list, label: str = "command", key=lambda outcome: outcome.case.command,
+          verdicts: tuple[str, ...] = VERDICTS) -> str:
+    """Verdict counts by command (or by whatever `key` picks from an outcome), as a Markdown table."""
+    rows: dict[str, Counter] = {}
     for outcome in outcomes:
-        by_command.setdefault(outcome.case.command, Counter())[outcome.verdict] += 1
-    lines = ["| command | cases | " + " | ".join(VERDICTS) + " |", "|---" * (len(VERDICTS) + 2) + "|"]
-    total = Counter()
-    for command, counted in by_command.items():
+        rows.setdefault(key(outcome), Counter())[outcome.verdict] += 1
+    lines = [f"| {label} | cases | " + " | ".join(verdicts) + " |", "|---" * (len(verdicts) + 2) + "|"]
+    total: Counter = Counter()
+    for name, counted in rows.items():
         total.update(counted)
-        lines.append(f"| {command} | {sum(counted.values())} | " + " | ".join(str(counted[v]) for v in VERDICTS)
-                     + " |")
-    lines.append(f"| **all** | {sum(total.values())} | " + " | ".join(str(total[v]) for v in VERDICTS) + " |")
+        lines.append(f"| {name} | {sum(counted.values())} | " + " | ".join(str(counted[v]) for v in verdicts) + " |")
+    lines.append(f"| **all** | {sum(total.values())} | " + " | ".join(str(total[v]) for v in verdicts) + " |")
     return "\n".join(lines)
 
 

@@ -26,11 +26,10 @@ import json
 import os
 import signal
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.cli_cases import SECRET, Case, Outcome, Workspace, run_case
+from tests.support.cli_cases import SECRET, Case, Outcome, Workspace, run_case, table
 from tests.support.hostile_server import BEHAVIOURS, HostileServers
 
 HANG_SECONDS = 25
@@ -163,7 +162,8 @@ def _security() -> list[TrustCase]:
 
 FORGERIES: dict[str, object] = {
     # name -> (dotted path, value) or a text transformation, applied to the real result
-    "requested_qps null": [("settings.mode", "open-loop"), ("settings.qps", 100.0), ("requested_qps", None)], "requested_qps 0": ("requested_qps", 0),
+    "requested_qps null": [("settings.mode", "open-loop"), ("settings.qps", 100.0), ("requested_qps", None)],
+    "requested_qps 0": ("requested_qps", 0),
     "requested_qps negative": ("requested_qps", -5), "requested_qps -1e999": ("requested_qps", "-1e999"),
     "requested_qps string": ("requested_qps", "100"), "measured_seconds 0": ("measured_seconds", 0),
     "measured_seconds NaN": ("measured_seconds", "NaN"), "measured_seconds negative": ("measured_seconds", -3),
@@ -584,21 +584,6 @@ def _snapshot(path: Path) -> object:
     return None
 
 
-def table(outcomes: list[TrustOutcome], by: str) -> str:
-    """Verdict counts by class or by command, as a Markdown table."""
-    rows: dict[str, Counter] = {}
-    for outcome in outcomes:
-        key = outcome.case.kind if by == "class" else outcome.case.command
-        rows.setdefault(key, Counter())[outcome.verdict] += 1
-    lines = [f"| {by} | cases | " + " | ".join(VERDICTS) + " |", "|---" * (len(VERDICTS) + 2) + "|"]
-    total: Counter = Counter()
-    for key, counted in rows.items():
-        total.update(counted)
-        lines.append(f"| {key} | {sum(counted.values())} | " + " | ".join(str(counted[v]) for v in VERDICTS) + " |")
-    lines.append(f"| **all** | {sum(total.values())} | " + " | ".join(str(total[v]) for v in VERDICTS) + " |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     """Run every case and print the failures, then the tables by class and by command."""
     import tempfile
@@ -613,7 +598,8 @@ def main() -> None:
     for outcome in outcomes:
         if outcome.verdict != "good":
             print(f"{' '.join(outcome.case.args)[:110]!r}: {outcome.describe()[:400]}")
-    print(table(outcomes, "class"), "", table(outcomes, "command"), sep="\n")
+    print(table(outcomes, "class", lambda outcome: outcome.case.kind, VERDICTS), "",
+          table(outcomes, "command", lambda outcome: outcome.case.command, VERDICTS), sep="\n")
 
 
 if __name__ == "__main__":
