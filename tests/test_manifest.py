@@ -40,7 +40,7 @@ def test_missing_or_malformed_manifest(tmp_path):
     with pytest.raises(InvalidInputError, match=f"has no {MANIFEST_FILENAME}"):
         read_manifest(tmp_path)
     (tmp_path / MANIFEST_FILENAME).write_text("{not json")
-    with pytest.raises(InvalidInputError, match="not valid JSON"):
+    with pytest.raises(InvalidInputError, match="not strict JSON"):
         read_manifest(tmp_path)
 
 
