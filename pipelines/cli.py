@@ -18,7 +18,7 @@ from components.redaction import scrub
 from components.routing.istio import MeshTarget
 from pipelines.analysis_commands import add_analysis_commands
 from pipelines.deployment_flags import add_deployment_flags
-from pipelines.platform_commands import add_platform_commands
+from pipelines.platform_commands import add_platform_commands, print_local_status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,33 +135,6 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def _cmd_local_status(args: argparse.Namespace) -> None:
     print_local_status(args.json)
-
-
-def print_local_status(as_json: bool) -> None:
-    """The local platform's router URLs and versions, as a table or JSON."""
-    import json
-
-    from components.platform.local import LocalPlatform
-
-    status = LocalPlatform().status()
-    if as_json:
-        print(json.dumps(status, indent=1))
-        return
-    router = status["router"]
-    for line in status["recovered"]:
-        print(f"recovered: {line}")
-    if not status["models"]:
-        print("nothing is deployed on the local platform (no router running)")
-        return
-    running = f"pid {router['pid']}" if router["running"] else "NOT RUNNING"
-    print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  {running}")
-    for name, versions in status["models"].items():
-        for v in versions:
-            replicas = v["replicas"]
-            up = sum(r["ready"] for r in replicas)
-            health = "ready" if up == len(replicas) else "DOWN" if up == 0 else "DEGRADED"
-            print(f"{name:16} {v['track']:8} {v['version']:16} {v['weight']:3d}%  {health:8} {up}/{len(replicas)}  "
-                  + "  ".join(f"pid {r['pid']} http {r['http']} grpc {r['grpc']}" for r in replicas))
 
 
 def _cmd_local_down(args: argparse.Namespace) -> None:

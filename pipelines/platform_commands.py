@@ -115,8 +115,6 @@ def _cmd_rollback(args: argparse.Namespace) -> None:
 
 def _cmd_status(args: argparse.Namespace) -> None:
     if args.platform == "local":
-        from pipelines.cli import print_local_status
-
         print_local_status(args.json)
         return
     report = _platform(args).status(args.namespace)
@@ -146,3 +144,30 @@ def _check_local_flags(args: argparse.Namespace) -> None:
     for flag in ("name", "storage_uri"):
         if not getattr(args, flag):
             raise InvalidInputError(flag, "is required", f"pass --{flag.replace('_', '-')}")
+
+
+def print_local_status(as_json: bool) -> None:
+    """The local platform's router URLs and versions, as a table or JSON."""
+    import json
+
+    from components.platform.local import LocalPlatform
+
+    status = LocalPlatform().status()
+    if as_json:
+        print(json.dumps(status, indent=1))
+        return
+    router = status["router"]
+    for line in status["recovered"]:
+        print(f"recovered: {line}")
+    if not status["models"]:
+        print("nothing is deployed on the local platform (no router running)")
+        return
+    running = f"pid {router['pid']}" if router["running"] else "NOT RUNNING"
+    print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  {running}")
+    for name, versions in status["models"].items():
+        for v in versions:
+            replicas = v["replicas"]
+            up = sum(r["ready"] for r in replicas)
+            health = "ready" if up == len(replicas) else "DOWN" if up == 0 else "DEGRADED"
+            print(f"{name:16} {v['track']:8} {v['version']:16} {v['weight']:3d}%  {health:8} {up}/{len(replicas)}  "
+                  + "  ".join(f"pid {r['pid']} http {r['http']} grpc {r['grpc']}" for r in replicas))

@@ -22,7 +22,7 @@ APPLY_ORDER = ("ServiceAccount", "PersistentVolume", "PersistentVolumeClaim", "C
 def check_deployment(spec: DeploymentSpec) -> DeploymentSpec:
     """The spec, if its fields are valid and its runtime, router and autoscaler can work together."""
     from components.autoscaling.base import autoscaler_for
-    from components.routing.mesh import mesh_routes_for
+    from components.routing.registry import mesh_routes_for
     from components.runtimes.base import runtime_for
 
     spec = spec.validated()
@@ -53,7 +53,7 @@ def version_objects(spec: DeploymentSpec) -> list[dict]:
 
 def routing_objects(spec: DeploymentSpec) -> list[dict]:
     """The objects that route the spec's traffic (with a primary and a canary weight, when it names them)."""
-    from components.routing.mesh import mesh_routes_for
+    from components.routing.registry import mesh_routes_for
     from components.runtimes.base import runtime_for
 
     spec = check_deployment(spec)

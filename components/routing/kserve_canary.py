@@ -7,6 +7,7 @@ mesh object to write. The router contributes one field to the runtime's Inferenc
 from __future__ import annotations
 
 from components.errors import InvalidInputError
+from components.routing.mesh import check_ingress_options
 from components.runtimes.kserve import API_VERSION
 
 
@@ -17,8 +18,6 @@ class KServeCanaryRoutes:
 
     def check(self, spec, runtime) -> None:
         """KServe splits against its last ready revision, so no primary version is named."""
-        from components.routing.mesh import check_ingress_options
-
         check_ingress_options(spec)
         if spec.primary_version:
             raise InvalidInputError("primary_version", "KServe's canary splits against the last ready revision",

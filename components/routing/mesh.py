@@ -1,15 +1,14 @@
-"""The cluster routers: how a deployment's traffic reaches its versions, one module per mesh, and the registry.
+"""The cluster routers' protocol: how a deployment's traffic reaches its versions.
 
-Each renders the routing objects for a deployment spec given its runtime (which names the versions'
-Services and ports): istio and asm (components/routing/istio.py), kserve-canary, none.
+Each router renders the routing objects for a deployment spec given its runtime (which names the versions'
+Services and ports): istio and asm (components/routing/istio.py), kserve-canary, none; the registry is
+components/routing/registry.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
-
-from components.errors import InvalidInputError
 
 INGRESS = "istio-ingressgateway.istio-system.svc.cluster.local"
 
@@ -38,20 +37,3 @@ class MeshRoutes(Protocol):
 
     def objects(self, spec, runtime) -> list[dict]:
         """The routing objects (an object named like a runtime's is merged into it)."""
-
-
-def mesh_routes_for(kind: str) -> MeshRoutes:
-    """The cluster router registered under `kind`; an unknown kind is an error, never a fallback."""
-    if kind in ("istio", "asm"):
-        from components.routing.istio import IstioRoutes
-
-        return IstioRoutes(kind)
-    if kind == "kserve-canary":
-        from components.routing.kserve_canary import KServeCanaryRoutes
-
-        return KServeCanaryRoutes()
-    if kind == "none":
-        from components.routing.nop import NoRoutes
-
-        return NoRoutes()
-    raise InvalidInputError("router", f"unknown router {kind!r}", "use one of none, istio, asm, kserve-canary")

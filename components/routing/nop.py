@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.errors import InvalidInputError
+from components.routing.mesh import check_ingress_options
 
 
 class NoRoutes:
@@ -12,8 +13,6 @@ class NoRoutes:
 
     def check(self, spec, runtime) -> None:
         """Refuse a canary weight: with no router, nothing splits traffic."""
-        from components.routing.mesh import check_ingress_options
-
         check_ingress_options(spec)
         if spec.canary_percent:
             raise InvalidInputError("canary_percent", "no router splits traffic",

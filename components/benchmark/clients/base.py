@@ -1,11 +1,9 @@
-"""What every protocol client does, what it reports per request, and the registry that picks one."""
+"""What every protocol client does and what it reports per request (the registry: clients/registry.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
-
-from components.benchmark.targets import RequestSpec
 
 # Error kinds a result counts (anything else is a bug in a client).
 ERROR_KINDS = (
@@ -44,14 +42,3 @@ class ProtocolClient(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
-
-
-def client_for(spec: RequestSpec, concurrency: int, timeout: float, grpc_channels: int) -> ProtocolClient:
-    """The client for a request's protocol."""
-    if spec.is_grpc:
-        from components.benchmark.clients.grpc_client import GrpcClient
-
-        return GrpcClient(spec, timeout, grpc_channels)
-    from components.benchmark.clients.http_client import HttpClient
-
-    return HttpClient(spec, concurrency, timeout)
