@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from components.errors import MeshserveError
 from components.redaction import scrub
@@ -24,7 +25,7 @@ from pipelines.platform_commands import add_platform_commands, print_local_statu
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line, like every other meshserve error."""
 
-    def error(self, message: str) -> None:  # noqa: D102
+    def error(self, message: str) -> NoReturn:  # noqa: D102
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 

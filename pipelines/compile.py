@@ -7,6 +7,7 @@ that the committed files match what the code builds today.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import tempfile
 from collections.abc import Callable
@@ -114,7 +115,7 @@ def _rendered_examples() -> dict[Path, Callable[[], str]]:
     """Every runtime x router x autoscaling combination that renders, as its golden file."""
     from pipelines.render_examples import MATRIX, golden_path, rendered_text, renders
 
-    return {golden_path(*combination): (lambda c=combination: rendered_text(*c))
+    return {golden_path(*combination): functools.partial(rendered_text, *combination)
             for combination in MATRIX if renders(*combination)}
 
 

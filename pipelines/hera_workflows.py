@@ -1,6 +1,6 @@
 """The Argo WorkflowTemplates (built with Hera) that chain the same steps as the KFP pipelines."""
 
-from hera.workflows import DAG, Parameter, WorkflowTemplate
+from hera.workflows import DAG, Parameter, Task, WorkflowTemplate
 from hera.workflows.models import (
     PersistentVolumeClaimVolumeSource,
     SecretVolumeSource,
@@ -45,7 +45,7 @@ def train_upload_template(namespace: str = "kubeflow") -> WorkflowTemplate:
                                        "dataset": "{{workflow.parameters.dataset}}"})
             published = upload(arguments=[trained.get_artifact("model").with_name("model"),
                                           Parameter(name="to", value="{{workflow.parameters.storage-prefix}}")])
-            trained >> published
+            _in_order(trained, published)
     return template
 
 
@@ -101,7 +101,7 @@ def gate_template(namespace: str = "kubeflow") -> WorkflowTemplate:
                                 when=f"{decision} == PROMOTE")
             rolled_back = announce(name="not-promoted", arguments={"decision": decision},
                                    when=f"{decision} != PROMOTE")
-            measured >> decided >> [promoted, rolled_back]
+            _in_order(measured, decided, [promoted, rolled_back])
     return template
 
 
@@ -166,7 +166,7 @@ def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
             finished = finish_rollout(name="finish-rollout", arguments={
                 "name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"],
                 "action": analysed.get_parameter("action"), "owner": RUN_OWNER})
-            trained >> published >> deployed >> analysed >> finished
+            _in_order(trained, published, deployed, analysed, finished)
     return template
 
 
@@ -184,3 +184,18 @@ def rollout_template(namespace: str = "kubeflow") -> WorkflowTemplate:
             promote(when=f"{ref['action']} == promote", arguments=target)
             rollback(when=f"{ref['action']} == rollback", arguments=target)
     return template
+
+
+def _in_order(*nodes: object) -> None:
+    """Each node (a task, or a list of tasks run side by side) runs after the one before it. Template calls
+    inside a DAG make Tasks; hera types the call as Step | Task, so each is checked here."""
+    stages = [[_task(node) for node in (entry if isinstance(entry, list) else [entry])] for entry in nodes]
+    for before, after in zip(stages, stages[1:], strict=False):
+        for task in before:
+            task >> (after if len(after) > 1 else after[0])
+
+
+def _task(node: object) -> Task:
+    if not isinstance(node, Task):
+        raise TypeError(f"a DAG's template call made a {type(node).__name__}, not a Task")
+    return node

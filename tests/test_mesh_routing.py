@@ -12,6 +12,7 @@ import shutil
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -189,7 +190,8 @@ def test_nginx_and_the_virtual_service_route_each_request_alike(routed, path, he
 
 
 def test_a_weighted_split_reaches_the_same_versions_in_both(routed):
-    routed.set_routes("digits", 50, 50)
+    route = next(r for r in routed.spec().routes if r.name == "digits")
+    routed.reconcile(replace(route, canary_weight=50))
     try:
         seen = {nginx_answer(routed, "/x", {"model": "digits"}) for _ in range(40)}
         target = MeshTarget()
@@ -197,7 +199,7 @@ def test_a_weighted_split_reaches_the_same_versions_in_both(routed):
         assert seen == {"va", "vb"}
         assert [weight for _, weight in chosen] == [50, 50]
     finally:
-        routed.set_routes("digits", 100, 0)
+        routed.reconcile(route)
 
 
 def test_local_mesh_prints_the_routes_in_force(routed, monkeypatch, capsys):

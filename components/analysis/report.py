@@ -32,8 +32,9 @@ def trace_plot(analysis: Analysis) -> str:
         points = [(look.measured_s, check) for look in analysis.looks for check in look.checks if check.name == name]
         times = [t for t, _ in points]
         estimates = [check.value for _, check in points]
-        axis.fill_between(times, [check.interval[0] for _, check in points],
-                          [check.interval[1] for _, check in points], color="tab:blue", alpha=0.2,
+        intervals = [check.interval or (check.value, check.value) for _, check in points]
+        axis.fill_between(times, [low for low, _ in intervals],
+                          [high for _, high in intervals], color="tab:blue", alpha=0.2,
                           label="interval at the look's alpha")
         axis.plot(times, estimates, color="tab:blue", marker="o", markersize=3, label="estimate")
         for t, check in points:
@@ -59,8 +60,7 @@ def looks_table(analysis: Analysis) -> str:
     for look in analysis.looks:
         by_name = {check.name: check for check in look.checks}
         cells = "".join(
-            f"<td>{by_name[name].value:.3f} [{by_name[name].interval[0]:.3f}, {by_name[name].interval[1]:.3f}] "
-            f"{by_name[name].status}</td>" if name in by_name and by_name[name].interval else "<td></td>"
+            _cell(by_name[name]) if name in by_name else "<td></td>"
             for name in names)
         rows.append(f"<tr><td>{look.index}</td><td>{look.measured_s:.1f}</td><td>{look.alpha:.2e}</td>"
                     f"<td>{look.decision}</td>{cells}</tr>")
@@ -79,3 +79,11 @@ def html_trace(analysis: Analysis) -> str:
             f"<p>{html.escape(verdict.summary())}</p><p>Stopped: {html.escape(analysis.stopped)}; "
             f"{len(analysis.looks)} look(s); samples {samples}.</p>{image}<h3>Final checks</h3>"
             f"{checks_table(verdict)}<h3>Every look</h3>{looks_table(analysis)}</body></html>")
+
+
+def _cell(check) -> str:
+    """A check's estimate, interval and status as a table cell (empty when it has no interval)."""
+    if check.interval is None:
+        return "<td></td>"
+    low, high = check.interval
+    return f"<td>{check.value:.3f} [{low:.3f}, {high:.3f}] {check.status}</td>"

@@ -105,11 +105,19 @@ async def run_in_this_process(settings: BenchSettings, spec: RequestSpec, progre
     return recorder.partial(start + settings.warmup + wall_offset, wall_offset)
 
 
+def _rate(settings: BenchSettings) -> float:
+    """An open loop's requested rate (the settings refuse an open loop without one)."""
+    if settings.qps is None:
+        raise ValueError("an open loop needs a requested rate")
+    return settings.qps
+
+
 async def _open_loop(client: ProtocolClient, settings: BenchSettings, recorder: Recorder, start: float) -> None:
     loop = asyncio.get_running_loop()
-    pacer = pacer_for(settings.qps, settings.ramp_to_qps, settings.bound_seconds(), settings.jitter, settings.seed)
+    qps = _rate(settings)
+    pacer = pacer_for(qps, settings.ramp_to_qps, settings.bound_seconds(), settings.jitter, settings.seed)
     end = settings.warmup + (settings.duration if settings.duration is not None else math.inf)
-    max_inflight = max(settings.concurrency, int(max(settings.qps, settings.ramp_to_qps or 0) * _INFLIGHT_SECONDS))
+    max_inflight = max(settings.concurrency, int(max(qps, settings.ramp_to_qps or 0) * _INFLIGHT_SECONDS))
     pending: set[asyncio.Task] = set()
 
     async def timed(intended: float, measured: bool) -> None:
@@ -201,7 +209,7 @@ def run_side_by_side(loads: list[tuple[BenchSettings, RequestSpec]]) -> list[Par
     Open loops are staggered by a fraction of the first load's period (two loads at 250 qps: 2 ms
     apart), so their requests do not leave in lockstep pairs.
     """
-    period = 1.0 / loads[0][0].qps if loads[0][0].open_loop else 0.0
+    period = 1.0 / _rate(loads[0][0]) if loads[0][0].open_loop else 0.0
 
     async def all_loads() -> list[PartialResult]:
         return list(await asyncio.gather(*(run_in_this_process(settings, spec, start_offset=i * period / len(loads))
@@ -223,9 +231,14 @@ def run_interruptibly(main: Coroutine[Any, Any, T]) -> T:
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
         caught: list[int] = []
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        def interrupted(sig: int) -> None:
+            caught.append(sig)
+            if task is not None:
+                task.cancel()
+
         for sig, handler in previous.items():
             if handler is not signal.SIG_IGN:
-                loop.add_signal_handler(sig, lambda s=sig: (caught.append(s), task and task.cancel()))
+                loop.add_signal_handler(sig, interrupted, sig)
         try:
             return await main
         except asyncio.CancelledError:

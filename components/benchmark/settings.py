@@ -92,7 +92,7 @@ class BenchSettings:
             replace(self, procs=1,
                     qps=None if self.qps is None else self.qps / parts,
                     ramp_to_qps=None if self.ramp_to_qps is None else self.ramp_to_qps / parts,
-                    concurrency=max(1, share(self.concurrency, index)),
+                    concurrency=max(1, self.concurrency // parts + (1 if index < self.concurrency % parts else 0)),
                     count=share(self.count, index), seed=self.seed + index)
             for index in range(parts)
         ]

@@ -7,12 +7,15 @@ is an error naming it and listing the known ones.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TypeVar, get_type_hints
+from typing import TYPE_CHECKING, TypeVar, get_type_hints
 
 from components.errors import InvalidInputError
 from components.inputs import clipped
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 

@@ -262,12 +262,19 @@ class DeploymentSpec:
     @property
     def bucket_or_claim(self) -> str:
         """The storage URI's root: the claim or the bucket (the host, for https)."""
-        return _STORAGE_URI.fullmatch(self.storage_uri)["root"]
+        return self._storage_parts()["root"]
 
     @property
     def path(self) -> str:
         """The storage URI's path below its root, without edge slashes."""
-        return (_STORAGE_URI.fullmatch(self.storage_uri)["path"] or "").strip("/")
+        return (self._storage_parts()["path"] or "").strip("/")
+
+    def _storage_parts(self) -> re.Match[str]:
+        parts = _STORAGE_URI.fullmatch(self.storage_uri)
+        if parts is None:  # a validated spec always matches; this is a spec built around validation
+            raise InvalidInputError("storage_uri", f"{clipped(self.storage_uri)} is not a storage URI",
+                                    "use pvc://, s3://, oss://, gs:// or https://")
+        return parts
 
     def to_mapping(self) -> dict:
         """The spec as plain data, the form `spec_from_mapping` reads back."""

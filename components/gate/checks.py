@@ -80,7 +80,7 @@ def slo_quantile(evidence: Evidence, label: str, limit_ms: float, policy: GatePo
     """The candidate's quantile against an absolute limit."""
     stats = policy.statistics
     if _by_windows(policy, evidence):
-        interval = st.block_quantile_interval(evidence.in_order_ms, QUANTILES[label], stats.confidence,
+        interval = st.block_quantile_interval(_in_order(evidence), QUANTILES[label], stats.confidence,
                                               st.window_draws(stats.time_windows, stats.bootstrap_resamples, rng))
     else:
         interval = st.quantile_interval(evidence.latencies_ms, QUANTILES[label], stats.confidence,
@@ -101,7 +101,7 @@ def relative_quantile(candidate: Evidence, baseline: Evidence, label: str, max_i
     """Candidate/baseline ratio of a quantile against the allowed increase."""
     stats = policy.statistics
     if _by_windows(policy, candidate, baseline):
-        interval = st.block_ratio_interval(candidate.in_order_ms, baseline.in_order_ms, QUANTILES[label],
+        interval = st.block_ratio_interval(_in_order(candidate), _in_order(baseline), QUANTILES[label],
                                            stats.confidence,
                                            st.window_draws(stats.time_windows, stats.bootstrap_resamples, rng))
     else:
@@ -120,6 +120,13 @@ def relative_quantile(candidate: Evidence, baseline: Evidence, label: str, max_i
     margin = limit - interval.estimate if interval.estimate <= limit else interval.estimate - 1
     needed = st.samples_needed(min(candidate.n, baseline.n), interval, margin)
     return Check(name, INCONCLUSIVE, interval.estimate, limit, text + ": too noisy to call", bounds, needed)
+
+
+def _in_order(evidence: Evidence) -> np.ndarray:
+    """The samples in completion order (only asked for once `_by_windows` said every result kept them)."""
+    if evidence.in_order_ms is None:
+        raise ValueError(f"the {evidence.role} result kept no samples in order")
+    return evidence.in_order_ms
 
 
 def _by_windows(policy: GatePolicy, *evidence: Evidence) -> bool:

@@ -6,6 +6,7 @@ policy's `on_inconclusive` says whether the pipeline rolls back or holds); other
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,7 +76,7 @@ def load_results(candidate_result: Path, baseline_result: Path | None
 
 def judge(candidate: Evidence | None, baseline: Evidence | None, policy: GatePolicy | None = None,
           candidate_model: dict | None = None, baseline_model: dict | None = None,
-          load_failures: list[c.Check] = ()) -> Verdict:
+          load_failures: Sequence[c.Check] = ()) -> Verdict:
     """The verdict on loaded evidence (None where a result could not be loaded: it fails closed)."""
     policy = policy or GatePolicy()
     rng = np.random.default_rng(policy.statistics.seed)

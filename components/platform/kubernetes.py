@@ -56,7 +56,9 @@ class ClusterVersions:
 
     def start(self, candidate: Candidate) -> Version:
         """Apply the version's objects and wait until its controller says ready; else delete them and raise."""
-        spec: DeploymentSpec = candidate.spec
+        spec = candidate.spec
+        if not isinstance(spec, DeploymentSpec):
+            raise TypeError(f"a cluster candidate carries a DeploymentSpec, not {type(spec).__name__}")
         runtime = runtime_for(spec.runtime)
         try:
             for obj in version_objects(spec):
@@ -125,8 +127,10 @@ class ClusterRoutes:
     def _spec_for(self, route: Route) -> DeploymentSpec:
         both = route.primary is not None and route.canary is not None
         routed = route.canary or route.primary
+        if routed is None:
+            raise ValueError(f"the route of {route.name} reaches no version")
         return replace(self.spec, version=_named(routed.version),
-                       primary_version=_named(route.primary.version) if both else "",
+                       primary_version=_named(route.primary.version) if both and route.primary else "",
                        baseline_version=_named(route.baseline.version) if both and route.baseline else "",
                        canary_percent=route.canary_weight if both else 0)
 
@@ -272,7 +276,7 @@ class KubernetesPlatform:
                 continue
             if record.empty:  # a deploy killed before it recorded a version
                 continue
-            spec = spec_of(record.canary or record.primary)
+            spec = spec_of(_serving(record))
             client = self.client_endpoint(spec)
             weights = dict(zip(("primary", "canary"), record.route(name, _canary_weight(record)).weights(),
                                strict=True))
@@ -287,8 +291,8 @@ class KubernetesPlatform:
 
     def analysis_sides(self, name: str, namespace: str) -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary (the primary's URL "" on a first deploy)."""
-        record = self._record_with_canary(name, namespace)
-        canary = spec_of(record.canary)
+        record, canary_version = self._record_with_canary(name, namespace)
+        canary = spec_of(canary_version)
         candidate = self.client_endpoint(canary, "canary" if record.primary else "")
         if record.primary is None:
             return AnalysisSides(candidate.url, _header_lines(candidate.headers), instances=_instances(canary))
@@ -301,8 +305,8 @@ class KubernetesPlatform:
         under `<primary>-baseline`, routed by the mesh for `x-meshserve-track: baseline` only, and wait until
         it is ready; return how the analysis reaches the canary and the copy."""
         state = ClusterState(self.kube, namespace)
-        record = self._record_with_canary(name, namespace)
-        canary = spec_of(record.canary)
+        record, canary_version = self._record_with_canary(name, namespace)
+        canary = spec_of(canary_version)
         if record.primary is None:
             raise InvalidInputError("name", f"{name} has no primary to copy", "a first deploy is judged on its SLOs")
         if canary.router not in SIDE_BY_SIDE_ROUTERS or canary.runtime == "modelmesh":
@@ -327,12 +331,13 @@ class KubernetesPlatform:
         if record.baseline is not None:
             self._rollout(self._spec(state, name), state).stop_baseline(name)
 
-    def _record_with_canary(self, name: str, namespace: str) -> ModelRecord:
+    def _record_with_canary(self, name: str, namespace: str) -> tuple[ModelRecord, Version]:
+        """The model's record and its canary (refused when there is none)."""
         record = ClusterState(self.kube, namespace).record(name)
         if record.canary is None:
             raise InvalidInputError("name", f"{name} has no canary to analyse in {namespace}",
                                     "deploy a new version first")
-        return record
+        return record, record.canary
 
     def client_endpoint(self, spec: DeploymentSpec, track: str = "") -> ClientEndpoint:
         """The URL and headers a client uses: the mesh gateway with the `model` header, or the ISVC's URL
@@ -372,7 +377,15 @@ class KubernetesPlatform:
         if record.empty:
             raise InvalidInputError("name", f"no model named {name!r} is deployed in {state.namespace}",
                                     "deploy it first, or pass its --namespace")
-        return spec_of(record.canary or record.primary)
+        return spec_of(_serving(record))
+
+
+def _serving(record: ModelRecord) -> Version:
+    """The version whose spec describes the model now: the canary during a rollout, else the primary."""
+    version = record.canary or record.primary
+    if version is None:
+        raise ValueError("an empty record has no serving version")
+    return version
 
 
 def spec_of(version: Version) -> DeploymentSpec:

@@ -14,13 +14,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from components.errors import InvalidInputError, PlatformError
 from components.platform.state import FileJournal, PlatformState, state_dir
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
-from components.routing.router import router_for
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
 from components.serving.runtime import RunningVersion, ServingRuntime, runtime_for
 from components.storage.fetch import materialize
@@ -88,10 +88,10 @@ class LocalProcesses:
 class LocalPlatform:
     """Model versions as KServe model-server processes, routed by a local nginx."""
 
-    def __init__(self, root: Path | None = None, router: str = "nginx", runtime: str = "kserve"):
+    def __init__(self, root: Path | None = None, runtime: str = "kserve"):
         self.root = Path(root) if root else state_dir()
         self.state = PlatformState(self.root)
-        self.router: NginxRouter = router_for(router, self.root)
+        self.router = NginxRouter(self.root)
         self.runtime = runtime_for(runtime, self.root)
         self.journal = FileJournal(self.root)
         self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state,
@@ -134,18 +134,18 @@ class LocalPlatform:
     def analysis_sides(self, name: str, namespace: str = "") -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary through the router (the primary's URL
         "" on a first deploy, when the canary is all there is)."""
-        record = self._record_with_canary(name)
+        record, canary = self._record_with_canary(name)
         url = self.status()["router"]["http"]
         return AnalysisSides(url, baseline_url=url if record.primary is not None else "",
-                             instances=len(processes_of(record.canary)))
+                             instances=len(processes_of(canary)))
 
     def start_baseline(self, name: str, namespace: str = "") -> AnalysisSides:
         """Start a fresh copy of the primary for an analysis, with as many processes as the canary, reachable
         by `x-meshserve-track: baseline` only; return how the analysis reaches both sides."""
-        record = self._record_with_canary(name)
+        record, canary = self._record_with_canary(name)
         if record.primary is None:
             raise InvalidInputError("name", f"{name} has no primary to copy", "a first deploy is judged on its SLOs")
-        primary, instances = record.primary, len(processes_of(record.canary))
+        primary, instances = record.primary, len(processes_of(canary))
         copy = Candidate(name, f"{primary.version}-baseline", primary.model_digest, primary.storage_uri, 0,
                          LocalDeployment(instances), allow_same_model=True)
         version = self.rollout.start_baseline(name, copy)
@@ -157,11 +157,12 @@ class LocalPlatform:
         """Remove the analysis baseline, if any."""
         self.rollout.stop_baseline(name)
 
-    def _record_with_canary(self, name: str) -> ModelRecord:
+    def _record_with_canary(self, name: str) -> tuple[ModelRecord, Version]:
+        """The model's record and its canary (refused when there is none)."""
         record = dict(self.state.records()).get(name)
         if record is None or record.canary is None:
             raise InvalidInputError("name", f"{name} has no canary to analyse", "deploy a new version first")
-        return record
+        return record, record.canary
 
     def promote(self, name: str, owner: str = "") -> Version:
         """Make the (healthy) canary the primary with all traffic; stop the old primary once drained (`owner`: only
@@ -181,7 +182,7 @@ class LocalPlatform:
         recovered = self.converge()
         records = dict(self.state.records())
         ports = self.router.ports() if records else {}
-        report = {"router": {"http": f"http://127.0.0.1:{ports['http']}" if ports else None,
+        report: dict[str, Any] = {"router": {"http": f"http://127.0.0.1:{ports['http']}" if ports else None,
                              "grpc": f"127.0.0.1:{ports['grpc']}" if ports else None,
                              "l4_grpc": f"127.0.0.1:{ports['l4']}" if ports and self.router.stream_enabled() else None,
                              "pid": self.router.pid(), "running": self.router.pid() is not None},
@@ -249,8 +250,9 @@ class LocalPlatform:
         return stopped
 
     def _version_status(self, track: str, version: Version, weight: int) -> dict:
-        replicas = [{"pid": p.pid, "http": f"127.0.0.1:{p.http_port}", "grpc": f"127.0.0.1:{p.grpc_port}",
-                     "ready": self.runtime.ready(p)} for p in processes_of(version)]
+        replicas: list[dict[str, Any]] = [
+            {"pid": p.pid, "http": f"127.0.0.1:{p.http_port}", "grpc": f"127.0.0.1:{p.grpc_port}",
+             "ready": self.runtime.ready(p)} for p in processes_of(version)]
         return VersionStatus(track, version.version, weight, all(r["ready"] for r in replicas), replicas[0]["pid"],
                              version.endpoint.http, version.endpoint.grpc, version.storage_uri, replicas).__dict__
 

@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import json
 from dataclasses import asdict, is_dataclass
+from typing import Any
 
 from components.errors import InvalidInputError, PlatformError
 from components.rollout.contract import (
@@ -218,9 +219,9 @@ def _snapshot_of(record: ModelRecord, name: str) -> dict | None:
     return _plain(record.route(name, record.canary_percent))
 
 
-def _plain(value) -> object:
+def _plain(value: Any) -> Any:
     """A route, snapshot or record as plain JSON data, so that two forms of the same routes compare equal."""
-    return json.loads(json.dumps(asdict(value) if is_dataclass(value) else value))
+    return json.loads(json.dumps(asdict(value) if is_dataclass(value) and not isinstance(value, type) else value))
 
 
 def _require_canary(name: str, record: ModelRecord, verb: str, owner: str = "") -> Version:

@@ -128,7 +128,8 @@ def _weighted_servers(route: Route, protocol: str) -> list[tuple[str, int]]:
 
 
 class NginxRouter:
-    """The Router protocol over a local nginx; its spec and ports live in <state>/router/."""
+    """The rollout's router (components/rollout/contract.RolloutRouter) over a local nginx, as the meshes are
+    over their objects; its spec and ports live in <state>/router/."""
 
     def __init__(self, state_dir: Path):
         self.dir = Path(state_dir) / "router"
@@ -138,18 +139,10 @@ class NginxRouter:
         """Fail before a deploy starts anything when nginx could not be configured under this state directory."""
         refuse_unsafe_workdir(self.dir)
 
-    # Router protocol
+    # the rollout's router protocol
     def reconcile(self, route: Route) -> None:
         """Put the route in force (starting nginx on first use)."""
         self._apply(self.spec().with_route(route))
-
-    def set_routes(self, name: str, primary_weight: int, canary_weight: int) -> None:
-        """Shift the model's traffic; weights must add up to 100."""
-        route = self._route(name)
-        if primary_weight + canary_weight != 100 or route.canary is None and canary_weight:
-            raise InvalidInputError("weights", f"{primary_weight}/{canary_weight} is not a valid split for {name}",
-                                    "weights add up to 100, and a canary weight needs a canary")
-        self.reconcile(Route(name, route.primary, route.canary, canary_weight))
 
     def get_routes(self, name: str) -> tuple[int, int]:
         """The (primary, canary) weights in force."""

@@ -103,7 +103,7 @@ class _KServe:
         if options.predictor == "framework":
             predictor[spec.model_format] = container
         else:
-            model = {"modelFormat": {"name": spec.model_format}}
+            model: dict[str, object] = {"modelFormat": {"name": spec.model_format}}
             if options.runtime:
                 model["runtime"] = options.runtime
             predictor["model"] = model | container

@@ -28,7 +28,8 @@ _SERVERS = {  # model server, its image, and the formats it loads through ModelM
     "triton": ("nvcr.io/nvidia/tritonserver:23.04-py3", ("tensorflow", "onnx", "pytorch")),
     "mlserver": ("seldonio/mlserver:1.3.2", ("sklearn", "xgboost", "lightgbm")),
 }
-_SERVER_CONTAINERS = {  # how each server listens on 8001 for ModelMesh's adapter (as modelmesh-serving ships them)
+# how each server listens on 8001 for ModelMesh's adapter (as modelmesh-serving ships them)
+_SERVER_CONTAINERS: dict[str, dict] = {
     "triton": {"command": ["/bin/sh"], "args": [
         "-c", "mkdir -p /models/_triton_models; chmod 777 /models/_triton_models; exec tritonserver "
               "--model-repository=/models/_triton_models --model-control-mode=explicit --strict-model-config=false "

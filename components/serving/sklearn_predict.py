@@ -21,16 +21,18 @@ Transform = Callable[[np.ndarray], np.ndarray]
 def lean_predict(estimator) -> Predict:
     """A function of float rows returning what `estimator.predict` returns for them."""
     steps = [step for _, step in estimator.steps] if hasattr(estimator, "steps") else [estimator]
-    transforms = [_lean_transform(step) for step in steps[:-1]]
+    lean = [_lean_transform(step) for step in steps[:-1]]
     final = _lean_classifier(steps[-1])
-    if final is None or None in transforms:
+    transforms = [transform for transform in lean if transform is not None]
+    if final is None or len(transforms) < len(lean):
         return _checks_off(estimator)
+    classify = final
 
     def predict(features: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(features, dtype=np.float64)
         for transform in transforms:
             rows = transform(rows)
-        return final(rows)
+        return classify(rows)
 
     return predict
 

@@ -7,6 +7,8 @@ gRPC client does; `grpc_channels` opens more, each on its own connection.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -26,7 +28,7 @@ class GrpcClient:
         self.timeout = timeout
         self.channel_count = channels
         self.channels: list[grpc.aio.Channel] = []
-        self._calls = None
+        self._calls: Iterator[Any] = iter(())  # set by start()
         self._metadata = tuple((name.lower(), value) for name, value in spec.headers) or None
 
     async def start(self) -> None:

@@ -46,7 +46,8 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol
-    def connection_made(self, transport: asyncio.Transport) -> None:  # noqa: D102
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # noqa: D102
+        assert isinstance(transport, asyncio.Transport)  # a stream connection's transport
         self.transport = transport
         self.open = True
 
@@ -82,6 +83,7 @@ class _Connection(asyncio.Protocol):
         self.served += 1
         self.waiter = self.loop.create_future()
         self.timer = self.loop.call_later(timeout, self._expire)
+        assert self.transport is not None, "send() before the connection was made"
         self.transport.write(data)
         return self.waiter
 
@@ -111,7 +113,7 @@ class HttpClient:
         self.concurrency = concurrency
         self.timeout = timeout
         url = urlsplit(spec.address)
-        self.host = url.hostname
+        self.host = url.hostname or ""  # the settings refused a URL without a host
         self.port = url.port or (443 if url.scheme == "https" else 80)
         self.ssl = ssl.create_default_context() if url.scheme == "https" else None
         self.request_bytes = encode_request(spec)

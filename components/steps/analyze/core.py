@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from components.analysis.looks import Side
 from components.analysis.noise import PairEstimate
@@ -42,8 +43,9 @@ def window_measurer(sides: AnalysisSides, load: Load) -> Callable[[float, float]
     window to window, so that neither side always goes first."""
     from components.steps.benchmark.core import run_benchmark_step, run_paired_benchmark_step
 
-    common = {"protocol": load.protocol, "model": load.model, "qps": load.qps, "concurrency": load.concurrency,
-              "timeout": load.timeout_s, "payload": load.payload, "sample": load.sample, "keep_samples": True}
+    common: dict[str, Any] = {"protocol": load.protocol, "model": load.model, "qps": load.qps,
+                              "concurrency": load.concurrency, "timeout": load.timeout_s, "payload": load.payload,
+                              "sample": load.sample, "keep_samples": True}
     windows = 0
 
     def measure(seconds: float, warmup: float) -> tuple[dict, dict | None]:
@@ -153,9 +155,11 @@ def run_noise_runs(name: str, runs: int, seconds: float, load: Load, policy: Gat
             measure = window_measurer(sides, load)
             for index in range(max(1, round(seconds / policy.analysis.window_s))):
                 warmup = policy.analysis.warmup_s if index == 0 else WINDOW_WARMUP_S
-                documents = measure(policy.analysis.window_s, warmup)
-                candidate.add_window(documents[0], blocks)
-                baseline.add_window(documents[1], blocks)
+                measured, copied = measure(policy.analysis.window_s, warmup)
+                if copied is None:  # start_baseline always gives the A/A copy a URL
+                    raise ValueError("an A/A run measured no baseline")
+                candidate.add_window(measured, blocks)
+                baseline.add_window(copied, blocks)
         finally:
             platform.rollback(name)
         estimates.append((candidate, baseline))

@@ -27,7 +27,7 @@ def analyze(
     qps: float = 500.0,
     budget_s: float = 0.0,
     policy: dict = {},  # noqa: B006 (KFP needs a literal default; sections slo/relative/statistics/analysis)
-) -> NamedTuple("AnalyzeOutputs", [("decision", str), ("action", str)]):
+) -> NamedTuple("AnalyzeOutputs", [("decision", str), ("action", str)]):  # type: ignore[valid-type]  # KFP reads the outputs here
     """Measure the deployed canary and a baseline (a fresh copy of the primary, by default) side by side in
     windows, judging after each, until every check is settled, one fails, or the budget is spent. A first
     deploy is judged on its SLOs alone. `budget_s` (above 0) overrides the policy's analysis.max_duration_s.
@@ -55,5 +55,5 @@ def analyze(
         metrics.log_metric("looks", float(len(analysis.looks)))
         decided = analysis.verdict
         verdict.metadata.update({"decision": decided.decision, "action": decided.action, "stopped": analysis.stopped})
-        outputs = namedtuple("AnalyzeOutputs", ["decision", "action"])
-        return outputs(decided.decision, decided.action)
+        AnalyzeOutputs = namedtuple("AnalyzeOutputs", ["decision", "action"])
+        return AnalyzeOutputs(decided.decision, decided.action)

@@ -37,8 +37,9 @@ def deploy(
     runtime_options: Optional[dict] = None,
     router_options: Optional[dict] = None,
     owner: str = "",
-) -> NamedTuple("DeployOutputs", [("router_url", str), ("version", str), ("has_baseline", str),
-                                 ("candidate_headers", list), ("baseline_headers", list)]):
+) -> NamedTuple("DeployOutputs", [  # type: ignore[valid-type]  # KFP reads the outputs here
+    ("router_url", str), ("version", str), ("has_baseline", str), ("candidate_headers", list),
+    ("baseline_headers", list)]):
     """Deploy the version as the canary; if it fails to become ready, the primary keeps serving unchanged.
 
     platform local: a model-server process behind nginx (the cluster inputs do not apply). platform
@@ -62,7 +63,7 @@ def deploy(
                                      runtime_options, router_options)
         deployment = run_deploy(name, storage_uri, canary_percent, platform, fields, owner)
         Path(baseline_manifest.path).write_text(deployment.baseline_manifest_json())
-        outputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "candidate_headers",
+        DeployOutputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "candidate_headers",
                                                "baseline_headers"])
-        return outputs(deployment.router_url, deployment.version, str(deployment.has_baseline).lower(),
+        return DeployOutputs(deployment.router_url, deployment.version, str(deployment.has_baseline).lower(),
                        deployment.candidate_headers, deployment.baseline_headers)

@@ -19,7 +19,7 @@ def gate(
     candidate_manifest: Input[Artifact] = None,
     baseline_manifest: Input[Artifact] = None,
     policy: dict = {},  # noqa: B006 (KFP needs a literal default; sections slo/relative/statistics)
-) -> NamedTuple("GateOutputs", [("decision", str), ("action", str)]):
+) -> NamedTuple("GateOutputs", [("decision", str), ("action", str)]):  # type: ignore[valid-type]  # KFP reads the outputs here
     """Decide PROMOTE, ROLLBACK or INCONCLUSIVE; `action` is promote, rollback or hold."""
     from collections import namedtuple
     from pathlib import Path
@@ -41,5 +41,5 @@ def gate(
         for name, value in kfp_metrics(outcome.verdict).items():
             metrics.log_metric(name, value)
         verdict.metadata.update({"decision": outcome.verdict.decision, "action": outcome.verdict.action})
-        outputs = namedtuple("GateOutputs", ["decision", "action"])
-        return outputs(outcome.verdict.decision, outcome.verdict.action)
+        GateOutputs = namedtuple("GateOutputs", ["decision", "action"])
+        return GateOutputs(outcome.verdict.decision, outcome.verdict.action)

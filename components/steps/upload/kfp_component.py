@@ -14,7 +14,7 @@ def upload(
     to: str,
     manifest: Output[Artifact],
     version: str = "",
-) -> NamedTuple("UploadOutputs", [("storage_uri", str), ("model_digest", str)]):
+) -> NamedTuple("UploadOutputs", [("storage_uri", str), ("model_digest", str)]):  # type: ignore[valid-type]  # KFP reads the outputs here
     """Publish the model directory under `to` (pvc://, s3://, oss://); returns the storageUri.
 
     Credentials come from the environment or the Secret mounted at MESHSERVE_STORAGE_SECRET_DIR.
@@ -30,5 +30,5 @@ def upload(
         result = run_upload(Path(model.path), to, version)
         Path(manifest.path).write_text(json.dumps(result.manifest.to_dict(), indent=2, sort_keys=True))
         manifest.metadata.update({"storage_uri": result.storage_uri, "published": result.published})
-        outputs = namedtuple("UploadOutputs", ["storage_uri", "model_digest"])
-        return outputs(result.storage_uri, result.manifest.model_digest)
+        UploadOutputs = namedtuple("UploadOutputs", ["storage_uri", "model_digest"])
+        return UploadOutputs(result.storage_uri, result.manifest.model_digest)
