@@ -11,6 +11,7 @@ import argparse
 import json
 
 from components.errors import InvalidInputError
+from components.platform.protocol import DeployRequest, ModelRef
 from pipelines.deployment_flags import add_deployment_flags
 
 _LOCAL_FLAGS = {"name", "storage_uri", "canary_percent", "replicas"}
@@ -63,7 +64,7 @@ def _check_platform_flags(args: argparse.Namespace) -> None:
     if not 0 < args.ready_timeout <= MAX_READY_TIMEOUT_S:
         raise InvalidInputError("ready_timeout", f"{args.ready_timeout} is not a number of seconds in range",
                                 f"pass --ready-timeout above 0, at most {MAX_READY_TIMEOUT_S:.0f}")
-    if args.platform == "kubernetes" and getattr(args, "namespace", None) is not None:
+    if getattr(args, "namespace", None) is not None:  # the local platform has one namespace, but a name is a name
         check_namespace(args.namespace)
 
 
@@ -78,38 +79,34 @@ def _cmd_deploy(args: argparse.Namespace) -> None:
     _check_platform_flags(args)
     if args.platform == "local":
         _check_local_flags(args)
-        version = _platform(args).deploy(args.name, args.storage_uri, args.canary_percent or 0, args.replicas,
-                                         args.allow_same_model)
+        version = _platform(args).deploy_version(args.name, args.storage_uri, args.canary_percent or 0,
+                                                 args.replicas, args.allow_same_model)
         replicas = version.details["replicas"]
         print(f"deployed {args.name} {version.version} as canary: {len(replicas)} replica(s), "
               + ", ".join(f"http 127.0.0.1:{r['http_port']} grpc 127.0.0.1:{r['grpc_port']} pid {r['pid']}"
                           for r in replicas))
         return
-    from components.platform.kubernetes import spec_of
     from pipelines.deployment_flags import spec_from_args
 
-    if args.replicas is not None:
+    if args.replicas is not None:  # before the spec is read: the flag is wrong whatever the spec says
         raise InvalidInputError("replicas", "applies to --platform local only",
                                 "on kubernetes pass --min-replicas and --max-replicas")
     spec = spec_from_args(args)
-    platform = _platform(args)
-    version = platform.deploy(spec, args.allow_same_model)
-    client = platform.client_endpoint(spec_of(version))
-    headers = " ".join(f"-H '{k}: {v}'" for k, v in client.headers.items())
-    print(f"deployed {spec.name} {version.version} in {spec.namespace}: ready; clients: {client.url} {headers}"
-          .rstrip())
+    deployed = _platform(args).deploy(DeployRequest(spec, allow_same_model=args.allow_same_model))
+    headers = " ".join(f"-H '{line}'" for line in deployed.clients.header_lines())
+    print(f"deployed {spec.name} {deployed.version.version} in {spec.namespace}: ready; clients: "
+          f"{deployed.clients.url} {headers}".rstrip())
 
 
 def _cmd_promote(args: argparse.Namespace) -> None:
     platform = _platform(args)
-    version = platform.promote(args.name) if args.platform == "local" else platform.promote(args.name, args.namespace)
+    version = platform.promote(ModelRef(args.name, args.namespace))
     print(f"promoted {args.name} {version.version}: it now takes all traffic")
 
 
 def _cmd_rollback(args: argparse.Namespace) -> None:
     platform = _platform(args)
-    primary = platform.rollback(args.name) if args.platform == "local" else \
-        platform.rollback(args.name, args.namespace)
+    primary = platform.rollback(ModelRef(args.name, args.namespace))
     print(f"rolled back {args.name}: " + (f"{primary.version} takes all traffic" if primary else "no version left"))
 
 

@@ -21,6 +21,7 @@ from components.analysis.looks import LookPlan, Side, look_checks
 from components.analysis.run import analyze
 from components.errors import InvalidInputError
 from components.gate.policy import SPENDING, GatePolicy, policy_from_dict
+from components.platform.protocol import ModelRef
 from tests.support.signals import default_sigint
 
 QUIET = policy_from_dict({"statistics": {"instance_noise_pct": 0.0}})
@@ -177,8 +178,8 @@ def served(tmp_path_factory):
     primary = upload_model(model, "pvc://models/digits").storage_uri
     again = upload_model(model, "pvc://models/digits", version="aa").storage_uri
     platform = LocalPlatform(root)
-    platform.deploy("digits", primary)
-    platform.promote("digits")
+    platform.deploy_version("digits", primary)
+    platform.promote(ModelRef("digits"))
     yield platform, again, root
     platform.down()
     if saved is None:
@@ -191,10 +192,10 @@ def served(tmp_path_factory):
 def aa_canary(served, monkeypatch):
     platform, again, root = served
     monkeypatch.setenv("MESHSERVE_STATE_DIR", str(root))
-    platform.deploy("digits", again, 10, allow_same_model=True)
+    platform.deploy_version("digits", again, 10, allow_same_model=True)
     yield platform
     if any(v["track"] == "canary" for v in platform.status()["models"].get("digits", [])):
-        platform.rollback("digits")
+        platform.rollback(ModelRef("digits"))
 
 
 def tracks(platform) -> list[str]:
@@ -206,10 +207,10 @@ def test_the_primary_s_own_model_is_refused_unless_allowed(served, monkeypatch):
     platform, again, root = served
     monkeypatch.setenv("MESHSERVE_STATE_DIR", str(root))
     with pytest.raises(InvalidInputError, match="already serves this model.*--allow-same-model"):
-        platform.deploy("digits", again, 10)
-    version = platform.deploy("digits", again, 10, allow_same_model=True)
+        platform.deploy_version("digits", again, 10)
+    version = platform.deploy_version("digits", again, 10, allow_same_model=True)
     assert version.version == "aa"  # named as it was published
-    platform.rollback("digits")
+    platform.rollback(ModelRef("digits"))
 
 
 @needs_nginx
@@ -256,7 +257,7 @@ def test_rollback_removes_a_copy_an_interrupted_analysis_left(aa_canary):
     platform = aa_canary
     platform.start_baseline("digits")
     pid = next(v["pid"] for v in platform.status()["models"]["digits"] if v["track"] == "baseline")
-    platform.rollback("digits")
+    platform.rollback(ModelRef("digits"))
     assert tracks(platform) == ["primary"] and not _alive(pid)
 
 

@@ -63,7 +63,7 @@ def test_local_down_stops_its_processes_even_with_a_corrupt_state_file(digits_mo
     from pipelines.cli import main
 
     platform = LocalPlatform()
-    platform.deploy("digits", upload_model(digits_model, "pvc://models/digits").storage_uri)
+    platform.deploy_version("digits", upload_model(digits_model, "pvc://models/digits").storage_uri)
     router_pid = platform.router.pid()
     assert model_servers(isolated_state) and router_pid
     (isolated_state / "platform.json").write_text("{not json")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from components.platform.local import LocalPlatform
+from components.platform.protocol import ModelRef
 from components.processes import processes_carrying, start_time, state_identity
 from tests.support.local_state import two_published_versions
 
@@ -54,14 +55,14 @@ def at_primary_only(root, uris, canary_percent=None):
     platform = LocalPlatform(root)
     current = tracks(platform.status())
     if "canary" in current:
-        platform.rollback("digits")
+        platform.rollback(ModelRef("digits"))
     if "primary" not in tracks(platform.status()):
-        platform.deploy("digits", uris[0])
-        platform.promote("digits")
+        platform.deploy_version("digits", uris[0])
+        platform.promote(ModelRef("digits"))
     primary = tracks(platform.status())["primary"]["version"]
     other = uris[1] if primary == uris[0].rsplit("/", 1)[1] else uris[0]
     if canary_percent is not None:
-        platform.deploy("digits", other, canary_percent=canary_percent)
+        platform.deploy_version("digits", other, canary_percent=canary_percent)
     return other
 
 

@@ -14,6 +14,7 @@ from components.deployment.render import routing_objects, version_objects
 from components.deployment.spec import DeploymentSpec, spec_from_mapping
 from components.errors import InvalidInputError, PlatformError
 from components.platform.kubernetes import KubernetesPlatform
+from components.platform.protocol import ModelRef
 from pipelines.cli import main
 from tests.support.kube_server import FakeController
 from tests.test_render_matrix import BAD_INPUT
@@ -74,14 +75,14 @@ def writes(server, since: int, namespace: str) -> list[str]:
 
 def serve_v1(server, namespace):
     cluster = platform(server)
-    cluster.deploy(digits(namespace, "v1"))
-    cluster.promote("digits", namespace)
+    cluster.deploy_spec(digits(namespace, "v1"))
+    cluster.promote(ModelRef("digits", namespace))
     return cluster
 
 
 def test_a_first_deploy_is_ready_and_takes_all_traffic(kube_server, kube_namespace):
     with controller(kube_server, kube_namespace):
-        version = platform(kube_server).deploy(digits(kube_namespace, "v1"))
+        version = platform(kube_server).deploy_spec(digits(kube_namespace, "v1"))
         assert version.version == "v1"
         assert isvc(kube_server, kube_namespace, "digits-v1")["status"]["conditions"][0]["status"] == "True"
         assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", None)]
@@ -107,18 +108,18 @@ def test_deploying_the_serving_version_again_writes_nothing(kube_server, kube_na
         cluster = serve_v1(kube_server, kube_namespace)
         mark = kube_server.audit_length()
         with pytest.raises(InvalidInputError, match="already serves this model"):
-            cluster.deploy(digits(kube_namespace, "v1"))
+            cluster.deploy_spec(digits(kube_namespace, "v1"))
     assert writes(kube_server, mark, kube_namespace) == []
 
 
 def test_rollout_canary_weight_then_promote_removes_the_old_version(kube_server, kube_namespace):
     with controller(kube_server, kube_namespace):
         cluster = serve_v1(kube_server, kube_namespace)
-        cluster.deploy(digits(kube_namespace, "v2", canary_percent=20))
+        cluster.deploy_spec(digits(kube_namespace, "v2", canary_percent=20))
         assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", 80), ("digits-v2-predictor", 20)]
         assert {name for _, name in routing_specs(kube_server, kube_namespace)} == {
             "digits", "digits-gateway", "digits-v1-predictor", "digits-v2-predictor"}
-        promoted = cluster.promote("digits", kube_namespace)
+        promoted = cluster.promote(ModelRef("digits", kube_namespace))
     assert promoted.version == "v2"
     assert weights(kube_server, kube_namespace) == [("digits-v2-predictor", None)]
     assert isvc(kube_server, kube_namespace, "digits-v1") is None
@@ -133,7 +134,7 @@ def test_a_candidate_never_ready_is_removed_with_its_conditions_and_routes_uncha
         before = routing_specs(kube_server, kube_namespace)
         started = time.monotonic()
         with pytest.raises(PlatformError) as failed:
-            platform(kube_server, timeout=3).deploy(digits(kube_namespace, "v2", canary_percent=10))
+            platform(kube_server, timeout=3).deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
     assert time.monotonic() - started < 15
     assert "was not ready after 3 s" in str(failed.value)
     assert "Ready=False (PredictorNotReady: 0/1 pods ready)" in str(failed.value)
@@ -146,7 +147,7 @@ def test_a_candidate_that_fails_to_load_is_reported_at_once(kube_server, kube_na
     behaviour = lambda obj: ("failed", "model.joblib: invalid load key")  # noqa: E731
     with controller(kube_server, kube_namespace, behaviour):
         with pytest.raises(PlatformError, match="InferenceService digits-v1 failed: model.joblib: invalid load key"):
-            platform(kube_server, timeout=60).deploy(digits(kube_namespace, "v1"))
+            platform(kube_server, timeout=60).deploy_spec(digits(kube_namespace, "v1"))
     assert isvc(kube_server, kube_namespace, "digits-v1") is None
     assert routing_specs(kube_server, kube_namespace) == {}
     assert kube_server.admin().get("v1", "ConfigMap", "meshserve-rollout-digits", kube_namespace) is None
@@ -158,12 +159,12 @@ def test_rollback_restores_the_routing_objects_exactly(kube_server, kube_namespa
     with controller(kube_server, kube_namespace):
         cluster = serve_v1(kube_server, kube_namespace)
         before = routing_specs(kube_server, kube_namespace)
-        cluster.deploy(digits(kube_namespace, "v2", canary_percent=30))
+        cluster.deploy_spec(digits(kube_namespace, "v2", canary_percent=30))
         assert routing_specs(kube_server, kube_namespace) != before
         state = kube_server.admin().get("v1", "ConfigMap", "meshserve-rollout-digits", kube_namespace)
         recorded = json.loads(state["metadata"]["annotations"]["meshserve.io/routes-before"])
         assert {(o["kind"], o["metadata"]["name"]): o["spec"] for o in recorded["objects"]} == before
-        kept = cluster.rollback("digits", kube_namespace)
+        kept = cluster.rollback(ModelRef("digits", kube_namespace))
     assert kept.version == "v1"
     assert routing_specs(kube_server, kube_namespace) == before
     assert isvc(kube_server, kube_namespace, "digits-v2") is None
@@ -174,7 +175,7 @@ def test_rollback_restores_the_routing_objects_exactly(kube_server, kube_namespa
 def test_promote_and_rollback_refuse_a_target_that_is_not_ready(kube_server, kube_namespace):
     with controller(kube_server, kube_namespace) as fake:
         cluster = serve_v1(kube_server, kube_namespace)
-        cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
+        cluster.deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
     before = routing_specs(kube_server, kube_namespace)
     kube = kube_server.admin()
     for name in ("digits-v2", "digits-v1"):  # the controller says the pods went away
@@ -183,9 +184,9 @@ def test_promote_and_rollback_refuse_a_target_that_is_not_ready(kube_server, kub
                                                                 "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
                               name=name, namespace=kube_namespace, content_type="application/merge-patch+json")
     with pytest.raises(PlatformError, match="cannot promote digits v2: it is not ready"):
-        cluster.promote("digits", kube_namespace)
+        cluster.promote(ModelRef("digits", kube_namespace))
     with pytest.raises(PlatformError, match="cannot roll back onto digits v1: it is not ready"):
-        cluster.rollback("digits", kube_namespace)
+        cluster.rollback(ModelRef("digits", kube_namespace))
     assert routing_specs(kube_server, kube_namespace) == before
     assert isvc(kube_server, kube_namespace, "digits-v1") and isvc(kube_server, kube_namespace, "digits-v2")
     assert fake.marked  # the controller did run
@@ -194,7 +195,7 @@ def test_promote_and_rollback_refuse_a_target_that_is_not_ready(kube_server, kub
 def test_another_field_manager_owning_the_weights_is_a_clear_conflict(kube_server, kube_namespace):
     with controller(kube_server, kube_namespace):
         cluster = serve_v1(kube_server, kube_namespace)
-        cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
+        cluster.deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
         service = get(kube_server, kube_namespace, "VirtualService", "digits")
         edited = {"apiVersion": service["apiVersion"], "kind": "VirtualService",
                   "metadata": {"name": "digits", "namespace": kube_namespace}, "spec": service["spec"]}
@@ -205,7 +206,7 @@ def test_another_field_manager_owning_the_weights_is_a_clear_conflict(kube_serve
             body=edited, name="digits", namespace=kube_namespace, field_manager="ops-console", force_conflicts=True)
         with pytest.raises(PlatformError, match=r"conflict: VirtualService digits: .spec.http owned by field manager "
                                                 r"ops-console"):
-            cluster.promote("digits", kube_namespace)
+            cluster.promote(ModelRef("digits", kube_namespace))
     assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary", "canary"]
 
 
@@ -218,7 +219,7 @@ def test_the_api_server_stopped_mid_rollout_is_a_clear_error_and_rerunning_conve
 
         def deploy():
             try:
-                platform(kube_server, timeout=60).deploy(digits(kube_namespace, "v2", canary_percent=10))
+                platform(kube_server, timeout=60).deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
             except PlatformError as exc:
                 outcome["error"] = exc
 
@@ -234,7 +235,7 @@ def test_the_api_server_stopped_mid_rollout_is_a_clear_error_and_rerunning_conve
             kube_server.restart_apiserver(command)
         assert "cannot reach the API server" in str(outcome.get("error"))
         ready.set()
-        platform(kube_server, timeout=30).deploy(digits(kube_namespace, "v2", canary_percent=10))
+        platform(kube_server, timeout=30).deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
         assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", 90), ("digits-v2-predictor", 10)]
         assert [v["version"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["v1", "v2"]
 
@@ -268,7 +269,7 @@ def test_an_api_the_server_does_not_serve_is_named_with_its_fix(kube_server, kub
     with controller(kube_server, kube_namespace):
         with pytest.raises(PlatformError, match="does not serve autoscaling/v2 HorizontalPodAutoscaler; use "
                                                 "Kubernetes 1.23 or later"):
-            platform(kube_server).deploy(spec)
+            platform(kube_server).deploy_spec(spec)
     assert kube.list("apps/v1", "Deployment", kube_namespace) == []  # what it had applied was removed
 
 
@@ -285,7 +286,7 @@ def test_asm_dynamic_subsets_survive_on_the_extended_crds(kube_server, kube_name
                               "runtime": "modelmesh", "router": "asm", "model_format": "tensorflow",
                               "storage_uri": "pvc://my-models-pvc/mnist"})
     with controller(kube_server, kube_namespace):
-        platform(kube_server).deploy(spec)
+        platform(kube_server).deploy_spec(spec)
     rule = kube_server.admin().get("networking.istio.io/v1beta1", "DestinationRule", "modelmesh-serving",
                                    kube_namespace)
     assert rule["spec"]["trafficPolicy"]["loadBalancer"]["dynamicSubset"]["subsetSelectors"][0]["keys"] == [
@@ -310,7 +311,7 @@ def test_modelmesh_waits_for_the_model_to_be_loaded(kube_server, kube_namespace)
     ready["status"]["modelStatus"]["states"]["activeModelState"] = "Loaded"
     assert ModelMeshRuntime().readiness(ready).ready
     with controller(kube_server, kube_namespace, behaviour):
-        platform(kube_server).deploy(spec)
+        platform(kube_server).deploy_spec(spec)
     assert isvc(kube_server, kube_namespace, "tf-mnist-v1")["metadata"]["annotations"][
         "serving.kserve.io/deploymentMode"] == "ModelMesh"
 
@@ -330,11 +331,11 @@ def test_two_models_rolled_out_at_once_do_not_touch_each_others_objects(kube_ser
     def roll_out(name):
         try:
             cluster = clusters[name]
-            cluster.deploy(replace(digits(kube_namespace, "v1"), name=name, storage_uri=f"pvc://models/{name}/v1"))
-            cluster.promote(name, kube_namespace)
-            cluster.deploy(replace(digits(kube_namespace, "v2", canary_percent=25), name=name,
+            cluster.deploy_spec(replace(digits(kube_namespace, "v1"), name=name, storage_uri=f"pvc://models/{name}/v1"))
+            cluster.promote(ModelRef(name, kube_namespace))
+            cluster.deploy_spec(replace(digits(kube_namespace, "v2", canary_percent=25), name=name,
                                    storage_uri=f"pvc://models/{name}/v2"))
-            cluster.promote(name, kube_namespace)
+            cluster.promote(ModelRef(name, kube_namespace))
         except Exception as exc:  # noqa: BLE001 - reported by the main thread
             failures.append(f"{name}: {exc}")
 
@@ -376,8 +377,8 @@ def test_a_conflicting_write_to_the_rollout_record_is_read_again_and_retried(kub
 
         kube.get = read_then_meddle
         mark = kube_server.audit_length()
-        cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
-        cluster.rollback("digits", kube_namespace)
+        cluster.deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
+        cluster.rollback(ModelRef("digits", kube_namespace))
     updates = [e["responseStatus"]["code"] for e in kube_server.audit(mark)
                if e["verb"] == "update" and e["objectRef"].get("name") == "meshserve-rollout-digits"]
     assert len(meddled) == 4 and updates.count(409) >= 3  # each stale write refused by the server, then retried
@@ -390,7 +391,7 @@ def test_a_conflicting_write_to_the_rollout_record_is_read_again_and_retried(kub
 def test_an_analysis_baseline_copy_is_reached_by_its_track_only_and_removed(kube_server, kube_namespace):
     with controller(kube_server, kube_namespace):
         cluster = serve_v1(kube_server, kube_namespace)
-        cluster.deploy(digits(kube_namespace, "v2", canary_percent=10))
+        cluster.deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
         before = weights(kube_server, kube_namespace)
         sides = cluster.start_baseline("digits", kube_namespace)
         assert sides.baseline_version == "v1-baseline"
@@ -415,7 +416,7 @@ def test_an_analysis_baseline_copy_is_reached_by_its_track_only_and_removed(kube
 def test_a_first_deploy_has_no_primary_to_copy_and_is_analysed_alone(kube_server, kube_namespace):
     with controller(kube_server, kube_namespace):
         cluster = platform(kube_server)
-        cluster.deploy(digits(kube_namespace, "v1"))
+        cluster.deploy_spec(digits(kube_namespace, "v1"))
         with pytest.raises(InvalidInputError, match="no primary to copy"):
             cluster.start_baseline("digits", kube_namespace)
         sides = cluster.analysis_sides("digits", kube_namespace)
@@ -458,7 +459,7 @@ def test_a_record_that_is_not_json_is_reported_and_its_neighbours_still_are(kube
         assert [v["version"] for v in report["digits"]["versions"]] == ["v1"]
         with pytest.raises(PlatformError, match=r"^state: ConfigMap meshserve-rollout-broken does not hold .*"
                                                 r"delete it to forget the rollout"):
-            cluster.promote("broken", kube_namespace)
+            cluster.promote(ModelRef("broken", kube_namespace))
 
 
 def test_an_empty_record_left_by_a_killed_deploy_is_skipped_and_the_next_deploy_converges(kube_server,
@@ -469,8 +470,8 @@ def test_an_empty_record_left_by_a_killed_deploy_is_skipped_and_the_next_deploy_
     cluster = platform(kube_server)
     assert "digits" not in cluster.status(kube_namespace)
     with controller(kube_server, kube_namespace):
-        cluster.deploy(digits(kube_namespace, "v1"))
-        cluster.promote("digits", kube_namespace)
+        cluster.deploy_spec(digits(kube_namespace, "v1"))
+        cluster.promote(ModelRef("digits", kube_namespace))
         assert [(v["track"], v["version"]) for v in cluster.status(kube_namespace)["digits"]["versions"]] == [
             ("primary", "v1")]
 

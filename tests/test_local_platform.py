@@ -15,6 +15,7 @@ import pytest
 from components.errors import InvalidInputError, PlatformError
 from components.manifest import ModelManifest, digest_directory, read_manifest, write_manifest
 from components.platform.local import LocalPlatform
+from components.platform.protocol import ModelRef
 from components.processes import start_time
 from components.routing.nginx import render_config
 from components.routing.spec import Endpoint, Route, RoutingSpec
@@ -58,26 +59,26 @@ def tracks(platform):
 def deploy_the_other_version(platform, uris, canary_percent=0):
     """Deploy whichever published version is not the primary (promoting one first if none serves)."""
     if "primary" not in tracks(platform):
-        platform.deploy("digits", uris[0])
-        platform.promote("digits")
+        platform.deploy_version("digits", uris[0])
+        platform.promote(ModelRef("digits"))
     primary = tracks(platform)["primary"]["version"]
-    return platform.deploy("digits", uris[1] if primary == uris[0].rsplit("/", 1)[1] else uris[0],
+    return platform.deploy_version("digits", uris[1] if primary == uris[0].rsplit("/", 1)[1] else uris[0],
                            canary_percent=canary_percent)
 
 
 def test_lifecycle_deploy_promote_canary_rollback(platform_env):
     platform, (first, second), _ = platform_env
-    platform.deploy("digits", first)
+    platform.deploy_version("digits", first)
     assert tracks(platform)["canary"]["weight"] == 100 and predict(platform) == 200
-    platform.promote("digits")
+    platform.promote(ModelRef("digits"))
     assert set(tracks(platform)) == {"primary"} and tracks(platform)["primary"]["weight"] == 100
-    canary = platform.deploy("digits", second, canary_percent=30)
+    canary = platform.deploy_version("digits", second, canary_percent=30)
     assert {t: v["weight"] for t, v in tracks(platform).items()} == {"primary": 70, "canary": 30}
     assert [predict(platform) for _ in range(10)] == [200] * 10
     assert predict(platform, {"x-meshserve-track": "canary"}) == 200
     with pytest.raises(InvalidInputError, match="already has a canary"):
-        platform.deploy("digits", second)
-    platform.rollback("digits")
+        platform.deploy_version("digits", second)
+    platform.rollback(ModelRef("digits"))
     assert set(tracks(platform)) == {"primary"} and start_time(canary.details["replicas"][0]["pid"]) is None
     assert predict(platform, {"x-meshserve-track": "canary"}) == 404
 
@@ -92,7 +93,7 @@ def test_a_model_that_does_not_load_leaves_the_primary_serving(platform_env, tmp
     uri = upload_model(broken, "pvc://models/digits").storage_uri
     before = platform.status()
     with pytest.raises(PlatformError, match="^model: digits v[0-9a-f]+ exited while loading"):
-        platform.deploy("digits", uri)
+        platform.deploy_version("digits", uri)
     after = platform.status()
     assert after["models"] == before["models"] and predict(platform) == 200
 
@@ -107,7 +108,7 @@ def test_promote_or_rollback_under_load_fails_no_request(platform_env, action, c
         router, protocol="kserve-v1", model="digits", payload=json.dumps(ROW), qps=500, duration=6.0)))
     load.start()
     time.sleep(2.0)
-    getattr(platform, action)("digits")
+    getattr(platform, action)(ModelRef("digits"))
     load.join()
     assert set(tracks(platform)) == {"primary"}
     assert results["counts"]["total"] == 3000
@@ -121,14 +122,15 @@ def test_a_dead_runtime_fails_over_to_the_other_version(platform_env):
     time.sleep(0.2)
     assert [predict(platform) for _ in range(20)] == [200] * 20  # retried on the primary
     assert tracks(platform)["canary"]["ready"] is False and tracks(platform)["primary"]["ready"] is True
-    platform.rollback("digits")
+    platform.rollback(ModelRef("digits"))
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda p, u: p.deploy("digits", u[1], canary_percent=150), r"^canary_percent: 150 is out of range"),
-    (lambda p, u: p.deploy("Digits_V2", u[1]), r"^name: 'Digits_V2' is not a valid model name"),
-    (lambda p, u: p.promote("nope"), r"^name: no model named 'nope' is deployed"),
-    (lambda p, u: p.deploy("digits", "pvc://models/digits/v000000000000"), r"^storage_uri: .* is not a published"),
+    (lambda p, u: p.deploy_version("digits", u[1], canary_percent=150), r"^canary_percent: 150 is out of range"),
+    (lambda p, u: p.deploy_version("Digits_V2", u[1]), r"^name: 'Digits_V2' is not a valid model name"),
+    (lambda p, u: p.promote(ModelRef("nope")), r"^name: no model named 'nope' is deployed"),
+    (lambda p, u: p.deploy_version("digits", "pvc://models/digits/v000000000000"),
+     r"^storage_uri: .* is not a published"),
 ])
 def test_bad_input_changes_nothing(platform_env, call, message):
     platform, uris, _ = platform_env
@@ -181,8 +183,8 @@ def test_replicas_share_the_load_fail_over_and_stop_together(platform_env, capsy
 
     platform, uris, _ = platform_env
     platform.down()
-    platform.deploy("digits", uris[0], replicas=2)
-    platform.promote("digits")
+    platform.deploy_version("digits", uris[0], replicas=2)
+    platform.promote(ModelRef("digits"))
     replicas = tracks(platform)["primary"]["replicas"]
     assert len(replicas) == 2 and all(r["ready"] for r in replicas) and len({r["http"] for r in replicas}) == 2
     router = platform.status()["router"]["http"]
@@ -206,7 +208,7 @@ def test_replicas_share_the_load_fail_over_and_stop_together(platform_env, capsy
 def test_a_replica_count_out_of_range_is_refused(platform_env, replicas):
     platform, uris, _ = platform_env
     with pytest.raises(InvalidInputError, match=rf"^replicas: {replicas} is out of range; pass 1 to 16"):
-        platform.deploy("digits", uris[0], replicas=replicas)
+        platform.deploy_version("digits", uris[0], replicas=replicas)
 
 
 def test_router_port_in_use_fails_the_first_deploy_cleanly(tmp_path, monkeypatch):
@@ -224,7 +226,7 @@ def test_router_port_in_use_fails_the_first_deploy_cleanly(tmp_path, monkeypatch
     platform = LocalPlatform(tmp_path)
     try:
         with pytest.raises(PlatformError, match="^router: nginx did not start"):
-            platform.deploy("iris", uri)
+            platform.deploy_version("iris", uri)
         assert platform.status()["models"] == {}
         assert not any(b"components.serving" in p.read_bytes() and str(tmp_path).encode() in p.read_bytes()
                        for p in __import__("pathlib").Path("/proc").glob("[0-9]*/cmdline") if p.exists())
@@ -272,7 +274,7 @@ def test_promoting_a_dead_canary_is_refused_and_the_primary_keeps_serving(platfo
     assert {t: (v["version"], v["weight"]) for t, v in tracks(platform).items()} == {
         t: (v["version"], v["weight"]) for t, v in before.items()}
     assert tracks(platform)["primary"]["ready"] and [predict(platform) for _ in range(10)] == [200] * 10
-    platform.rollback("digits")  # onto the healthy primary: allowed
+    platform.rollback(ModelRef("digits"))  # onto the healthy primary: allowed
     assert set(tracks(platform)) == {"primary"}
 
 
@@ -287,6 +289,6 @@ def test_a_state_directory_nginx_cannot_carry_is_refused_before_anything_starts(
     monkeypatch.setenv("MESHSERVE_PVC_ROOT", str(root / "pvc"))
     platform = LocalPlatform(state)
     with pytest.raises(InvalidInputError, match=r"^MESHSERVE_STATE_DIR: the state directory .* cannot carry"):
-        platform.deploy("digits", uris[0])
+        platform.deploy_version("digits", uris[0])
     assert platform.status()["models"] == {}
     assert not any(str(state).encode() in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())

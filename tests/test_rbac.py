@@ -13,6 +13,7 @@ from components.deployment.spec import spec_from_mapping
 from components.errors import PlatformError
 from components.kube.client import connect
 from components.platform.kubernetes import KubernetesPlatform
+from components.platform.protocol import ModelRef
 from tests.support.kube_server import FakeController, rbac_objects, steps_kubeconfig
 
 ACCOUNT = "meshserve-steps"
@@ -27,25 +28,25 @@ def spec(namespace, name, version, **fields):
 def run_every_step(cluster: KubernetesPlatform, ns: str) -> None:
     """Deploy, promote, roll back and report on every runtime meshserve renders for a cluster."""
     s3 = {"storage_uri": "s3://models/digits/v1", "storage": {"secret": "s3-keys", "s3_endpoint": "minio:9000"}}
-    cluster.deploy(spec(ns, "digits", "v1", **s3))
-    cluster.promote("digits", ns)
-    cluster.deploy(spec(ns, "digits", "v2", canary_percent=10))
-    cluster.rollback("digits", ns)
-    cluster.deploy(spec(ns, "iris", "v1"))
-    cluster.rollback("iris", ns)  # a first version rolled back: its routes and record go too
+    cluster.deploy_spec(spec(ns, "digits", "v1", **s3))
+    cluster.promote(ModelRef("digits", ns))
+    cluster.deploy_spec(spec(ns, "digits", "v2", canary_percent=10))
+    cluster.rollback(ModelRef("digits", ns))
+    cluster.deploy_spec(spec(ns, "iris", "v1"))
+    cluster.rollback(ModelRef("iris", ns))  # a first version rolled back: its routes and record go too
     tf = {"runtime": "tfserving", "router": "none", "model_format": "tensorflow"}
-    cluster.deploy(spec(ns, "bert", "v1", **tf))
-    cluster.promote("bert", ns)
-    cluster.deploy(spec(ns, "bert", "v2", **tf))
-    cluster.promote("bert", ns)  # removes v1's Deployment, Service and model config
+    cluster.deploy_spec(spec(ns, "bert", "v1", **tf))
+    cluster.promote(ModelRef("bert", ns))
+    cluster.deploy_spec(spec(ns, "bert", "v2", **tf))
+    cluster.promote(ModelRef("bert", ns))  # removes v1's Deployment, Service and model config
     oss = {"storage_uri": "oss://models/bert-oss/v1", "storage": {"secret": "oss-keys", "oss_url": "oss.example"}}
-    cluster.deploy(spec(ns, "bert-oss", "v1", **tf, **oss))
+    cluster.deploy_spec(spec(ns, "bert-oss", "v1", **tf, **oss))
     ovms = {"runtime": "ovms", "model_format": "openvino"}
-    cluster.deploy(spec(ns, "resnet", "v1", **ovms))
-    cluster.promote("resnet", ns)
-    cluster.deploy(spec(ns, "resnet", "v2", canary_percent=50, **ovms))
-    cluster.promote("resnet", ns)
-    cluster.deploy(spec(ns, "mnist", "v1", runtime="modelmesh", router="asm",
+    cluster.deploy_spec(spec(ns, "resnet", "v1", **ovms))
+    cluster.promote(ModelRef("resnet", ns))
+    cluster.deploy_spec(spec(ns, "resnet", "v2", canary_percent=50, **ovms))
+    cluster.promote(ModelRef("resnet", ns))
+    cluster.deploy_spec(spec(ns, "mnist", "v1", runtime="modelmesh", router="asm",
                         runtime_options={"serving_runtime": True}))
     cluster.status(ns)
 
@@ -103,11 +104,11 @@ def test_a_verb_taken_away_is_a_clear_403(kube_server, kube_namespace, steps):
     rule["verbs"] = [verb for verb in rule["verbs"] if verb != "delete"]
     kube_server.admin().apply(role)
     cluster = KubernetesPlatform(connect(str(kubeconfig)), ready_timeout_s=20)
-    cluster.deploy(spec(kube_namespace, "digits", "v1"))
-    cluster.promote("digits", kube_namespace)
-    cluster.deploy(spec(kube_namespace, "digits", "v2", canary_percent=10))
+    cluster.deploy_spec(spec(kube_namespace, "digits", "v1"))
+    cluster.promote(ModelRef("digits", kube_namespace))
+    cluster.deploy_spec(spec(kube_namespace, "digits", "v2", canary_percent=10))
     with pytest.raises(PlatformError) as refused:
-        cluster.promote("digits", kube_namespace)  # removes v1's DestinationRule
+        cluster.promote(ModelRef("digits", kube_namespace))  # removes v1's DestinationRule
     assert str(refused.value).startswith(
         f"rbac: forbidden: cannot delete destinationrules.networking.istio.io in namespace {kube_namespace}")
     assert "grant it to the steps' ServiceAccount (manifests/rbac)" in str(refused.value)

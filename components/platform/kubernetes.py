@@ -20,12 +20,13 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from components.deployment.render import check_deployment, routing_objects, version_objects
 from components.deployment.spec import SIDE_BY_SIDE_ROUTERS, DeploymentSpec, spec_from_mapping
 from components.errors import InvalidInputError, MeshserveError, PlatformError
 from components.kube.client import Kube
+from components.platform.protocol import ClientEndpoint, Deployed, DeployRequest, ModelRef
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout, check_deployable
 from components.routing.spec import TRACK_HEADER, Endpoint, Route
@@ -37,14 +38,6 @@ ROUTES_BEFORE = "meshserve.io/routes-before"
 LEASE_HOLDER = "meshserve.io/lease-holder"
 LEASE_SECONDS = 900.0
 ROUTING_KINDS = ("VirtualService", "DestinationRule", "Gateway")
-
-
-@dataclass(frozen=True)
-class ClientEndpoint:
-    """How a client (the benchmark step) reaches a model: the URL and the headers it must send."""
-
-    url: str
-    headers: dict
 
 
 class ClusterVersions:
@@ -238,7 +231,19 @@ class KubernetesPlatform:
         self.kube = kube
         self.versions = ClusterVersions(kube, ready_timeout_s)
 
-    def deploy(self, spec: DeploymentSpec, allow_same_model: bool = False, owner: str = "") -> Version:
+    def deploy(self, request: DeployRequest) -> Deployed:
+        """Deploy the request's spec (see `deploy_spec`); clients reach the canary and the primary by their
+        tracks' headers, and the primary's storage is read from the record it is kept in."""
+        if request.replicas is not None:
+            raise InvalidInputError("replicas", "applies to --platform local only",
+                                    "on kubernetes pass --min-replicas and --max-replicas")
+        version = self.deploy_spec(request.spec, request.allow_same_model, request.owner)
+        spec = spec_of(version)
+        primary = ClusterState(self.kube, spec.namespace).record(spec.name).primary
+        return Deployed(version, self.client_endpoint(spec), self.client_endpoint(spec, "canary"),
+                        self.client_endpoint(spec, "primary"), primary.storage_uri if primary else "")
+
+    def deploy_spec(self, spec: DeploymentSpec, allow_same_model: bool = False, owner: str = "") -> Version:
         """Start the spec's version beside the primary; it gets `canary_percent` once ready (all on a first deploy).
 
         The primary is the one recorded on the cluster. Everything is checked before anything is written.
@@ -256,16 +261,16 @@ class KubernetesPlatform:
                               allow_same_model, owner)
         return self._rollout(spec, state).deploy(candidate)
 
-    def promote(self, name: str, namespace: str, owner: str = "") -> Version:
+    def promote(self, model: ModelRef, owner: str = "") -> Version:
         """All traffic to the (ready) canary, then delete the old primary's objects (`owner`: only that run's)."""
-        state = ClusterState(self.kube, namespace)
-        return self._rollout(self._spec(state, name), state).promote(name, owner)
+        state = ClusterState(self.kube, model.namespace)
+        return self._rollout(self._spec(state, model.name), state).promote(model.name, owner)
 
-    def rollback(self, name: str, namespace: str, owner: str = "") -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "") -> Version | None:
         """Restore the routes recorded before the rollout, then delete the canary's objects (`owner`: only that
         run's)."""
-        state = ClusterState(self.kube, namespace)
-        return self._rollout(self._spec(state, name), state).rollback(name, owner)
+        state = ClusterState(self.kube, model.namespace)
+        return self._rollout(self._spec(state, model.name), state).rollback(model.name, owner)
 
     def status(self, namespace: str) -> dict:
         """Per model: each version's track, weight, readiness and storageUri, and how clients reach it."""
@@ -295,10 +300,10 @@ class KubernetesPlatform:
         canary = spec_of(canary_version)
         candidate = self.client_endpoint(canary, "canary" if record.primary else "")
         if record.primary is None:
-            return AnalysisSides(candidate.url, _header_lines(candidate.headers), instances=_instances(canary))
+            return AnalysisSides(candidate.url, tuple(candidate.header_lines()), instances=_instances(canary))
         baseline = self.client_endpoint(canary, "primary")
-        return AnalysisSides(candidate.url, _header_lines(candidate.headers), baseline.url,
-                             _header_lines(baseline.headers), _instances(canary))
+        return AnalysisSides(candidate.url, tuple(candidate.header_lines()), baseline.url,
+                             tuple(baseline.header_lines()), _instances(canary))
 
     def start_baseline(self, name: str, namespace: str) -> AnalysisSides:
         """Apply a fresh copy of the primary (its model, the canary's resources and placement, as many replicas)
@@ -321,7 +326,7 @@ class KubernetesPlatform:
         self._rollout(canary, state).start_baseline(name, candidate)
         sides = self.analysis_sides(name, namespace)
         baseline = self.client_endpoint(canary, "baseline")
-        return replace(sides, baseline_url=baseline.url, baseline_headers=_header_lines(baseline.headers),
+        return replace(sides, baseline_url=baseline.url, baseline_headers=tuple(baseline.header_lines()),
                        baseline_version=copy.version)
 
     def stop_baseline(self, name: str, namespace: str) -> None:
@@ -434,10 +439,6 @@ def _model_digest(spec: DeploymentSpec) -> str:
 def _instances(spec: DeploymentSpec) -> int:
     """How many instances serve a version at least (its minimum replicas)."""
     return max(1, spec.autoscaling.min_replicas)
-
-
-def _header_lines(headers: dict) -> tuple[str, ...]:
-    return tuple(f"{key}: {value}" for key, value in headers.items())
 
 
 def _canary_weight(record: ModelRecord) -> int:

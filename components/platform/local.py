@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import InvalidInputError, PlatformError
+from components.platform.protocol import ClientEndpoint, Deployed, DeployRequest, ModelRef
 from components.platform.state import FileJournal, PlatformState, state_dir
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout
@@ -114,8 +115,19 @@ class LocalPlatform:
                 done += self.router.recover()
         return [line for line in done if line]
 
-    def deploy(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None,
-               allow_same_model: bool = False, version: str = "", owner: str = "") -> Version:
+    def deploy(self, request: DeployRequest) -> Deployed:
+        """Deploy the request's version (see `deploy_version`); clients reach it and the primary through the
+        router, by the track header."""
+        spec = request.spec
+        version = self.deploy_version(spec.name, spec.storage_uri, spec.canary_percent, request.replicas,
+                                      request.allow_same_model, spec.version, request.owner)
+        url = f"http://127.0.0.1:{self.router.ports()['http']}"
+        primary = dict(self.state.records())[spec.name].primary
+        return Deployed(version, ClientEndpoint(url, {}), ClientEndpoint(url, {TRACK_HEADER: "canary"}),
+                        ClientEndpoint(url, {TRACK_HEADER: "primary"}), primary.storage_uri if primary else "")
+
+    def deploy_version(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None,
+                       allow_same_model: bool = False, version: str = "", owner: str = "") -> Version:
         """Start the version as the canary with `canary_percent` of traffic (all of it on a first deploy),
         served by `replicas` processes (default: `default_replicas()`). The version is named as it was
         published (the storage URI's last segment) unless `version` names it; `allow_same_model` lets the
@@ -164,17 +176,17 @@ class LocalPlatform:
             raise InvalidInputError("name", f"{name} has no canary to analyse", "deploy a new version first")
         return record, record.canary
 
-    def promote(self, name: str, owner: str = "") -> Version:
+    def promote(self, model: ModelRef, owner: str = "") -> Version:
         """Make the (healthy) canary the primary with all traffic; stop the old primary once drained (`owner`: only
         if that run deployed the canary)."""
         self.converge()
-        return self.rollout.promote(name, owner)
+        return self.rollout.promote(model.name, owner)
 
-    def rollback(self, name: str, owner: str = "") -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "") -> Version | None:
         """Send all traffic back to the (healthy) primary and stop the canary (with no primary, remove the model;
         `owner`: only if that run deployed the canary)."""
         self.converge()
-        return self.rollout.rollback(name, owner)
+        return self.rollout.rollback(model.name, owner)
 
     def status(self) -> dict:
         """Router URLs and, per model, each version's weight, health and listeners, after settling what a killed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.errors import InvalidInputError
+from components.platform.protocol import Platform
 
 PLATFORMS = ("local", "kubernetes")
 
@@ -18,7 +19,7 @@ class ClusterAccess:
     ready_timeout_s: float = 300.0
 
 
-def platform_for(name: str, cluster: ClusterAccess | None = None):
+def platform_for(name: str, cluster: ClusterAccess | None = None) -> Platform:
     """The platform registered under `name`."""
     if name == "local":
         from components.platform.local import LocalPlatform

@@ -88,6 +88,7 @@ def slow_model(primary: Path, out: Path, copies: int = 4, noise: float = 1.5) ->
 def rollouts(platform, models: dict[str, str], kind: str, count: int, policy: GatePolicy,
              sides_for=None) -> list[dict]:
     """`count` real rollouts of `kind` (aa, slow, faulty): deploy a 10% canary, analyse, roll back."""
+    from components.platform.protocol import ModelRef
     from components.steps.analyze.core import run_analysis, run_analysis_on_platform
     from components.storage import upload_model
 
@@ -95,7 +96,7 @@ def rollouts(platform, models: dict[str, str], kind: str, count: int, policy: Ga
     model = models["slow" if kind == "slow" else "primary"]
     for index in range(1, count + 1):
         uri = upload_model(Path(model), "pvc://models/digits", version=f"{kind}{index}").storage_uri
-        platform.deploy("digits", uri, 10, allow_same_model=True)
+        platform.deploy_version("digits", uri, 10, allow_same_model=True)
         started = time.perf_counter()
         try:
             if sides_for is None:
@@ -107,7 +108,7 @@ def rollouts(platform, models: dict[str, str], kind: str, count: int, policy: Ga
                 finally:
                     platform.stop_baseline("digits")
         finally:
-            platform.rollback("digits")
+            platform.rollback(ModelRef("digits"))
         outcomes.append(outcome(analysis, time.perf_counter() - started))
         print(f"  {kind} {index:2d}: {describe(outcomes[-1])}", flush=True)
     return outcomes
@@ -308,14 +309,15 @@ def platform_phases(work: Path, phases: set[str], args, policy: GatePolicy, keep
     """The phases that need the local platform: noise, aa, slow, faulty."""
     from components.analysis.noise import instance_noise_pct, pair_estimate
     from components.platform.local import LocalPlatform
+    from components.platform.protocol import ModelRef
     from components.steps.analyze.core import run_noise_runs
     from components.storage import upload_model
 
     figures: dict = {}
     models = publish_models(work)
     platform = LocalPlatform(work / "state")
-    platform.deploy("digits", upload_model(Path(models["primary"]), "pvc://models/digits").storage_uri)
-    platform.promote("digits")
+    platform.deploy_version("digits", upload_model(Path(models["primary"]), "pvc://models/digits").storage_uri)
+    platform.promote(ModelRef("digits"))
     header = f"{'case':28} {'PROMOTE':>8} {'INCONCLUSIVE':>13} {'ROLLBACK':>9}"
     try:
         if "noise" in phases and pool is None:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from components.gate.decision import judge  # noqa: E402
 from components.gate.evidence import Evidence  # noqa: E402
 from components.gate.policy import GatePolicy, policy_from_dict  # noqa: E402
+from components.platform.protocol import ModelRef  # noqa: E402
 
 QPS, SECONDS = 500.0, 10.0  # what train-to-serve's benchmark step sends
 
@@ -47,17 +48,17 @@ def measure_pairs(work: Path, rollouts: int) -> list[tuple[dict, dict]]:
         return upload_model(model.model_dir, "pvc://models/digits").storage_uri
 
     platform = LocalPlatform(work / "state")
-    platform.deploy("digits", publish(0))
-    platform.promote("digits")
+    platform.deploy_version("digits", publish(0))
+    platform.promote(ModelRef("digits"))
     pairs = []
     try:
         router = platform.status()["router"]["http"]
         for seed in range(1, rollouts + 1):
-            platform.deploy("digits", publish(seed), canary_percent=10)
+            platform.deploy_version("digits", publish(seed), canary_percent=10)
             pair = run_paired_benchmark_step(router, router, candidate_headers=["x-meshserve-track: canary"],
                                              baseline_headers=["x-meshserve-track: primary"], protocol="kserve-v1",
                                              model="digits", qps=QPS, duration=SECONDS, warmup=1.0, sample="digits")
-            platform.rollback("digits")
+            platform.rollback(ModelRef("digits"))
             pairs.append(pair)
             print(f"  rollout {seed:2d}: p99 candidate {pair[0]['latency_ms']['p99']:6.3f} ms, "
                   f"primary {pair[1]['latency_ms']['p99']:6.3f} ms", flush=True)

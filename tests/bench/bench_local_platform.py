@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from components.platform.local import LocalPlatform  # noqa: E402
+from components.platform.protocol import ModelRef  # noqa: E402
 from components.steps.benchmark.core import run_benchmark_step  # noqa: E402
 from components.storage import upload_model  # noqa: E402
 from components.training import TrainConfig, train_model  # noqa: E402
@@ -44,8 +45,8 @@ def publish(root: Path, dataset: str, seed: int, algorithm: str = "") -> str:
 def seed_002(root: Path, seconds: float) -> None:
     """sklearn-iris at 500 qps through the router, beside the seed's figures."""
     platform = LocalPlatform(root)
-    platform.deploy("sklearn-iris", publish(root, "iris", 0))
-    platform.promote("sklearn-iris")
+    platform.deploy_version("sklearn-iris", publish(root, "iris", 0))
+    platform.promote(ModelRef("sklearn-iris"))
     status = platform.status()
     router, server_pid = status["router"]["http"], status["models"]["sklearn-iris"][0]["pid"]
     cpu_before = cpu_seconds(server_pid)
@@ -83,9 +84,9 @@ def predictions_served(http: str) -> float:
 def seed_001(root: Path, seconds: float) -> None:
     """One gRPC connection, 8 in flight, through L4 and L7: per-replica split and throughput."""
     platform = LocalPlatform(root)
-    platform.deploy("digits", publish(root, "digits", 0, "svm"))
-    platform.promote("digits")
-    platform.deploy("digits", publish(root, "digits", 1, "svm"), canary_percent=50)
+    platform.deploy_version("digits", publish(root, "digits", 0, "svm"))
+    platform.promote(ModelRef("digits"))
+    platform.deploy_version("digits", publish(root, "digits", 1, "svm"), canary_percent=50)
     status = platform.status()
     replicas = [v["http"] for v in status["models"]["digits"]]
     for cpu, version in enumerate(status["models"]["digits"]):

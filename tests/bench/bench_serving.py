@@ -223,10 +223,11 @@ def cpu_table(models: dict[str, str], bodies: dict[str, str], requests: int) -> 
 def seed_002_runs(root: Path, storage_uri: str, runs: int, seconds: float, replicas: int) -> None:
     """Part 2: seed 002's load `runs` times; part 3: the highest rate under 10 ms at p99."""
     from components.platform.local import LocalPlatform
+    from components.platform.protocol import ModelRef
 
     platform = LocalPlatform(root)
-    platform.deploy("sklearn-iris", storage_uri, replicas=replicas)
-    platform.promote("sklearn-iris")
+    platform.deploy_version("sklearn-iris", storage_uri, replicas=replicas)
+    platform.promote(ModelRef("sklearn-iris"))
     try:
         router = platform.status()["router"]["http"]
         print(f"\n## 2. seed 002: sklearn-iris, v1 REST via the router, 500 qps, {seconds:.0f} s, "

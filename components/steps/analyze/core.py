@@ -20,6 +20,7 @@ from components.analysis.noise import PairEstimate
 from components.analysis.run import WINDOW_WARMUP_S, Analysis, Look, analyze
 from components.errors import InvalidInputError
 from components.gate.policy import GatePolicy, policy_from_dict
+from components.platform.protocol import ModelRef
 from components.platform.registry import ClusterAccess, platform_for
 from components.rollout.contract import AnalysisSides
 
@@ -147,7 +148,7 @@ def run_noise_runs(name: str, runs: int, seconds: float, load: Load, policy: Gat
     blocks = max(1, round(policy.analysis.window_s / policy.analysis.block_s))
     estimates = []
     for run in range(1, runs + 1):
-        platform.deploy(name, record.primary.storage_uri, 0, len(processes_of(record.primary)),
+        platform.deploy_version(name, record.primary.storage_uri, 0, len(processes_of(record.primary)),
                         allow_same_model=True, version=f"{record.primary.version}-aa{run}")
         try:
             sides = platform.start_baseline(name)
@@ -161,7 +162,7 @@ def run_noise_runs(name: str, runs: int, seconds: float, load: Load, policy: Gat
                 candidate.add_window(measured, blocks)
                 baseline.add_window(copied, blocks)
         finally:
-            platform.rollback(name)
+            platform.rollback(ModelRef(name))
         estimates.append((candidate, baseline))
         if on_run is not None:
             on_run(run, pair_estimate(candidate, baseline))

@@ -8,10 +8,10 @@ the step runs with the pod's ServiceAccount (manifests/rbac).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from components.platform.protocol import DeployRequest
 from components.platform.registry import platform_for
-from components.routing.spec import TRACK_HEADER
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ class Deployment:
     router_url: str
     version: str
     baseline_storage_uri: str  # "" on a first deploy
-    candidate_headers: list[str] = field(default_factory=lambda: [f"{TRACK_HEADER}: canary"])
-    baseline_headers: list[str] = field(default_factory=lambda: [f"{TRACK_HEADER}: primary"])
+    candidate_headers: list[str]
+    baseline_headers: list[str]
 
     @property
     def has_baseline(self) -> bool:
@@ -59,32 +59,13 @@ def cluster_spec_fields(namespace: str = "default", version: str = "", model_for
 
 def run_deploy(name: str, storage_uri: str, canary_percent: int = 0, platform: str = "local",
                cluster_fields: dict | None = None, owner: str = "") -> Deployment:
-    """Deploy the version as the canary, owned by `owner` (the run's id). Locally, requests with
-    `x-meshserve-track: canary` reach it whatever the weight; on a cluster, `cluster_fields` (see
-    `cluster_spec_fields`) complete the deployment spec."""
-    if platform == "kubernetes":
-        return _deploy_on_cluster(name, storage_uri, canary_percent, cluster_fields or cluster_spec_fields(), owner)
-    target = platform_for(platform)
-    version = target.deploy(name, storage_uri, canary_percent, owner=owner)
-    status = target.status()
-    primary = next((v for v in status["models"][name] if v["track"] == "primary"), None)
-    return Deployment(status["router"]["http"], version.version, primary["storage_uri"] if primary else "")
-
-
-def _deploy_on_cluster(name: str, storage_uri: str, canary_percent: int, fields: dict, owner: str) -> Deployment:
+    """Deploy the version as the canary, owned by `owner` (the run's id). `cluster_fields` (see
+    `cluster_spec_fields`) complete the deployment spec; the local platform stands in for the cluster's runtime
+    and router. Requests with the candidate's headers reach it whatever its weight."""
     from components.deployment.spec import spec_from_mapping
-    from components.platform.kubernetes import spec_of
 
-    spec = spec_from_mapping({"name": name, "storage_uri": storage_uri, "canary_percent": canary_percent, **fields})
-    cluster = platform_for("kubernetes")  # the pod's ServiceAccount, in-cluster
-    deployed = spec_of(cluster.deploy(spec, owner=owner))
-    versions = cluster.status(spec.namespace)[name]["versions"]
-    primary = next((v for v in versions if v["track"] == "primary"), None)
-    candidate = cluster.client_endpoint(deployed, "canary")
-    baseline = cluster.client_endpoint(deployed, "primary")
-    return Deployment(candidate.url, deployed.version, primary["storage_uri"] if primary else "",
-                      _header_lines(candidate.headers), _header_lines(baseline.headers))
-
-
-def _header_lines(headers: dict) -> list[str]:
-    return [f"{key}: {value}" for key, value in headers.items()]
+    spec = spec_from_mapping({"name": name, "storage_uri": storage_uri, "canary_percent": canary_percent,
+                              **(cluster_fields or cluster_spec_fields())})
+    deployed = platform_for(platform).deploy(DeployRequest(spec, owner=owner))  # on a cluster: the pod's account
+    return Deployment(deployed.candidate.url, deployed.version.version, deployed.baseline_storage_uri,
+                      deployed.candidate.header_lines(), deployed.baseline.header_lines())

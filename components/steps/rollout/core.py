@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from components.errors import InvalidInputError
+from components.platform.protocol import ModelRef
 from components.platform.registry import platform_for
 from components.rollout.rules import NotOwnedError
 
 
 def run_promote(name: str, platform: str = "local", namespace: str = "default", owner: str = "") -> str:
     """Promote the canary (`owner`: only if that run deployed it); returns the version now serving all traffic."""
-    target = platform_for(platform)
-    return (target.promote(name, owner) if platform == "local" else target.promote(name, namespace, owner)).version
+    return platform_for(platform).promote(ModelRef(name, namespace), owner).version
 
 
 def run_rollback(name: str, platform: str = "local", namespace: str = "default", owner: str = "") -> str:
     """Roll the canary back (`owner`: only if that run deployed it); returns the version still serving ('' when
     none is left)."""
-    target = platform_for(platform)
-    primary = target.rollback(name, owner) if platform == "local" else target.rollback(name, namespace, owner)
+    primary = platform_for(platform).rollback(ModelRef(name, namespace), owner)
     return primary.version if primary else ""
 
 

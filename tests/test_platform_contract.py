@@ -1,0 +1,197 @@
+"""The platform contract: the same rollout scenarios on both platforms, through the Platform protocol only
+(deploy a DeployRequest, promote and roll back a ModelRef), with what serves checked after every step.
+
+Locally the versions are real model-server processes behind nginx; on Kubernetes the real API server holds
+the objects and the test plays the controllers (tests/support/kube_server.py). Only the harness differs: how a
+version is published, made unready or made to fail, and how the live tracks are read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from components.deployment.spec import spec_from_mapping
+from components.errors import PlatformError
+from components.platform.protocol import Deployed, DeployRequest, ModelRef, Platform
+
+
+@dataclass
+class Harness:
+    """One platform under the contract: the platform, the published versions' requests, and the faults."""
+
+    platform: Platform
+    model: ModelRef
+    request: Callable[[int, int], DeployRequest]  # (version index 0 or 1, canary percent)
+    broken: Callable[[], DeployRequest]  # a version that fails while it loads
+    make_unready: Callable[[str], None]  # the version (by name) stops being ready
+    tracks: Callable[[], dict[str, str]]  # track -> version, as the platform reports what is live
+    names: list[str] = field(default_factory=list)  # the two versions' names
+
+
+@pytest.fixture(scope="module")
+def local_published(tmp_path_factory):
+    """A local state directory with two published digits versions and one that fails to load."""
+    from components.manifest import ModelManifest, digest_directory, read_manifest, write_manifest
+    from components.storage import upload_model
+    from tests.support.local_state import two_published_versions
+
+    root = tmp_path_factory.mktemp("contract")
+    with two_published_versions(root) as uris:
+        broken = root / "broken"
+        broken.mkdir()
+        (broken / "model.joblib").write_bytes(b"this is not a pickle")
+        manifest = read_manifest(root / "m0")
+        write_manifest(broken, ModelManifest(**{**manifest.__dict__, "files": digest_directory(broken)}))
+        yield root, uris, upload_model(broken, "pvc://models/digits").storage_uri
+
+
+@contextmanager
+def local_harness(root, uris: list[str], broken_uri: str) -> Iterator[Harness]:
+    from components.platform.local import LocalPlatform, processes_of
+
+    platform = LocalPlatform(root)
+
+    def request(index: int, canary: int) -> DeployRequest:
+        return DeployRequest(_spec("default", uris[index], canary))
+
+    def make_unready(version: str) -> None:
+        record = dict(platform.state.records())["digits"]
+        served = next(v for v in (record.primary, record.canary) if v and v.version == version)
+        for process in processes_of(served):
+            os.kill(process.pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+    def tracks() -> dict[str, str]:
+        return {v["track"]: v["version"] for v in platform.status()["models"].get("digits", [])}
+
+    try:
+        yield Harness(platform, ModelRef("digits"), request, lambda: DeployRequest(_spec("default", broken_uri, 10)),
+                      make_unready, tracks, [uri.rsplit("/", 1)[1] for uri in uris])
+    finally:
+        platform.down()
+
+
+@contextmanager
+def kubernetes_harness(server, namespace: str) -> Iterator[Harness]:
+    from components.platform.kubernetes import KubernetesPlatform
+    from tests.support.kube_server import FakeController
+
+    failing: set[str] = set()
+    fake = FakeController(server, namespace, lambda obj: ("failed", "model.joblib: invalid load key")
+                          if obj["metadata"]["name"] in failing else "ready")
+    fake.start()
+    platform = KubernetesPlatform(server.admin(), ready_timeout_s=20.0)
+
+    def request(index: int, canary: int) -> DeployRequest:
+        return DeployRequest(_spec(namespace, f"pvc://models/digits/v{index + 1}", canary, f"v{index + 1}"))
+
+    def broken() -> DeployRequest:
+        failing.add("digits-vbroken")
+        return DeployRequest(_spec(namespace, "pvc://models/digits/vbroken", 10, "vbroken"))
+
+    def make_unready(version: str) -> None:
+        fake.stop()  # the controller no longer marks it ready
+        resource = server.admin().resource("serving.kserve.io/v1beta1", "InferenceService")
+        resource.status.patch(body={"status": {"conditions": [{"type": "Ready", "status": "False",
+                                                                "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
+                              name=f"digits-{version}", namespace=namespace,
+                              content_type="application/merge-patch+json")
+
+    def tracks() -> dict[str, str]:
+        report = platform.status(namespace).get("digits", {"versions": []})
+        return {v["track"]: v["version"] for v in report["versions"]}
+
+    try:
+        yield Harness(platform, ModelRef("digits", namespace), request, broken, make_unready, tracks, ["v1", "v2"])
+    finally:
+        fake.stop()
+
+
+def _spec(namespace: str, storage_uri: str, canary: int, version: str = ""):
+    return spec_from_mapping({"name": "digits", "namespace": namespace, "storage_uri": storage_uri,
+                              "version": version, "model_format": "sklearn", "runtime": "kserve-raw",
+                              "router": "istio", "canary_percent": canary})
+
+
+@pytest.fixture(params=["local", "kubernetes"])
+def harness(request) -> Iterator[Harness]:
+    """Each platform in turn (local needs nginx; kubernetes needs ../shared's API server)."""
+    if request.param == "local":
+        if shutil.which("nginx") is None:
+            pytest.skip("needs nginx: `make test` installs it")
+        root, uris, broken = request.getfixturevalue("local_published")
+        request.getfixturevalue("monkeypatch").setenv("MESHSERVE_STATE_DIR", str(root))  # its pvc:// root
+        with local_harness(root, uris, broken) as ready:
+            yield ready
+        return
+    server = request.getfixturevalue("kube_server")
+    with kubernetes_harness(server, request.getfixturevalue("kube_namespace")) as ready:
+        yield ready
+
+
+def _serve_first(h: Harness) -> Deployed:
+    deployed = h.platform.deploy(h.request(0, 0))
+    h.platform.promote(h.model)
+    return deployed
+
+
+def test_a_first_deploy_has_no_baseline_and_serves_once_promoted(harness):
+    h = harness
+    deployed = h.platform.deploy(h.request(0, 0))
+    assert deployed.version.version == h.names[0] and deployed.baseline_storage_uri == ""
+    assert h.tracks() == {"canary": h.names[0]}
+    assert h.platform.promote(h.model).version == h.names[0]
+    assert h.tracks() == {"primary": h.names[0]}
+
+
+def test_a_canary_is_deployed_beside_the_primary_with_the_primarys_storage(harness):
+    h = harness
+    first = _serve_first(h)
+    deployed = h.platform.deploy(h.request(1, 20))
+    assert deployed.version.version == h.names[1]
+    assert deployed.baseline_storage_uri == first.version.storage_uri
+    assert deployed.candidate.url and deployed.baseline.url
+    assert h.tracks() == {"primary": h.names[0], "canary": h.names[1]}
+
+
+def test_promote_makes_the_canary_the_only_version(harness):
+    h = harness
+    _serve_first(h)
+    h.platform.deploy(h.request(1, 20))
+    assert h.platform.promote(h.model).version == h.names[1]
+    assert h.tracks() == {"primary": h.names[1]}
+
+
+def test_rollback_keeps_the_primary_and_removes_the_canary(harness):
+    h = harness
+    _serve_first(h)
+    h.platform.deploy(h.request(1, 20))
+    kept = h.platform.rollback(h.model)
+    assert kept is not None and kept.version == h.names[0]
+    assert h.tracks() == {"primary": h.names[0]}
+
+
+def test_promoting_a_canary_that_is_not_ready_is_refused_and_changes_nothing(harness):
+    h = harness
+    _serve_first(h)
+    h.platform.deploy(h.request(1, 20))
+    h.make_unready(h.names[1])
+    with pytest.raises(PlatformError, match=f"cannot promote digits {h.names[1]}: it is not ready"):
+        h.platform.promote(h.model)
+    assert h.tracks() == {"primary": h.names[0], "canary": h.names[1]}
+
+
+def test_a_version_that_fails_while_deploying_leaves_the_primary_serving(harness):
+    h = harness
+    _serve_first(h)
+    with pytest.raises(PlatformError):
+        h.platform.deploy(h.broken())
+    assert h.tracks() == {"primary": h.names[0]}
