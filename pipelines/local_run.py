@@ -8,12 +8,17 @@ against the first.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
+import sys
 import time
 import warnings
+from collections import deque
 from pathlib import Path
+from typing import TextIO
 
 from components.errors import PlatformError
 from components.platform.state import STATE_DIR_ENV, state_dir
@@ -39,17 +44,79 @@ def run_local_pipeline(name: str, dataset: str, framework: str, storage_prefix: 
     warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
                             category=UserWarning)
     started = time.perf_counter()
-    try:
-        train_to_serve_pipeline(name=name, dataset=dataset, framework=framework, seed=seed,
-                                storage_prefix=storage_prefix)
-    except RuntimeError as exc:  # kfp.local: a task failed (its own one-line error is in the log above)
-        raise PlatformError("run", f"the pipeline failed: {failed_task(exc)}",
-                            "fix what that step's error above names; the rollback step left serving as it was"
-                            ) from None
+    log = pipeline_root / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"meshserve run: {name} ({framework} on {dataset}, seed {seed}); kfp.local's full log: {log}", flush=True)
+    with open(log, "w") as written, contextlib.redirect_stdout(TaskProgress(written, sys.stdout)) as progress:
+        try:
+            train_to_serve_pipeline(name=name, dataset=dataset, framework=framework, seed=seed,
+                                    storage_prefix=storage_prefix)
+        except RuntimeError as exc:  # kfp.local: a task failed; its last lines were shown
+            raise PlatformError("run", f"the pipeline failed: {failed_task(exc)} (see {log})",
+                                "fix what that step's error above names; the rollback step left serving as it was"
+                                ) from None
+        finally:
+            progress.flush()
     summary = summarize(_latest_run(pipeline_root), name)
     summary["seconds"] = round(time.perf_counter() - started, 1)
+    summary["log"] = str(log)
     _print(summary)
     return summary
+
+
+_JSON_PUNCTUATION = '{}[]"'
+
+
+class TaskProgress(io.TextIOBase):
+    """Where kfp.local's output goes during a run: all of it to the log file, and to the terminal one line per
+    task as it starts and as it ends (status and seconds); a failed task's last lines are shown too."""
+
+    _STARTED = re.compile(r"Executing task '([^']+)'")
+    _ENDED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+    _SHOWN_ON_FAILURE = 15
+
+    def __init__(self, log: TextIO, terminal: TextIO):
+        self.log, self.terminal = log, terminal
+        self.pending = ""
+        self.started: dict[str, float] = {}
+        self.recent: deque[str] = deque(maxlen=self._SHOWN_ON_FAILURE)
+
+    def writable(self) -> bool:
+        """Always: it is written to like stdout."""
+        return True
+
+    def write(self, text: str) -> int:
+        """Keep everything in the log; report the task lines."""
+        self.log.write(text)
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            self._line(re.sub(r"\x1b\[[0-9;]*m", "", line))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the log and the terminal."""
+        self.log.flush()
+        self.terminal.flush()
+
+    def _line(self, line: str) -> None:
+        started, ended = self._STARTED.search(line), self._ENDED.search(line)
+        if started:
+            self.started[started.group(1)] = time.perf_counter()
+            self.recent.clear()
+            self._show(f"  {started.group(1):28} started")
+        elif ended:
+            task, state = ended.groups()
+            seconds = time.perf_counter() - self.started.get(task, time.perf_counter())
+            self._show(f"  {task:28} {state.lower():8} {seconds:6.1f} s")
+            if state != "SUCCESS":
+                self._show("\n".join(f"    | {kept}" for kept in self.recent))
+        elif line.strip() and line.strip()[0] not in _JSON_PUNCTUATION and "Streamed logs:" not in line:
+            # the task's own lines: not the executor input's JSON dump, not kfp.local's header
+            self.recent.append(line.strip()[:200])
+
+    def _show(self, text: str) -> None:
+        print(text, file=self.terminal, flush=True)
 
 
 def failed_task(error: RuntimeError) -> str:
@@ -119,3 +186,4 @@ def _print(summary: dict) -> None:
     print(f"  verdict: {summary['verdict']}")
     for report in summary["reports"]:
         print(f"  report:  {report}")
+    print(f"  log:     {summary['log']} (kfp.local's whole output)")

@@ -79,3 +79,29 @@ def test_a_rollout_measures_candidate_and_baseline_side_by_side(isolated_state, 
         assert versions[0]["version"] == "v" + kept["model_digest"][:12]
     finally:
         subprocess.run(cli + ["local", "down"], env=env, capture_output=True)
+
+
+def test_task_progress_shows_one_line_per_task_start_and_end_and_a_failures_last_lines():
+    """kfp.local's own lines (colours and all) go to the log whole; the terminal gets the task lines, and the
+    last lines of a task that failed."""
+    import io
+
+    from pipelines.local_run import TaskProgress
+
+    log, terminal = io.StringIO(), io.StringIO()
+    progress = TaskProgress(log, terminal)
+    kfp_output = ("12:00:00.001 - INFO - Executing task \x1b[96m'train'\x1b[0m\n"
+                  "12:00:00.002 - INFO - Streamed logs:\n\n    {\"executor_input\": 1}\n"
+                  "12:00:01.000 - INFO - Task \x1b[96m'train'\x1b[0m finished with status \x1b[92mSUCCESS\x1b[0m\n"
+                  "12:00:01.001 - INFO - Executing task \x1b[96m'upload'\x1b[0m\n"
+                  "    {\n      \"inputs\": {\"model\": 1}\n    }\n"
+                  "    meshserve upload: error: credentials: access denied; set AWS keys\n"
+                  "12:00:02.000 - INFO - Task \x1b[96m'upload'\x1b[0m finished with status \x1b[91mFAILURE\x1b[0m\n")
+    for piece in (kfp_output[:50], kfp_output[50:200], kfp_output[200:]):  # lines arrive split anyhow
+        progress.write(piece)
+    lines = terminal.getvalue().splitlines()
+    assert log.getvalue() == kfp_output
+    assert [line.split()[:2] for line in lines[:4]] == [["train", "started"], ["train", "success"],
+                                                         ["upload", "started"], ["upload", "failure"]]
+    assert lines[4:] == ["    | meshserve upload: error: credentials: access denied; set AWS keys"]
+    assert "executor_input" not in terminal.getvalue()
