@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from components.errors import InvalidInputError
-from components.inputs import clipped
+from components.inputs import DNS_LABEL, clipped
+from components.storage.uri import STORAGE_URI
 
 RUNTIMES = ("kserve", "kserve-raw", "modelmesh", "ovms", "tfserving")
 ROUTERS = ("none", "istio", "asm", "kserve-canary")
@@ -25,12 +26,10 @@ SIDE_BY_SIDE_RUNTIMES = ("modelmesh", "tfserving")
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_STORAGE_URI = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<root>[^/]+)(?:/(?P<path>.*))?$")
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ class StorageAccess:
         """These settings, if the names are DNS-1123 and the size a quantity."""
         for name in ("secret", "claim", "volume"):
             value = getattr(self, name)
-            if value and not _DNS_LABEL.fullmatch(value):
+            if value and not DNS_LABEL.fullmatch(value):
                 raise InvalidInputError(f"storage.{name}", f"{clipped(value)} is not a valid object name",
                                         "use lower-case letters, digits and '-'")
         if not _QUANTITY.fullmatch(self.size):
@@ -270,7 +269,7 @@ class DeploymentSpec:
         return (self._storage_parts()["path"] or "").strip("/")
 
     def _storage_parts(self) -> re.Match[str]:
-        parts = _STORAGE_URI.fullmatch(self.storage_uri)
+        parts = STORAGE_URI.fullmatch(self.storage_uri)
         if parts is None:  # a validated spec always matches; this is a spec built around validation
             raise InvalidInputError("storage_uri", f"{clipped(self.storage_uri)} is not a storage URI",
                                     "use pvc://, s3://, oss://, gs:// or https://")
@@ -296,8 +295,8 @@ class DeploymentSpec:
         _check_choice("runtime", self.runtime, RUNTIMES)
         _check_choice("router", self.router, ROUTERS)
         _check_choice("model_format", self.model_format, MODEL_FORMATS)
-        _check_name("name", self.name, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
-        _check_name("namespace", self.namespace, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
+        _check_name("name", self.name, DNS_LABEL, "lower-case letters, digits and '-', at most 63")
+        _check_name("namespace", self.namespace, DNS_LABEL, "lower-case letters, digits and '-', at most 63")
         for name in ("version", "primary_version", "baseline_version"):
             if getattr(self, name):
                 _check_name(name, getattr(self, name), _VERSION, "lower-case letters, digits and '-', at most 32")
@@ -308,7 +307,7 @@ class DeploymentSpec:
             raise InvalidInputError("name", f"{self.name}-{self.version} is too long for the objects' names",
                                     "keep name and version under 45 characters together")
         if self.service_account:
-            _check_name("service_account", self.service_account, _DNS_LABEL, "a ServiceAccount name")
+            _check_name("service_account", self.service_account, DNS_LABEL, "a ServiceAccount name")
         if not isinstance(self.canary_percent, int) or isinstance(self.canary_percent, bool) or \
                 not 0 <= self.canary_percent <= 100:
             raise InvalidInputError("canary_percent", f"{clipped(self.canary_percent)} is out of range",
@@ -329,7 +328,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 def check_namespace(value: str) -> None:
     """A Kubernetes namespace name (DNS-1123 label), or a one-line error."""
-    _check_name("namespace", value, _DNS_LABEL, "lower-case letters, digits and '-', at most 63")
+    _check_name("namespace", value, DNS_LABEL, "lower-case letters, digits and '-', at most 63")
 
 
 def _check_name(name: str, value: str, pattern: re.Pattern, rule: str) -> None:
@@ -338,7 +337,7 @@ def _check_name(name: str, value: str, pattern: re.Pattern, rule: str) -> None:
 
 
 def _check_storage_uri(uri: str) -> None:
-    match = _STORAGE_URI.fullmatch(uri or "")
+    match = STORAGE_URI.fullmatch(uri or "")
     if not match or match["scheme"] not in STORAGE_SCHEMES:
         raise InvalidInputError("storage_uri", f"{clipped(uri)} is not a model location",
                                 "pass the upload step's storageUri: pvc://, s3://, oss://, gs:// or https://")

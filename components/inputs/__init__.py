@@ -11,6 +11,7 @@ from components.inputs.documents import (
     read_bounded_bytes,
     seconds_from_env,
 )
+from components.inputs.names import DNS_LABEL
 
-__all__ = ["REQUEST_TIMEOUT_ENV", "clipped", "load_document", "parse_json", "read_bounded", "read_bounded_bytes",
-           "seconds_from_env"]
+__all__ = ["DNS_LABEL", "REQUEST_TIMEOUT_ENV", "clipped", "load_document", "parse_json", "read_bounded",
+           "read_bounded_bytes", "seconds_from_env"]

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from components.errors import InvalidInputError
+from components.inputs import DNS_LABEL
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
 
 MESH_FLAVORS = {"istio": "networking.istio.io/v1", "asm": "networking.istio.io/v1beta1"}
@@ -33,7 +34,6 @@ _RETRY_ON = {"rest": "connect-failure,refused-stream,reset",
 # In withoutHeaders, Istio turns the regex "*" into Envoy's inverted present_match: "the header is absent".
 # (A real regex such as ".*" would be matched against "" for a missing header, and so never hold.)
 ABSENT = {"regex": "*"}
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _GATEWAY_REF = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MATCH_BY = ("model", "port")
 
@@ -70,7 +70,7 @@ class MeshTarget:
         if self.flavor not in MESH_FLAVORS:
             raise InvalidInputError("flavor", f"unknown mesh {self.flavor!r}",
                                     f"use one of {', '.join(MESH_FLAVORS)}")
-        if not _DNS_LABEL.fullmatch(self.namespace):
+        if not DNS_LABEL.fullmatch(self.namespace):
             raise InvalidInputError("namespace", f"{self.namespace!r} is not a DNS-1123 label",
                                     "use lower-case letters, digits and '-'")
         if not _GATEWAY_REF.fullmatch(self.gateway):

@@ -7,14 +7,13 @@ in the KServe path), least-connections balancing, retries on connection failure.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from components.errors import InvalidInputError
+from components.inputs import DNS_LABEL
 
 TRACK_HEADER = "x-meshserve-track"  # pins a request to the primary, the canary or the analysis baseline
 LOAD_BALANCERS = ("LEAST_CONN", "LEAST_REQUEST", "ROUND_ROBIN")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class Route:
         if len(self.name) > 63:
             raise InvalidInputError("name", f"{len(self.name)} characters is too long for a model name",
                                     "use at most 63 (DNS-1123)")
-        if not _NAME.fullmatch(self.name):
+        if not DNS_LABEL.fullmatch(self.name):
             raise InvalidInputError("name", f"{self.name!r} is not a valid model name",
                                     "use lower-case letters, digits and '-' (DNS-1123)")
         if not 0 <= self.canary_weight <= 100:

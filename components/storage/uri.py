@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from components.errors import InvalidInputError
 
 SCHEMES = ("pvc", "s3", "oss")
-_URI = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<root>[^/]+)(?:/(?P<path>.*))?$")
+STORAGE_URI = re.compile(  # scheme://root/path, the form every storage URI has
+    r"^(?P<scheme>[a-z0-9]+)://(?P<root>[^/]+)(?:/(?P<path>.*))?$")
 # DNS-1123 for claims; S3/OSS bucket naming rules for buckets.
 _ROOT_RULES = {
     "pvc": re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"),
@@ -35,7 +36,7 @@ class StorageUri:
 
 def parse_storage_uri(text: str, field: str = "to") -> StorageUri:
     """Parse and check a storage URI; anything else is an error naming the field."""
-    match = _URI.fullmatch(text or "")
+    match = STORAGE_URI.fullmatch(text or "")
     if not match:
         raise InvalidInputError(field, f"{text!r} is not a storage URI",
                                 "use pvc://CLAIM/PATH, s3://BUCKET/PREFIX or oss://BUCKET/PREFIX")
