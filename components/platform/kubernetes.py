@@ -362,7 +362,7 @@ class KubernetesPlatform:
             model = {"model": spec.name} | ({TRACK_HEADER: track} if track else {})
         if spec.router in ("istio", "asm"):
             options = parse_options("router_options", IstioOptions, spec.router_options)
-            port = options.rest_port if options.rest_port >= 0 else (8008 if spec.runtime == "modelmesh" else 80)
+            port = options.rest_port if options.rest_port >= 0 else runtime.gateway_ports[0]
             return ClientEndpoint(f"http://{options.ingress}:{port}", model)
         obj = self.kube.get(*runtime.workload_ref(spec), spec.namespace) or {}
         url = (obj.get("status") or {}).get("url", "")

@@ -313,7 +313,7 @@ class IstioRoutes:
     def _target(self, spec, runtime) -> MeshTarget:
         options = self._options(spec)
         modelmesh = runtime.kind == "modelmesh"
-        ports = (8008, 8033) if modelmesh else (80, 8081)
+        ports = runtime.gateway_ports
         subset_key = options.dynamic_subset_key or (
             "modelmesh.asm.alibabacloud.com" if modelmesh and self.kind == "asm" else "")
         labels = {"app.kubernetes.io/managed-by": "meshserve"}

@@ -41,11 +41,15 @@ class Support:
                 raise InvalidInputError(name, f"{value} with runtime {kind}: {reason}", fix or "choose another")
 
 
+MESH_GATEWAY_PORTS = (80, 8081)  # a mesh gateway's REST and gRPC ports for a runtime's own Services
+
+
 class Runtime(Protocol):
     """Renders the objects that serve one version on a cluster."""
 
     kind: str
     support: Support
+    gateway_ports: tuple[int, int]  # (REST, gRPC) a mesh gateway serves this runtime's versions on
 
     def check(self, spec: DeploymentSpec) -> None:
         """Refuse what this runtime cannot do with the spec (beyond `support`'s tables)."""

@@ -16,7 +16,7 @@ from components.deployment.objects import Readiness, Workload, condition_is, con
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
-from components.runtimes.base import Support
+from components.runtimes.base import MESH_GATEWAY_PORTS, Support
 from components.runtimes.storage import (
     check_object_store_access,
     kserve_storage_uri,
@@ -60,6 +60,7 @@ class _KServe:
     """The InferenceService for one version; the deployment mode is the subclass's."""
 
     kind = ""
+    gateway_ports = MESH_GATEWAY_PORTS
     mode = ""
     support: Support
 

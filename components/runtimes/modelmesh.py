@@ -55,6 +55,7 @@ class ModelMeshRuntime:
     """The InferenceService (and, when asked, the ServingRuntime) for one model version."""
 
     kind = "modelmesh"
+    gateway_ports = (REST_PORT, GRPC_PORT)  # the gateway routes to modelmesh-serving's own ports
     support = Support(
         formats=("sklearn", "tensorflow", "onnx", "pytorch", "xgboost", "lightgbm", "openvino"),
         schemes=("pvc", "s3", "oss"),

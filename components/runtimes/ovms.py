@@ -17,7 +17,7 @@ from components.deployment.objects import Readiness, Workload, condition_is, con
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
-from components.runtimes.base import Support
+from components.runtimes.base import MESH_GATEWAY_PORTS, Support
 from components.runtimes.storage import models_claim, pod_model_path
 
 API_VERSION = "intel.com/v1alpha1"
@@ -41,6 +41,7 @@ class OpenVinoRuntime:
     """The ModelServer for one version."""
 
     kind = "ovms"
+    gateway_ports = MESH_GATEWAY_PORTS
     support = Support(
         formats=("openvino", "onnx", "tensorflow"), schemes=("pvc", "gs"),
         scheme_refusals={"s3": f"{_INLINE_KEYS}", "oss": f"{_INLINE_KEYS}",

@@ -15,7 +15,7 @@ from components.deployment.objects import Readiness, Workload, condition_is, con
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
-from components.runtimes.base import Support
+from components.runtimes.base import MESH_GATEWAY_PORTS, Support
 from components.runtimes.storage import POD_MODELS_ROOT, models_claim, oss_volume_objects, pod_model_path
 
 GRPC_PORT, REST_PORT = 8500, 8501
@@ -37,6 +37,7 @@ class TfServingRuntime:
     """Deployment + Service + ConfigMap (+ OSS PV and PVC) for one version."""
 
     kind = "tfserving"
+    gateway_ports = MESH_GATEWAY_PORTS
     support = Support(
         formats=("tensorflow",), schemes=("pvc", "oss"),
         scheme_refusals={"s3": f"{_MOUNTED}; copy the model to a PVC, or use oss:// (mounted by the OSS CSI driver)",
