@@ -12,7 +12,10 @@ from __future__ import annotations
 import copy
 import json
 
+from components.autoscaling.base import autoscaler_for
 from components.deployment.spec import DeploymentSpec
+from components.routing.registry import mesh_routes_for
+from components.runtimes.base import runtime_for
 
 APPLY_ORDER = ("ServiceAccount", "PersistentVolume", "PersistentVolumeClaim", "ConfigMap", "ServingRuntime",
                "InferenceService", "ModelServer", "Deployment", "Service", "HorizontalPodAutoscaler", "Gateway",
@@ -21,10 +24,6 @@ APPLY_ORDER = ("ServiceAccount", "PersistentVolume", "PersistentVolumeClaim", "C
 
 def check_deployment(spec: DeploymentSpec) -> DeploymentSpec:
     """The spec, if its fields are valid and its runtime, router and autoscaler can work together."""
-    from components.autoscaling.base import autoscaler_for
-    from components.routing.registry import mesh_routes_for
-    from components.runtimes.base import runtime_for
-
     spec = spec.validated()
     runtime = runtime_for(spec.runtime)
     router = mesh_routes_for(spec.router)
@@ -42,9 +41,6 @@ def render_deployment(spec: DeploymentSpec) -> list[dict]:
 
 def version_objects(spec: DeploymentSpec) -> list[dict]:
     """The objects that serve the spec's version: the runtime's and the autoscaler's, in apply order."""
-    from components.autoscaling.base import autoscaler_for
-    from components.runtimes.base import runtime_for
-
     spec = check_deployment(spec)
     runtime = runtime_for(spec.runtime)
     objects = runtime.objects(spec) + autoscaler_for(spec.autoscaling.kind).objects(spec, runtime.workload(spec))
@@ -53,9 +49,6 @@ def version_objects(spec: DeploymentSpec) -> list[dict]:
 
 def routing_objects(spec: DeploymentSpec) -> list[dict]:
     """The objects that route the spec's traffic (with a primary and a canary weight, when it names them)."""
-    from components.routing.registry import mesh_routes_for
-    from components.runtimes.base import runtime_for
-
     spec = check_deployment(spec)
     return _ordered(mesh_routes_for(spec.router).objects(spec, runtime_for(spec.runtime)))
 

@@ -23,7 +23,7 @@ from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, V
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
-from components.serving.runtime import RunningVersion, ServingRuntime, runtime_for
+from components.serving.runtime import RunningVersion, ServingRuntime, local_runtime_for
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
 from components.storage.uri import published_version_name
@@ -93,7 +93,7 @@ class LocalPlatform:
         self.root = Path(root) if root else state_dir()
         self.state = PlatformState(self.root)
         self.router = NginxRouter(self.root)
-        self.runtime = runtime_for(runtime, self.root)
+        self.runtime = local_runtime_for(runtime, self.root)
         self.journal = FileJournal(self.root)
         self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state,
                                self.journal)

@@ -158,8 +158,9 @@ class LocalKServeRuntime:
                 if SERVES_ENV in environment and pid not in recorded]
 
 
-def runtime_for(kind: str, state_dir: Path) -> ServingRuntime:
-    """The runtime registered under `kind`; an unknown kind is an error."""
+def local_runtime_for(kind: str, state_dir: Path) -> ServingRuntime:
+    """The local serving runtime registered under `kind` (the cluster runtimes are components/runtimes); an
+    unknown kind is an error."""
     if kind == "kserve":
         return LocalKServeRuntime(state_dir)
     raise InvalidInputError("runtime", f"unknown serving runtime {kind!r}", "use one of kserve")
