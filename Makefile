@@ -60,7 +60,7 @@ lint: $(STAMP)
 
 ## golden: regenerate the committed component YAML and compiled pipelines (never in CI)
 golden: $(STAMP)
-	MESHSERVE_REGEN_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py
+	MESHSERVE_REGEN_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py tests/test_cli_reference.py
 
 fetch-mnist: $(STAMP)
 	$(BIN)/meshserve datasets fetch mnist
