@@ -3,10 +3,9 @@ the look where the analysis stopped, then the final verdict's table."""
 
 from __future__ import annotations
 
-import html
-
 from components.analysis.run import Analysis
-from components.gate.report import checks_table, png_base64, pyplot
+from components.reports.pages import render_page
+from components.reports.plots import figure, png_base64
 
 _COLOURS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:gray"}
 
@@ -26,8 +25,7 @@ def trace_plot(analysis: Analysis) -> str:
     names = traced_checks(analysis)
     if not names:
         return ""
-    plt = pyplot()
-    figure, axes = plt.subplots(len(names), 1, figsize=(8, 2.3 * len(names)), dpi=90, sharex=True, squeeze=False)
+    shown, axes = figure(8, 2.3 * len(names), rows=len(names), sharex=True, squeeze=False)
     for axis, name in zip(axes[:, 0], names, strict=True):
         points = [(look.measured_s, check) for look in analysis.looks for check in look.checks if check.name == name]
         times = [t for t, _ in points]
@@ -49,41 +47,14 @@ def trace_plot(analysis: Analysis) -> str:
         axis.grid(True, alpha=0.3)
     axes[0, 0].legend(loc="upper right", fontsize=7)
     axes[-1, 0].set_xlabel("measured seconds per side (dotted: where the analysis stopped)")
-    return png_base64(figure)
-
-
-def looks_table(analysis: Analysis) -> str:
-    """One row per look: time, alpha spent, decision, and each traced check's estimate and interval."""
-    names = traced_checks(analysis)
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in names)
-    rows = []
-    for look in analysis.looks:
-        by_name = {check.name: check for check in look.checks}
-        cells = "".join(
-            _cell(by_name[name]) if name in by_name else "<td></td>"
-            for name in names)
-        rows.append(f"<tr><td>{look.index}</td><td>{look.measured_s:.1f}</td><td>{look.alpha:.2e}</td>"
-                    f"<td>{look.decision}</td>{cells}</tr>")
-    return ("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:90%'><tr><th>look</th>"
-            f"<th>s per side</th><th>alpha spent</th><th>decision</th>{header}</tr>{''.join(rows)}</table>")
+    return png_base64(shown)
 
 
 def html_trace(analysis: Analysis) -> str:
-    """The whole page."""
+    """The whole page: the trace plot, the final checks, and every look's estimates and intervals."""
     verdict = analysis.verdict
-    plot = trace_plot(analysis)
-    image = f"<img alt='checks against time' src='data:image/png;base64,{plot}'>" if plot else ""
     samples = ", ".join(f"{role} {count}" for role, count in analysis.to_dict()["analysis"]["samples"].items())
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>analysis: {verdict.decision}</title></head>"
-            f"<body style='font-family:sans-serif'><h2>Analysis: {verdict.decision} (action: {verdict.action})</h2>"
-            f"<p>{html.escape(verdict.summary())}</p><p>Stopped: {html.escape(analysis.stopped)}; "
-            f"{len(analysis.looks)} look(s); samples {samples}.</p>{image}<h3>Final checks</h3>"
-            f"{checks_table(verdict)}<h3>Every look</h3>{looks_table(analysis)}</body></html>")
-
-
-def _cell(check) -> str:
-    """A check's estimate, interval and status as a table cell (empty when it has no interval)."""
-    if check.interval is None:
-        return "<td></td>"
-    low, high = check.interval
-    return f"<td>{check.value:.3f} [{low:.3f}, {high:.3f}] {check.status}</td>"
+    looks = [(look, {check.name: check for check in look.checks}) for look in analysis.looks]
+    return render_page("analysis.html.j2", title=f"analysis: {verdict.decision}", verdict=verdict,
+                       stopped=analysis.stopped, samples=samples, plot_png=trace_plot(analysis), looks=looks,
+                       traced=traced_checks(analysis))

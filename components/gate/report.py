@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-
 import numpy as np
 
 from components.gate.decision import INCONCLUSIVE, PROMOTE, ROLLBACK, Verdict
 from components.gate.evidence import Evidence
+from components.reports.pages import render_page
+from components.reports.plots import figure, percentile_axes, png_base64
 
 DECISION_CODES = {PROMOTE: 0.0, ROLLBACK: 1.0, INCONCLUSIVE: 2.0}
 _ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive"}
@@ -36,58 +34,22 @@ def _fmt(value) -> str:
 
 
 def html_report(verdict: Verdict, candidate: Evidence | None, baseline: Evidence | None) -> str:
-    """The Markdown table as HTML, plus both latency distributions on one percentile plot."""
+    """The checks as an HTML table, plus both latency distributions on one percentile plot."""
     plot = _distribution_plot(candidate, baseline) if candidate is not None else ""
-    image = f"<img alt='latency distributions' src='data:image/png;base64,{plot}'>" if plot else ""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>gate: {verdict.decision}</title></head>"
-            f"<body style='font-family:sans-serif'><h2>Gate: {verdict.decision} (action: {verdict.action})</h2>"
-            f"<p>{html.escape(verdict.summary())}</p>{checks_table(verdict)}{image}</body></html>")
-
-
-def checks_table(verdict: Verdict) -> str:
-    """Every check of the verdict as an HTML table: result, value, threshold, interval and reason."""
-    rows = "".join(
-        f"<tr><td>{html.escape(k.name)}</td><td>{_ICONS[k.status]}</td><td>{_fmt(k.value)}</td>"
-        f"<td>{_fmt(k.threshold)}</td><td>{'' if not k.interval else f'[{k.interval[0]:.4g}, {k.interval[1]:.4g}]'}"
-        f"</td><td>{html.escape(k.reason)}</td></tr>" for k in verdict.checks)
-    return ("<table border='1' cellpadding='4' style='border-collapse:collapse'><tr><th>check</th><th>result</th>"
-            f"<th>value</th><th>threshold</th><th>interval</th><th>reason</th></tr>{rows}</table>")
+    return render_page("gate.html.j2", title=f"gate: {verdict.decision}", verdict=verdict, plot_png=plot)
 
 
 def _distribution_plot(candidate: Evidence, baseline: Evidence | None) -> str:
-    plt = pyplot()
-    figure, axes = plt.subplots(figsize=(8, 4), dpi=90)
+    shown, axes = figure(8, 4)
     percentiles = 100 * (1 - 10 ** (-np.linspace(0, 4, 200)))
     for evidence, colour in ((baseline, "tab:blue"), (candidate, "tab:orange")):
         if evidence is not None:
             values = np.percentile(evidence.latencies_ms, percentiles)
             axes.plot(1 / (1 - percentiles / 100), values, color=colour, label=f"{evidence.role} (n={evidence.n})")
-    axes.set_xscale("log")
-    axes.set_xticks([1, 2, 10, 100, 1000, 10000], ["0%", "50%", "90%", "99%", "99.9%", "99.99%"])
-    axes.set_xlabel("percentile")
-    axes.set_ylabel("latency (ms)")
+    percentile_axes(axes, up_to=10000)
     axes.legend()
     axes.grid(True, alpha=0.3)
-    return png_base64(figure)
-
-
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (no display)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def png_base64(figure) -> str:
-    """A figure as base64 PNG for an <img> data URL; the figure is closed."""
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png")
-    pyplot().close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_base64(shown)
 
 
 def kfp_metrics(verdict: Verdict) -> dict[str, float]:
