@@ -19,7 +19,7 @@ from components.redaction import scrub
 from components.routing.istio import MeshTarget
 from pipelines.analysis_commands import add_analysis_commands
 from pipelines.deployment_flags import add_deployment_flags
-from pipelines.platform_commands import add_platform_commands, print_local_status
+from pipelines.platform_commands import add_platform_commands, print_status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,7 +135,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_local_status(args: argparse.Namespace) -> None:
-    print_local_status(args.json)
+    from components.platform.local import LocalPlatform
+
+    print_status(LocalPlatform().status(), args.json)
 
 
 def _cmd_local_down(args: argparse.Namespace) -> None:
@@ -175,7 +177,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 def _cmd_render(args: argparse.Namespace) -> None:
     from components.deployment.objects import dump_objects
-    from components.deployment.render import render_deployment
+    from components.platform.kubernetes.render import render_deployment
     from pipelines.deployment_flags import spec_from_args
 
     print(dump_objects(render_deployment(spec_from_args(args))), end="")

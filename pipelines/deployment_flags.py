@@ -60,11 +60,11 @@ def add_deployment_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--router-option", action="append", metavar="KEY=VALUE", help="the router's options")
 
 
-def spec_from_args(args: argparse.Namespace) -> DeploymentSpec:
-    """The spec from --spec and the flags given (flags win)."""
+def spec_from_args(args: argparse.Namespace, defaults: dict[str, str] | None = None) -> DeploymentSpec:
+    """The spec from `defaults`, then --spec, then the flags given (flags win)."""
     from components.deployment.spec import load_spec, spec_from_mapping
 
-    data = load_spec(Path(args.spec)).to_mapping() if args.spec else {}
+    data = dict(defaults or {}) | (load_spec(Path(args.spec)).to_mapping() if args.spec else {})
     for flag, path in _PATHS.items():
         value = getattr(args, flag, None)
         if value is None:

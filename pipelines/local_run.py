@@ -159,7 +159,7 @@ def summarize(run_dir: Path, name: str) -> dict:
     analysis = verdict.get("analysis") or {}
     return {"decision": verdict["decision"], "action": verdict["action"], "reason": verdict["summary"],
             "evidence": verdict["evidence"], "model": verdict["candidate_model"], "reports": reports,
-            "verdict": str(verdict_file), "status": LocalPlatform().status(),
+            "verdict": str(verdict_file), "status": LocalPlatform().status().to_dict(),
             "analysis": {"stopped": analysis.get("stopped", ""), "looks": analysis.get("looks_taken", 0),
                          "measured_s": analysis.get("measured_s_per_side", 0.0),
                          "baseline": analysis.get("context", {}).get("baseline", "")}}
@@ -178,11 +178,11 @@ def _print(summary: dict) -> None:
         latency = facts["latency_ms"]
         print(f"  {role:9} {facts['achieved_qps']:.1f} qps, p50 {latency['p50']:.3f} ms, p90 {latency['p90']:.3f} ms, "
               f"p99 {latency['p99']:.3f} ms ({facts['samples']} requests through the router)")
-    router = summary["status"]["router"]
-    print(f"  serving: router {router['http']} (gRPC {router['grpc']})")
-    for name, versions in summary["status"]["models"].items():
-        for v in versions:
-            print(f"    {name} {v['track']} {v['version']} {v['weight']}% {'ready' if v['ready'] else 'DOWN'}")
+    gateway = summary["status"]["gateway"]
+    print(f"  serving: router {gateway.get('http')} (gRPC {gateway.get('grpc')})")
+    for model in summary["status"]["models"]:
+        for v in model["versions"]:
+            print(f"    {model['name']} {v['track']} {v['version']} {v['weight']}% {'ready' if v['ready'] else 'DOWN'}")
     print(f"  verdict: {summary['verdict']}")
     for report in summary["reports"]:
         print(f"  report:  {report}")

@@ -1,8 +1,9 @@
 """`meshserve deploy|promote|rollback|status --platform local|kubernetes`: the rollout from the command line.
 
-On the local platform a deploy takes --name, --storage-uri and --canary-percent; on a cluster it
-takes the whole deployment spec (the flags of `meshserve render`, or --spec FILE) and the cluster
-(--kubeconfig/--context, else the pod's own config).
+One path for every platform: the deployment spec comes from the flags of `meshserve render` (or --spec FILE),
+and the platform refuses the fields it would not read. On the local platform that leaves --name, --storage-uri,
+--canary-percent and --replicas; a cluster takes the whole spec and is reached by --kubeconfig/--context (else
+the pod's own config).
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ import argparse
 import json
 
 from components.errors import InvalidInputError
-from components.platform.protocol import DeployRequest, ModelRef
+from components.platform.protocol import DeployRequest, ModelRef, ModelStatus, PlatformStatus
 from pipelines.deployment_flags import add_deployment_flags
-
-_LOCAL_FLAGS = {"name", "storage_uri", "canary_percent", "replicas"}
-
 
 MAX_READY_TIMEOUT_S = 86400.0  # a day: a longer wait is a hang by another name
 
@@ -76,23 +74,14 @@ def _platform(args: argparse.Namespace):
 
 
 def _cmd_deploy(args: argparse.Namespace) -> None:
-    _check_platform_flags(args)
-    if args.platform == "local":
-        _check_local_flags(args)
-        version = _platform(args).deploy_version(args.name, args.storage_uri, args.canary_percent or 0,
-                                                 args.replicas, args.allow_same_model)
-        replicas = version.details["replicas"]
-        print(f"deployed {args.name} {version.version} as canary: {len(replicas)} replica(s), "
-              + ", ".join(f"http 127.0.0.1:{r['http_port']} grpc 127.0.0.1:{r['grpc_port']} pid {r['pid']}"
-                          for r in replicas))
-        return
-    from pipelines.deployment_flags import spec_from_args
+    from components.platform.registry import platform_class
+    from pipelines.deployment_flags import given_flags, spec_from_args
 
-    if args.replicas is not None:  # before the spec is read: the flag is wrong whatever the spec says
-        raise InvalidInputError("replicas", "applies to --platform local only",
-                                "on kubernetes pass --min-replicas and --max-replicas")
-    spec = spec_from_args(args)
-    deployed = _platform(args).deploy(DeployRequest(spec, allow_same_model=args.allow_same_model))
+    _check_platform_flags(args)
+    kind = platform_class(args.platform)
+    kind.refuse_unread(given_flags(args) | ({"replicas"} if args.replicas is not None else set()))
+    spec = spec_from_args(args, kind.SPEC_DEFAULTS)
+    deployed = _platform(args).deploy(DeployRequest(spec, args.replicas, args.allow_same_model))
     headers = " ".join(f"-H '{line}'" for line in deployed.clients.header_lines())
     print(f"deployed {spec.name} {deployed.version.version} in {spec.namespace}: ready; clients: "
           f"{deployed.clients.url} {headers}".rstrip())
@@ -111,60 +100,38 @@ def _cmd_rollback(args: argparse.Namespace) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
-    if args.platform == "local":
-        print_local_status(args.json)
-        return
-    report = _platform(args).status(args.namespace)
-    if args.json:
-        print(json.dumps(report, indent=1))
-        return
-    for name, model in report.items():
-        if "error" in model:
-            print(f"{name}  unreadable: {model['error']}")
-            continue
-        headers = " ".join(f"{k}: {v}" for k, v in model["headers"].items())
-        print(f"{name}  {model['url']}  {headers}".rstrip())
-        for v in model["versions"]:
-            print(f"  {v['track']:8} {v['version']:16} {v['weight']:3d}%  {'ready' if v['ready'] else 'NOT READY'}  "
-                  f"{v['storage_uri']}")
-    if not report:
-        print(f"no model is deployed in {args.namespace}")
+    print_status(_platform(args).status(args.namespace), args.json, f"in {args.namespace}")
 
 
-def _check_local_flags(args: argparse.Namespace) -> None:
-    from pipelines.deployment_flags import given_flags
-
-    extra = sorted(given_flags(args) - _LOCAL_FLAGS)
-    if extra:
-        raise InvalidInputError(extra[0], "applies to --platform kubernetes only",
-                                "the local platform takes --name, --storage-uri, --canary-percent and --replicas")
-    for flag in ("name", "storage_uri"):
-        if not getattr(args, flag):
-            raise InvalidInputError(flag, "is required", f"pass --{flag.replace('_', '-')}")
-
-
-def print_local_status(as_json: bool) -> None:
-    """The local platform's router URLs and versions, as a table or JSON."""
-    import json
-
-    from components.platform.local import LocalPlatform
-
-    status = LocalPlatform().status()
+def print_status(status: PlatformStatus, as_json: bool, where: str = "on the local platform") -> None:
+    """A platform's status as a table (or JSON): the gateway it runs, each model's clients and versions, drift."""
     if as_json:
-        print(json.dumps(status, indent=1))
+        print(json.dumps(status.to_dict(), indent=1))
         return
-    router = status["router"]
-    for line in status["recovered"]:
+    for line in status.recovered:
         print(f"recovered: {line}")
-    if not status["models"]:
-        print("nothing is deployed on the local platform (no router running)")
+    if status.gateway:
+        running = f"pid {status.gateway_pid}" if status.gateway_pid else "NOT RUNNING"
+        print("router  " + "  ".join(f"{kind.upper()} {address}" for kind, address in status.gateway.items())
+              + f"  {running}")
+    for model in status.models:
+        _print_model(model)
+    if not status.models:
+        print(f"no model is deployed {where}")
+
+
+def _print_model(model: ModelStatus) -> None:
+    if model.error:
+        print(f"{model.name}  unreadable: {model.error}")
         return
-    running = f"pid {router['pid']}" if router["running"] else "NOT RUNNING"
-    print(f"router  REST {router['http']}  gRPC {router['grpc']}  L4 gRPC {router['l4_grpc']}  {running}")
-    for name, versions in status["models"].items():
-        for v in versions:
-            replicas = v["replicas"]
-            up = sum(r["ready"] for r in replicas)
-            health = "ready" if up == len(replicas) else "DOWN" if up == 0 else "DEGRADED"
-            print(f"{name:16} {v['track']:8} {v['version']:16} {v['weight']:3d}%  {health:8} {up}/{len(replicas)}  "
-                  + "  ".join(f"pid {r['pid']} http {r['http']} grpc {r['grpc']}" for r in replicas))
+    clients = model.clients
+    headers = " ".join(f"{key}: {value}" for key, value in (clients.headers if clients else {}).items())
+    print(f"{model.name}  {clients.url if clients else ''}  {headers}".rstrip())
+    for v in model.versions:
+        up = sum(instance.ready for instance in v.instances)
+        health = "ready" if v.ready else "DOWN" if not v.instances or up == 0 else "DEGRADED"
+        count = f" {up}/{len(v.instances)}" if v.instances else ""
+        processes = "  ".join(f"pid {i.pid} http {i.http} grpc {i.grpc}" for i in v.instances)
+        print(f"  {v.track:8} {v.version:16} {v.weight:3d}%  {health:8}{count}  {v.storage_uri}  {processes}".rstrip())
+    if model.drift:
+        print(f"  DRIFT: {model.drift}")

@@ -194,12 +194,13 @@ def aa_canary(served, monkeypatch):
     monkeypatch.setenv("MESHSERVE_STATE_DIR", str(root))
     platform.deploy_version("digits", again, 10, allow_same_model=True)
     yield platform
-    if any(v["track"] == "canary" for v in platform.status()["models"].get("digits", [])):
+    if "canary" in tracks(platform):
         platform.rollback(ModelRef("digits"))
 
 
 def tracks(platform) -> list[str]:
-    return [v["track"] for v in platform.status()["models"]["digits"]]
+    model = platform.status().model("digits")
+    return [v.track for v in model.versions] if model else []
 
 
 @needs_nginx
@@ -219,9 +220,10 @@ def test_the_baseline_copy_takes_only_pinned_requests_and_goes_away(aa_canary):
 
     platform = aa_canary
     sides = platform.start_baseline("digits")
-    status = {v["track"]: v for v in platform.status()["models"]["digits"]}
-    assert set(status) == {"primary", "canary", "baseline"} and status["baseline"]["weight"] == 0
-    assert status["baseline"]["pid"] not in (status["primary"]["pid"], status["canary"]["pid"])
+    status = {v.track: v.instances[0] for v in platform.status().model("digits").versions}
+    weights = {v.track: v.weight for v in platform.status().model("digits").versions}
+    assert set(status) == {"primary", "canary", "baseline"} and weights["baseline"] == 0
+    assert status["baseline"].pid not in (status["primary"].pid, status["canary"].pid)
     pinned = run_benchmark_step(sides.baseline_url, protocol="kserve-v1", model="digits", sample="digits",
                                 headers=sides.baseline_headers, qps=50, duration=1.0)
     unpinned = run_benchmark_step(sides.candidate_url, protocol="kserve-v1", model="digits", sample="digits",
@@ -231,14 +233,14 @@ def test_the_baseline_copy_takes_only_pinned_requests_and_goes_away(aa_canary):
     assert served_requests(status["baseline"]) < pinned["counts"]["total"] + unpinned["counts"]["total"]
     platform.stop_baseline("digits")
     assert tracks(platform) == ["primary", "canary"]
-    assert not _alive(status["baseline"]["pid"])
+    assert not _alive(status["baseline"].pid)
 
 
-def served_requests(version: dict) -> int:
+def served_requests(instance) -> int:
     """Predictions a model server counted (its Prometheus /metrics)."""
     import urllib.request
 
-    with urllib.request.urlopen(f"http://{version['http']}/metrics", timeout=5) as response:
+    with urllib.request.urlopen(f"http://{instance.http}/metrics", timeout=5) as response:
         text = response.read().decode()
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("request_predict_seconds_count")))
@@ -256,7 +258,7 @@ def _alive(pid: int) -> bool:
 def test_rollback_removes_a_copy_an_interrupted_analysis_left(aa_canary):
     platform = aa_canary
     platform.start_baseline("digits")
-    pid = next(v["pid"] for v in platform.status()["models"]["digits"] if v["track"] == "baseline")
+    pid = next(v.instances[0].pid for v in platform.status().model("digits").versions if v.track == "baseline")
     platform.rollback(ModelRef("digits"))
     assert tracks(platform) == ["primary"] and not _alive(pid)
 

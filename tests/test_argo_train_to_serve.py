@@ -39,7 +39,7 @@ def test_both_branches_and_the_exit_handler_through_hera_s_runner(workflow, isol
         assert [first.phases[t] for t in STEPS] == ["Succeeded"] * 5, first.logs
         assert first.phases["roll-back-on-failure"] == "Skipped"  # the run succeeded
         assert first.parameters["analyze"]["action"] == "promote", first.logs["analyze"]
-        assert [v["track"] for v in platform.status()["models"]["digits"]] == ["primary"]
+        assert list(platform.status().model("digits").tracks()) == ["primary"]
 
         second = run_dag(workflow, arguments(seed=2), tmp_path / "run-2", env)
         assert [second.phases[t] for t in STEPS] == ["Succeeded"] * 5, second.logs
@@ -49,13 +49,13 @@ def test_both_branches_and_the_exit_handler_through_hera_s_runner(workflow, isol
         verdict = json.loads((second.artifacts["analyze"]["verdict"]).read_text())
         assert verdict["analysis"]["context"]["baseline"] == "copy"
         assert verdict["analysis"]["samples"]["baseline"] > 0
-        assert [v["track"] for v in platform.status()["models"]["digits"]] == ["primary"]  # the copy is gone
+        assert list(platform.status().model("digits").tracks()) == ["primary"]  # the copy is gone
 
         failed = run_dag(workflow, arguments(seed=3, qps="-5"), tmp_path / "run-3", env)
         assert failed.phases["deploy"] == "Succeeded" and failed.phases["analyze"] == "Failed"
         assert failed.phases["finish-rollout"] == "Omitted"
         assert failed.phases["roll-back-on-failure"] == "Succeeded"
         assert "rolled back the unfinished candidate" in failed.logs["roll-back-on-failure"]
-        assert [v["track"] for v in platform.status()["models"]["digits"]] == ["primary"]
+        assert list(platform.status().model("digits").tracks()) == ["primary"]
     finally:
         platform.down()

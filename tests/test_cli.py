@@ -81,12 +81,13 @@ def test_the_inputs_issue_13_saw_crash_are_one_line_errors(tmp_path, isolated_st
          "seed: -1 is out of range"),
         (("train", "--framework", "sklearn", "--dataset", "iris", "--out", ""), "out: no model directory given"),
         (("bench", "http://127.0.0.1:9", "-n", "1", "--json", str(tmp_path)), "is a directory or empty"),
-        (("deploy", "--name", "a" * 120, "--storage-uri", "pvc://m/x"), "name: 120 characters is too long"),
+        (("deploy", "--name", "a" * 120, "--storage-uri", "pvc://m/x"),
+         "is not a valid name; use lower-case letters, digits and '-', at most 63"),
     ]
     for args, pattern in cases:
         assert_one_line_error(meshserve(*args), pattern)
     status = meshserve("local", "status")
-    assert status.stdout.strip() == "nothing is deployed on the local platform (no router running)"
+    assert status.stdout.strip() == "no model is deployed on the local platform"
 
 
 def test_an_unexpected_failure_is_one_line_naming_its_log(isolated_state, monkeypatch, capsys):

@@ -69,8 +69,8 @@ def test_the_cli_deploys_reports_and_promotes_on_a_cluster(cluster, kube_server,
     assert main(["promote", *cluster_flags, "--name", "bert", "--namespace", cluster]) == 0
     assert main(["status", *cluster_flags, "--namespace", cluster, "--json"]) == 0
     status = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert status["bert"]["versions"] == [{"track": "primary", "version": "v1", "weight": 100, "ready": True,
-                                           "storage_uri": "pvc://models/bert/v1"}]
+    assert status["models"][0]["versions"] == [{"track": "primary", "version": "v1", "weight": 100, "ready": True,
+                                                "storage_uri": "pvc://models/bert/v1", "instances": []}]
 
 
 def test_a_local_deploy_refuses_cluster_flags(capsys):

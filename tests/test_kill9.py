@@ -47,7 +47,8 @@ def meshserve(root, *args, kill_at=""):
 
 
 def tracks(status):
-    return {version["track"]: version for version in status["models"].get("digits", [])}
+    model = status.model("digits")
+    return {version.track: version for version in model.versions} if model else {}
 
 
 def at_primary_only(root, uris, canary_percent=None):
@@ -59,7 +60,7 @@ def at_primary_only(root, uris, canary_percent=None):
     if "primary" not in tracks(platform.status()):
         platform.deploy_version("digits", uris[0])
         platform.promote(ModelRef("digits"))
-    primary = tracks(platform.status())["primary"]["version"]
+    primary = tracks(platform.status())["primary"].version
     other = uris[1] if primary == uris[0].rsplit("/", 1)[1] else uris[0]
     if canary_percent is not None:
         platform.deploy_version("digits", other, canary_percent=canary_percent)
@@ -68,11 +69,10 @@ def at_primary_only(root, uris, canary_percent=None):
 
 def served_by(status, requests=120):
     """How many of `requests` each track's replicas answered through the router (by the upstream header)."""
-    track_of = {replica["http"]: version["track"] for version in tracks(status).values()
-                for replica in version["replicas"]}
+    track_of = {replica.http: version.track for version in tracks(status).values() for replica in version.instances}
     counted = Counter()
     for _ in range(requests):
-        request = urllib.request.Request(status["router"]["http"] + "/v1/models/digits:predict", data=ROW,
+        request = urllib.request.Request(status.gateway["http"] + "/v1/models/digits:predict", data=ROW,
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
@@ -82,15 +82,15 @@ def served_by(status, requests=120):
 
 def assert_status_is_the_truth(root):
     status = LocalPlatform(root).status()
-    recorded = {replica["pid"] for version in tracks(status).values() for replica in version["replicas"]}
+    recorded = {replica.pid for version in tracks(status).values() for replica in version.instances}
     live = {pid for pid, environment in processes_carrying(state_identity(root)) if "MESHSERVE_SERVES" in environment}
     assert live == recorded, "a model server runs that status does not show (or the reverse)"
-    assert all(version["ready"] for version in tracks(status).values())
-    assert status["router"]["running"] and not (root / "journal.json").exists()
+    assert all(version.ready for version in tracks(status).values())
+    assert status.gateway_pid and not (root / "journal.json").exists()
     counted = served_by(status)
     for track, version in tracks(status).items():
         share = counted[track] / sum(counted.values())
-        low, high = (0.0, 0.0) if version["weight"] == 0 else (1.0, 1.0) if version["weight"] == 100 else (0.3, 0.7)
+        low, high = (0.0, 0.0) if version.weight == 0 else (1.0, 1.0) if version.weight == 100 else (0.3, 0.7)
         assert low <= share <= high, f"status says {track} has {version['weight']}%, nginx sent it {share:.0%}"
     assert "unrecorded" not in counted
     return status
@@ -127,11 +127,11 @@ def test_kill_9_of_the_routers_master_is_restarted_on_the_same_ports(published):
     root, uris = published
     at_primary_only(root, uris, canary_percent=50)
     before = LocalPlatform(root).status()
-    os.kill(before["router"]["pid"], signal.SIGKILL)
+    os.kill(before.gateway_pid, signal.SIGKILL)
     time.sleep(0.2)
     after = assert_status_is_the_truth(root)
-    assert after["router"]["http"] == before["router"]["http"] and after["router"]["pid"] != before["router"]["pid"]
-    assert any("router was not running" in line for line in after["recovered"])
+    assert after.gateway["http"] == before.gateway["http"] and after.gateway_pid != before.gateway_pid
+    assert any("router was not running" in line for line in after.recovered)
 
 
 def test_a_copied_state_directory_never_stops_the_live_platform(published, tmp_path):
@@ -141,9 +141,9 @@ def test_a_copied_state_directory_never_stops_the_live_platform(published, tmp_p
     backup = tmp_path / "backup"
     shutil.copytree(root, backup, ignore=shutil.ignore_patterns("*.lock"))
     assert LocalPlatform(backup).down() == []
-    pids = [replica["pid"] for version in tracks(live).values() for replica in version["replicas"]]
-    assert all(start_time(pid) is not None for pid in pids) and start_time(live["router"]["pid"]) is not None
-    assert LocalPlatform(root).status()["router"]["pid"] == live["router"]["pid"]
+    pids = [replica.pid for version in tracks(live).values() for replica in version.instances]
+    assert all(start_time(pid) is not None for pid in pids) and start_time(live.gateway_pid) is not None
+    assert LocalPlatform(root).status().gateway_pid == live.gateway_pid
 
 
 def test_down_with_a_corrupt_state_stops_only_its_own_servers(published, tmp_path):
@@ -153,8 +153,8 @@ def test_down_with_a_corrupt_state_stops_only_its_own_servers(published, tmp_pat
     shutil.rmtree(neighbour, ignore_errors=True)
     neighbour.mkdir()
     (neighbour / "platform.json").write_text("{not json")
-    serving = [replica["pid"] for version in tracks(LocalPlatform(root).status()).values()
-               for replica in version["replicas"]]
+    serving = [replica.pid for version in tracks(LocalPlatform(root).status()).values()
+               for replica in version.instances]
     stopped = LocalPlatform(neighbour).down()
     assert all(start_time(pid) is not None for pid in serving), stopped
     assert served_by(LocalPlatform(root).status(), requests=5)["primary"] == 5

@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from components.deployment.render import routing_objects, version_objects
 from components.deployment.spec import DeploymentSpec, spec_from_mapping
 from components.errors import InvalidInputError, PlatformError
-from components.platform.kubernetes import KubernetesPlatform
-from components.platform.protocol import ModelRef
+from components.platform.kubernetes.platform import KubernetesPlatform
+from components.platform.kubernetes.render import routing_objects, version_objects
+from components.platform.protocol import ModelRef, VersionStatus
 from pipelines.cli import main
 from tests.support.kube_server import FakeController
 from tests.test_render_matrix import BAD_INPUT
@@ -86,10 +86,9 @@ def test_a_first_deploy_is_ready_and_takes_all_traffic(kube_server, kube_namespa
         assert version.version == "v1"
         assert isvc(kube_server, kube_namespace, "digits-v1")["status"]["conditions"][0]["status"] == "True"
         assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", None)]
-        status = platform(kube_server).status(kube_namespace)["digits"]
-        assert status["versions"] == [{"track": "canary", "version": "v1", "weight": 100, "ready": True,
-                                       "storage_uri": "pvc://models/digits/v1"}]
-        assert status["headers"] == {"model": "digits"}
+        status = platform(kube_server).status(kube_namespace).model("digits")
+        assert status.versions == (VersionStatus("canary", "v1", 100, True, "pvc://models/digits/v1"),)
+        assert status.clients.headers == {"model": "digits"} and status.drift == ""
 
 
 def test_applying_the_same_objects_twice_changes_nothing(kube_server, kube_namespace):
@@ -124,7 +123,7 @@ def test_rollout_canary_weight_then_promote_removes_the_old_version(kube_server,
     assert weights(kube_server, kube_namespace) == [("digits-v2-predictor", None)]
     assert isvc(kube_server, kube_namespace, "digits-v1") is None
     assert get(kube_server, kube_namespace, "DestinationRule", "digits-v1-predictor") is None
-    assert [v["version"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["v2"]
+    assert list(cluster.status(kube_namespace).model("digits").tracks().values()) == ["v2"]
 
 
 def test_a_candidate_never_ready_is_removed_with_its_conditions_and_routes_unchanged(kube_server, kube_namespace):
@@ -140,7 +139,7 @@ def test_a_candidate_never_ready_is_removed_with_its_conditions_and_routes_uncha
     assert "Ready=False (PredictorNotReady: 0/1 pods ready)" in str(failed.value)
     assert isvc(kube_server, kube_namespace, "digits-v2") is None
     assert routing_specs(kube_server, kube_namespace) == before
-    assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary"]
+    assert list(cluster.status(kube_namespace).model("digits").tracks()) == ["primary"]
 
 
 def test_a_candidate_that_fails_to_load_is_reported_at_once(kube_server, kube_namespace):
@@ -207,7 +206,7 @@ def test_another_field_manager_owning_the_weights_is_a_clear_conflict(kube_serve
         with pytest.raises(PlatformError, match=r"conflict: VirtualService digits: .spec.http owned by field manager "
                                                 r"ops-console"):
             cluster.promote(ModelRef("digits", kube_namespace))
-    assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary", "canary"]
+    assert list(cluster.status(kube_namespace).model("digits").tracks()) == ["primary", "canary"]
 
 
 def test_the_api_server_stopped_mid_rollout_is_a_clear_error_and_rerunning_converges(kube_server, kube_namespace):
@@ -237,14 +236,14 @@ def test_the_api_server_stopped_mid_rollout_is_a_clear_error_and_rerunning_conve
         ready.set()
         platform(kube_server, timeout=30).deploy_spec(digits(kube_namespace, "v2", canary_percent=10))
         assert weights(kube_server, kube_namespace) == [("digits-v1-predictor", 90), ("digits-v2-predictor", 10)]
-        assert [v["version"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["v1", "v2"]
+        assert list(cluster.status(kube_namespace).model("digits").tracks().values()) == ["v1", "v2"]
 
 
 # A cluster deploy reads the primary from the cluster: a canary weight with none is no error there (the first
 # version takes all traffic), and a --primary-version that is not the cluster's is.
 CLUSTER_BAD_INPUT = {case: value for case, value in BAD_INPUT.items() if case != "canary without primary"} | {
     "modelmesh weighted canary": (BAD_INPUT["modelmesh weighted canary"][0],
-                                  "primary_version: iris's primary on the cluster is none")}
+                                  "primary_version: iris's primary on the cluster is no version")}
 
 
 @pytest.mark.parametrize("case", CLUSTER_BAD_INPUT, ids=str)
@@ -354,7 +353,7 @@ def test_two_models_rolled_out_at_once_do_not_touch_each_others_objects(kube_ser
         other = "iris" if name == "digits" else "digits"
         assert touched and all(not n.startswith(other) and other not in n for n in touched), touched
         assert all(n.startswith(name) or n == f"meshserve-rollout-{name}" for n in touched), touched
-    assert [v["version"] for v in clusters["digits"].status(kube_namespace)["iris"]["versions"]] == ["v2"]
+    assert list(clusters["digits"].status(kube_namespace).model("iris").tracks().values()) == ["v2"]
 
 
 def test_a_conflicting_write_to_the_rollout_record_is_read_again_and_retried(kube_server, kube_namespace):
@@ -383,7 +382,7 @@ def test_a_conflicting_write_to_the_rollout_record_is_read_again_and_retried(kub
                if e["verb"] == "update" and e["objectRef"].get("name") == "meshserve-rollout-digits"]
     assert len(meddled) == 4 and updates.count(409) >= 3  # each stale write refused by the server, then retried
     assert updates.count(200) == 4  # lease taken and released, twice
-    assert [v["track"] for v in cluster.status(kube_namespace)["digits"]["versions"]] == ["primary"]
+    assert list(cluster.status(kube_namespace).model("digits").tracks()) == ["primary"]
     labels = other.get("v1", "ConfigMap", "meshserve-rollout-digits", kube_namespace)["metadata"]["labels"]
     assert labels["audited"] == "4"  # the other writer's change survived the retries
 
@@ -404,8 +403,8 @@ def test_an_analysis_baseline_copy_is_reached_by_its_track_only_and_removed(kube
         assert pinned["match"][0]["headers"]["x-meshserve-track"] == {"exact": "baseline"}
         assert pinned["route"][0]["destination"]["host"].startswith("digits-v1-baseline-predictor.")
         assert weights(kube_server, kube_namespace) == before  # the copy takes no weight
-        versions = cluster.status(kube_namespace)["digits"]["versions"]
-        assert [(v["track"], v["weight"]) for v in versions] == [("primary", 90), ("canary", 10), ("baseline", 0)]
+        versions = cluster.status(kube_namespace).model("digits").versions
+        assert [(v.track, v.weight) for v in versions] == [("primary", 90), ("canary", 10), ("baseline", 0)]
         cluster.stop_baseline("digits", kube_namespace)
         assert isvc(kube_server, kube_namespace, "digits-v1-baseline") is None
         rules = get(kube_server, kube_namespace, "VirtualService", "digits")["spec"]["http"]
@@ -445,7 +444,7 @@ def test_a_namespace_that_does_not_exist_is_one_line_naming_it(kube_server, caps
     assert refused and set(refused) == {404}  # tried once, refused by the server, not retried in a loop
     assert main(["status", "--platform", "kubernetes", "--kubeconfig", str(kube_server.kubeconfig), "--namespace",
                  "nowhere-at-all", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {}  # as kubectl: no resources found there
+    assert json.loads(capsys.readouterr().out)["models"] == []  # as kubectl: no resources found there
 
 
 def test_a_record_that_is_not_json_is_reported_and_its_neighbours_still_are(kube_server, kube_namespace):
@@ -455,8 +454,8 @@ def test_a_record_that_is_not_json_is_reported_and_its_neighbours_still_are(kube
         cluster = serve_v1(kube_server, kube_namespace)
         kube_server.admin().create(_state_config_map(kube_namespace, "broken", {"record": "{not json"}))
         report = cluster.status(kube_namespace)
-        assert "does not hold a meshserve rollout record" in report["broken"]["error"]
-        assert [v["version"] for v in report["digits"]["versions"]] == ["v1"]
+        assert "does not hold a meshserve rollout record" in report.model("broken").error
+        assert list(report.model("digits").tracks().values()) == ["v1"]
         with pytest.raises(PlatformError, match=r"^state: ConfigMap meshserve-rollout-broken does not hold .*"
                                                 r"delete it to forget the rollout"):
             cluster.promote(ModelRef("broken", kube_namespace))
@@ -468,12 +467,11 @@ def test_an_empty_record_left_by_a_killed_deploy_is_skipped_and_the_next_deploy_
     model (no crash for the namespace), and deploying again takes over the ConfigMap and serves."""
     kube_server.admin().create(_state_config_map(kube_namespace, "digits", {}))
     cluster = platform(kube_server)
-    assert "digits" not in cluster.status(kube_namespace)
+    assert cluster.status(kube_namespace).model("digits") is None
     with controller(kube_server, kube_namespace):
         cluster.deploy_spec(digits(kube_namespace, "v1"))
         cluster.promote(ModelRef("digits", kube_namespace))
-        assert [(v["track"], v["version"]) for v in cluster.status(kube_namespace)["digits"]["versions"]] == [
-            ("primary", "v1")]
+        assert cluster.status(kube_namespace).model("digits").tracks() == {"primary": "v1"}
 
 
 def test_a_server_certificate_nobody_trusts_is_named(kube_server, tmp_path, capsys):

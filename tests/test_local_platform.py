@@ -16,6 +16,7 @@ from components.errors import InvalidInputError, PlatformError
 from components.manifest import ModelManifest, digest_directory, read_manifest, write_manifest
 from components.platform.local import LocalPlatform
 from components.platform.protocol import ModelRef
+from components.platform.state import processes_of
 from components.processes import start_time
 from components.routing.nginx import render_config
 from components.routing.spec import Endpoint, Route, RoutingSpec
@@ -42,7 +43,7 @@ def keep_state_dir(platform_env, monkeypatch):
 
 
 def predict(platform, headers=None):
-    url = platform.status()["router"]["http"] + "/v1/models/digits:predict"
+    url = platform.status().gateway["http"] + "/v1/models/digits:predict"
     request = urllib.request.Request(url, data=json.dumps(ROW).encode(),
                                      headers={"Content-Type": "application/json", **(headers or {})})
     try:
@@ -53,7 +54,8 @@ def predict(platform, headers=None):
 
 
 def tracks(platform):
-    return {v["track"]: v for v in platform.status()["models"].get("digits", [])}
+    model = platform.status().model("digits")
+    return {v.track: v for v in model.versions} if model else {}
 
 
 def deploy_the_other_version(platform, uris, canary_percent=0):
@@ -61,7 +63,7 @@ def deploy_the_other_version(platform, uris, canary_percent=0):
     if "primary" not in tracks(platform):
         platform.deploy_version("digits", uris[0])
         platform.promote(ModelRef("digits"))
-    primary = tracks(platform)["primary"]["version"]
+    primary = tracks(platform)["primary"].version
     return platform.deploy_version("digits", uris[1] if primary == uris[0].rsplit("/", 1)[1] else uris[0],
                            canary_percent=canary_percent)
 
@@ -69,17 +71,17 @@ def deploy_the_other_version(platform, uris, canary_percent=0):
 def test_lifecycle_deploy_promote_canary_rollback(platform_env):
     platform, (first, second), _ = platform_env
     platform.deploy_version("digits", first)
-    assert tracks(platform)["canary"]["weight"] == 100 and predict(platform) == 200
+    assert tracks(platform)["canary"].weight == 100 and predict(platform) == 200
     platform.promote(ModelRef("digits"))
-    assert set(tracks(platform)) == {"primary"} and tracks(platform)["primary"]["weight"] == 100
+    assert set(tracks(platform)) == {"primary"} and tracks(platform)["primary"].weight == 100
     canary = platform.deploy_version("digits", second, canary_percent=30)
-    assert {t: v["weight"] for t, v in tracks(platform).items()} == {"primary": 70, "canary": 30}
+    assert {t: v.weight for t, v in tracks(platform).items()} == {"primary": 70, "canary": 30}
     assert [predict(platform) for _ in range(10)] == [200] * 10
     assert predict(platform, {"x-meshserve-track": "canary"}) == 200
     with pytest.raises(InvalidInputError, match="already has a canary"):
         platform.deploy_version("digits", second)
     platform.rollback(ModelRef("digits"))
-    assert set(tracks(platform)) == {"primary"} and start_time(canary.details["replicas"][0]["pid"]) is None
+    assert set(tracks(platform)) == {"primary"} and start_time(processes_of(canary)[0].pid) is None
     assert predict(platform, {"x-meshserve-track": "canary"}) == 404
 
 
@@ -95,14 +97,14 @@ def test_a_model_that_does_not_load_leaves_the_primary_serving(platform_env, tmp
     with pytest.raises(PlatformError, match="^model: digits v[0-9a-f]+ exited while loading"):
         platform.deploy_version("digits", uri)
     after = platform.status()
-    assert after["models"] == before["models"] and predict(platform) == 200
+    assert after.models == before.models and predict(platform) == 200
 
 
 @pytest.mark.parametrize(("action", "canary_percent"), [("promote", 0), ("rollback", 50)])
 def test_promote_or_rollback_under_load_fails_no_request(platform_env, action, canary_percent):
     platform, uris, _ = platform_env
     deploy_the_other_version(platform, uris, canary_percent)
-    router = platform.status()["router"]["http"]
+    router = platform.status().gateway["http"]
     results = {}
     load = threading.Thread(target=lambda: results.update(run_benchmark_step(
         router, protocol="kserve-v1", model="digits", payload=json.dumps(ROW), qps=500, duration=6.0)))
@@ -118,10 +120,10 @@ def test_promote_or_rollback_under_load_fails_no_request(platform_env, action, c
 def test_a_dead_runtime_fails_over_to_the_other_version(platform_env):
     platform, uris, _ = platform_env
     canary = deploy_the_other_version(platform, uris, canary_percent=50)
-    os.kill(canary.details["replicas"][0]["pid"], signal.SIGKILL)
+    os.kill(processes_of(canary)[0].pid, signal.SIGKILL)
     time.sleep(0.2)
     assert [predict(platform) for _ in range(20)] == [200] * 20  # retried on the primary
-    assert tracks(platform)["canary"]["ready"] is False and tracks(platform)["primary"]["ready"] is True
+    assert tracks(platform)["canary"].ready is False and tracks(platform)["primary"].ready is True
     platform.rollback(ModelRef("digits"))
 
 
@@ -142,13 +144,13 @@ def test_bad_input_changes_nothing(platform_env, call, message):
 
 def test_down_stops_what_it_started(platform_env):
     platform, _, _ = platform_env
-    pids = [r["pid"] for v in tracks(platform).values() for r in v["replicas"]]
-    router_pid = platform.status()["router"]["pid"]
+    pids = [r.pid for v in tracks(platform).values() for r in v.instances]
+    router_pid = platform.status().gateway_pid
     platform.down()
     assert all(start_time(pid) is None for pid in pids)
     assert not os.path.exists(f"/proc/{router_pid}/cmdline") or b"nginx" not in open(
         f"/proc/{router_pid}/cmdline", "rb").read()
-    assert platform.status()["models"] == {}
+    assert platform.status().models == ()
 
 
 def test_router_config_keeps_a_zero_weight_version_as_backup(tmp_path):
@@ -185,23 +187,23 @@ def test_replicas_share_the_load_fail_over_and_stop_together(platform_env, capsy
     platform.down()
     platform.deploy_version("digits", uris[0], replicas=2)
     platform.promote(ModelRef("digits"))
-    replicas = tracks(platform)["primary"]["replicas"]
-    assert len(replicas) == 2 and all(r["ready"] for r in replicas) and len({r["http"] for r in replicas}) == 2
-    router = platform.status()["router"]["http"]
+    replicas = tracks(platform)["primary"].instances
+    assert len(replicas) == 2 and all(r.ready for r in replicas) and len({r.http for r in replicas}) == 2
+    router = platform.status().gateway["http"]
     result = run_benchmark_step(router, protocol="kserve-v1", model="digits", payload=json.dumps(ROW), qps=200,
                                 duration=2.0, concurrency=8)
     assert result["success_ratio"] == 1.0
-    served = [replica_predictions(r["http"]) for r in replicas]
+    served = [replica_predictions(r.http) for r in replicas]
     assert sum(served) >= 400 and min(served) >= 0.2 * sum(served), served  # least-connections spreads it
     assert main(["status", "--platform", "local"]) == 0
     assert "ready    2/2" in capsys.readouterr().out
-    os.kill(replicas[0]["pid"], signal.SIGKILL)
+    os.kill(replicas[0].pid, signal.SIGKILL)
     time.sleep(0.2)
     assert [predict(platform) for _ in range(20)] == [200] * 20  # the other replica answers
     assert main(["status", "--platform", "local"]) == 0
     assert "DEGRADED 1/2" in capsys.readouterr().out
     platform.down()
-    assert all(start_time(r["pid"]) is None for r in replicas)
+    assert all(start_time(r.pid) is None for r in replicas)
 
 
 @pytest.mark.parametrize("replicas", [0, 17])
@@ -227,7 +229,7 @@ def test_router_port_in_use_fails_the_first_deploy_cleanly(tmp_path, monkeypatch
     try:
         with pytest.raises(PlatformError, match="^router: nginx did not start"):
             platform.deploy_version("iris", uri)
-        assert platform.status()["models"] == {}
+        assert platform.status().models == ()
         assert not any(b"components.serving" in p.read_bytes() and str(tmp_path).encode() in p.read_bytes()
                        for p in __import__("pathlib").Path("/proc").glob("[0-9]*/cmdline") if p.exists())
     finally:
@@ -265,15 +267,15 @@ def test_promoting_a_dead_canary_is_refused_and_the_primary_keeps_serving(platfo
 
     platform, uris, _ = platform_env
     canary = deploy_the_other_version(platform, uris, canary_percent=10)
-    os.kill(canary.details["replicas"][0]["pid"], signal.SIGKILL)
+    os.kill(processes_of(canary)[0].pid, signal.SIGKILL)
     time.sleep(0.2)
     before = tracks(platform)
     assert main(["promote", "--platform", "local", "--name", "digits"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot promote digits {canary.version}: it is not ready" in err
-    assert {t: (v["version"], v["weight"]) for t, v in tracks(platform).items()} == {
-        t: (v["version"], v["weight"]) for t, v in before.items()}
-    assert tracks(platform)["primary"]["ready"] and [predict(platform) for _ in range(10)] == [200] * 10
+    assert {t: (v.version, v.weight) for t, v in tracks(platform).items()} == {
+        t: (v.version, v.weight) for t, v in before.items()}
+    assert tracks(platform)["primary"].ready and [predict(platform) for _ in range(10)] == [200] * 10
     platform.rollback(ModelRef("digits"))  # onto the healthy primary: allowed
     assert set(tracks(platform)) == {"primary"}
 
@@ -290,5 +292,5 @@ def test_a_state_directory_nginx_cannot_carry_is_refused_before_anything_starts(
     platform = LocalPlatform(state)
     with pytest.raises(InvalidInputError, match=r"^MESHSERVE_STATE_DIR: the state directory .* cannot carry"):
         platform.deploy_version("digits", uris[0])
-    assert platform.status()["models"] == {}
+    assert platform.status().models == ()
     assert not any(str(state).encode() in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())

@@ -9,6 +9,7 @@ version is published, made unready or made to fail, and how the live tracks are 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import time
@@ -20,7 +21,7 @@ import pytest
 
 from components.deployment.spec import spec_from_mapping
 from components.errors import PlatformError
-from components.platform.protocol import Deployed, DeployRequest, ModelRef, Platform
+from components.platform.protocol import Deployed, DeployRequest, ModelRef, ModelStatus, Platform
 
 
 @dataclass
@@ -32,8 +33,23 @@ class Harness:
     request: Callable[[int, int], DeployRequest]  # (version index 0 or 1, canary percent)
     broken: Callable[[], DeployRequest]  # a version that fails while it loads
     make_unready: Callable[[str], None]  # the version (by name) stops being ready
-    tracks: Callable[[], dict[str, str]]  # track -> version, as the platform reports what is live
+    edit_weights: Callable[[int], None]  # someone sets the canary's weight by hand in the live routes
+    edit_conflicts: str  # after a hand edit, what the next step says ("": it rewrites the routes)
     names: list[str] = field(default_factory=list)  # the two versions' names
+
+    def status(self) -> ModelStatus | None:
+        """The model as the platform reports what is live, through the protocol."""
+        return self.platform.status(self.model.namespace).model(self.model.name)
+
+    def tracks(self) -> dict[str, str]:
+        """Track -> version, as the platform reports what is live."""
+        model = self.status()
+        return model.tracks() if model else {}
+
+    def weights(self) -> dict[str, int]:
+        """Track -> live weight."""
+        model = self.status()
+        return {version.track: version.weight for version in model.versions} if model else {}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +71,8 @@ def local_published(tmp_path_factory):
 
 @contextmanager
 def local_harness(root, uris: list[str], broken_uri: str) -> Iterator[Harness]:
-    from components.platform.local import LocalPlatform, processes_of
+    from components.platform.local import LocalPlatform
+    from components.platform.state import processes_of
 
     platform = LocalPlatform(root)
 
@@ -69,19 +86,26 @@ def local_harness(root, uris: list[str], broken_uri: str) -> Iterator[Harness]:
             os.kill(process.pid, signal.SIGKILL)
         time.sleep(0.2)
 
-    def tracks() -> dict[str, str]:
-        return {v["track"]: v["version"] for v in platform.status()["models"].get("digits", [])}
+    def edit_weights(canary: int) -> None:  # an operator edits nginx.conf's server weights and reloads nginx
+        config = root / "router" / "nginx.conf"
+        record = dict(platform.state.records())["digits"]
+        text = config.read_text()
+        for version, weight in ((record.primary, 100 - canary), (record.canary, canary)):
+            text = re.sub(rf"server {re.escape(version.endpoint.http)} [^;]*?max_fails",
+                          f"server {version.endpoint.http} weight={weight} max_fails", text)
+        config.write_text(text)
+        os.kill(platform.router.pid(), signal.SIGHUP)
 
     try:
         yield Harness(platform, ModelRef("digits"), request, lambda: DeployRequest(_spec("default", broken_uri, 10)),
-                      make_unready, tracks, [uri.rsplit("/", 1)[1] for uri in uris])
+                      make_unready, edit_weights, "", [uri.rsplit("/", 1)[1] for uri in uris])
     finally:
         platform.down()
 
 
 @contextmanager
 def kubernetes_harness(server, namespace: str) -> Iterator[Harness]:
-    from components.platform.kubernetes import KubernetesPlatform
+    from components.platform.kubernetes.platform import KubernetesPlatform
     from tests.support.kube_server import FakeController
 
     failing: set[str] = set()
@@ -105,12 +129,19 @@ def kubernetes_harness(server, namespace: str) -> Iterator[Harness]:
                               name=f"digits-{version}", namespace=namespace,
                               content_type="application/merge-patch+json")
 
-    def tracks() -> dict[str, str]:
-        report = platform.status(namespace).get("digits", {"versions": []})
-        return {v["track"]: v["version"] for v in report["versions"]}
+
+    def edit_weights(canary: int) -> None:  # `kubectl edit` of the VirtualService: an update by another manager
+        resource = server.admin().resource("networking.istio.io/v1", "VirtualService")
+        service = resource.get(name="digits", namespace=namespace).to_dict()
+        for rule in service["spec"]["http"]:
+            for destination in rule["route"] if len(rule["route"]) == 2 else []:
+                destination["weight"] = canary if destination["destination"]["host"].startswith("digits-v2") \
+                    else 100 - canary
+        resource.replace(body=service, namespace=namespace, field_manager="kubectl-edit")
 
     try:
-        yield Harness(platform, ModelRef("digits", namespace), request, broken, make_unready, tracks, ["v1", "v2"])
+        yield Harness(platform, ModelRef("digits", namespace), request, broken, make_unready, edit_weights,
+                      "conflict: VirtualService digits: .spec.http owned by field manager kubectl-edit", ["v1", "v2"])
     finally:
         fake.stop()
 
@@ -168,6 +199,26 @@ def test_promote_makes_the_canary_the_only_version(harness):
     h.platform.deploy(h.request(1, 20))
     assert h.platform.promote(h.model).version == h.names[1]
     assert h.tracks() == {"primary": h.names[1]}
+
+
+def test_status_reads_the_live_weights_and_shows_a_hand_edit_as_drift(harness):
+    h = harness
+    _serve_first(h)
+    h.platform.deploy(h.request(1, 20))
+    assert h.weights() == {"primary": 80, "canary": 20} and h.status().drift == ""
+    assert all(version.ready for version in h.status().versions)
+    h.edit_weights(50)
+    status = h.status()
+    assert h.weights() == {"primary": 50, "canary": 50}
+    assert status.drift.endswith(f" {h.names[0]} 50%, {h.names[1]} 50%; the record gives {h.names[0]} 80%, "
+                                 f"{h.names[1]} 20%"), status.drift
+    if h.edit_conflicts:  # a cluster: meshserve never forces another manager's fields, and changes nothing
+        with pytest.raises(PlatformError, match=h.edit_conflicts):
+            h.platform.rollback(h.model)
+        assert h.tracks() == {"primary": h.names[0], "canary": h.names[1]} and h.status().drift
+    else:  # local: the router is meshserve's own, and the next step writes its routes
+        h.platform.rollback(h.model)
+        assert h.weights() == {"primary": 100} and h.status().drift == ""
 
 
 def test_rollback_keeps_the_primary_and_removes_the_canary(harness):

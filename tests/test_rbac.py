@@ -12,7 +12,7 @@ import pytest
 from components.deployment.spec import spec_from_mapping
 from components.errors import PlatformError
 from components.kube.client import connect
-from components.platform.kubernetes import KubernetesPlatform
+from components.platform.kubernetes.platform import KubernetesPlatform
 from components.platform.protocol import ModelRef
 from tests.support.kube_server import FakeController, rbac_objects, steps_kubeconfig
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from components.deployment.render import APPLY_ORDER, render_deployment
 from components.deployment.spec import DeploymentSpec, spec_from_mapping
 from components.errors import InvalidInputError
+from components.platform.kubernetes.render import APPLY_ORDER, render_deployment
 from pipelines.cli import main
 from pipelines.render_examples import MATRIX, golden_path, matrix_spec, renders
 from tests.conftest import shared_path

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.deployment.render import render_deployment
 from components.deployment.spec import spec_from_mapping
+from components.platform.kubernetes.render import render_deployment
 from tests.conftest import shared_path
 from tests.support.schemas import kube_object_errors
 

@@ -14,36 +14,31 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from components.errors import InvalidInputError, PlatformError
-from components.platform.protocol import ClientEndpoint, Deployed, DeployRequest, ModelRef
-from components.platform.state import FileJournal, PlatformState, state_dir
+from components.platform.protocol import (
+    ClientEndpoint,
+    ClusterAccess,
+    Deployed,
+    DeployRequest,
+    InstanceStatus,
+    ModelRef,
+    ModelStatus,
+    PlatformStatus,
+    VersionStatus,
+    drift_text,
+)
+from components.platform.state import FileJournal, LocalDetails, PlatformState, processes_of, state_dir
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
-from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
-from components.serving.runtime import RunningVersion, ServingRuntime, local_runtime_for
+from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec, model_headers
+from components.serving.runtime import DEFAULT_LOCAL_RUNTIME, ServingRuntime, local_runtime_for
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
 from components.storage.uri import published_version_name
 
 MAX_REPLICAS = 16
-
-
-@dataclass(frozen=True)
-class VersionStatus:
-    """One version's place in the routes and health."""
-
-    track: str
-    version: str
-    weight: int
-    ready: bool
-    pid: int
-    http: str
-    grpc: str
-    storage_uri: str
-    replicas: list  # each process: pid, http, grpc, ready
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,11 @@ class LocalProcesses:
         addresses = [(f"127.0.0.1:{p.http_port}", f"127.0.0.1:{p.grpc_port}") for p in processes]
         endpoint = Endpoint(candidate.version, *addresses[0], more_replicas=tuple(addresses[1:]))
         return Version(candidate.name, candidate.version, candidate.model_digest, candidate.storage_uri, endpoint,
-                       {"replicas": [p.to_dict() for p in processes]})
+                       LocalDetails(tuple(processes)))
+
+    def details_from(self, data: dict) -> LocalDetails:
+        """The processes kept with a version in platform.json."""
+        return LocalDetails.from_dict(data)
 
     def healthy(self, version: Version) -> bool:
         """Every replica answers its readiness probe."""
@@ -89,7 +88,23 @@ class LocalProcesses:
 class LocalPlatform:
     """Model versions as KServe model-server processes, routed by a local nginx."""
 
-    def __init__(self, root: Path | None = None, runtime: str = "kserve"):
+    READS = frozenset({"name", "storage_uri", "canary_percent", "replicas"})  # the request fields it reads
+    SPEC_DEFAULTS = {"model_format": "sklearn"}  # a cluster's field, which the local model server does not read
+
+    @classmethod
+    def connect(cls, cluster: ClusterAccess) -> LocalPlatform:
+        """The local platform of this state directory (there is no cluster to reach)."""
+        return cls()
+
+    @classmethod
+    def refuse_unread(cls, given: set[str]) -> None:
+        """Refuse a cluster's field: the local platform stands in for the runtime, router and autoscaler."""
+        extra = sorted(given - cls.READS)
+        if extra:
+            raise InvalidInputError(extra[0], "applies to --platform kubernetes only",
+                                    "the local platform takes --name, --storage-uri, --canary-percent and --replicas")
+
+    def __init__(self, root: Path | None = None, runtime: str = DEFAULT_LOCAL_RUNTIME):
         self.root = Path(root) if root else state_dir()
         self.state = PlatformState(self.root)
         self.router = NginxRouter(self.root)
@@ -121,10 +136,14 @@ class LocalPlatform:
         spec = request.spec
         version = self.deploy_version(spec.name, spec.storage_uri, spec.canary_percent, request.replicas,
                                       request.allow_same_model, spec.version, request.owner)
-        url = f"http://127.0.0.1:{self.router.ports()['http']}"
+        url = self._router_url()
         primary = dict(self.state.records())[spec.name].primary
         return Deployed(version, ClientEndpoint(url, {}), ClientEndpoint(url, {TRACK_HEADER: "canary"}),
                         ClientEndpoint(url, {TRACK_HEADER: "primary"}), primary.storage_uri if primary else "")
+
+    def _router_url(self) -> str:
+        """The router's REST listener."""
+        return f"http://127.0.0.1:{self.router.ports()['http']}"
 
     def deploy_version(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None,
                        allow_same_model: bool = False, version: str = "", owner: str = "") -> Version:
@@ -147,7 +166,7 @@ class LocalPlatform:
         """How an analysis reaches the model's canary and its primary through the router (the primary's URL
         "" on a first deploy, when the canary is all there is)."""
         record, canary = self._record_with_canary(name)
-        url = self.status()["router"]["http"]
+        url = self._router_url()
         return AnalysisSides(url, baseline_url=url if record.primary is not None else "",
                              instances=len(processes_of(canary)))
 
@@ -161,7 +180,7 @@ class LocalPlatform:
         copy = Candidate(name, f"{primary.version}-baseline", primary.model_digest, primary.storage_uri, 0,
                          LocalDeployment(instances), allow_same_model=True)
         version = self.rollout.start_baseline(name, copy)
-        url = self.status()["router"]["http"]
+        url = self._router_url()
         return AnalysisSides(url, baseline_url=url, baseline_headers=(f"{TRACK_HEADER}: baseline",),
                              instances=instances, baseline_version=version.version)
 
@@ -188,24 +207,33 @@ class LocalPlatform:
         self.converge()
         return self.rollout.rollback(model.name, owner)
 
-    def status(self) -> dict:
-        """Router URLs and, per model, each version's weight, health and listeners, after settling what a killed
-        command left (`recovered` says what that was)."""
-        recovered = self.converge()
+    def status(self, namespace: str = "") -> PlatformStatus:
+        """The router's listeners and, per model, each version's weight as nginx's config in force gives it, the
+        health of each of its processes, and any drift from the record; after settling what a killed command
+        left (`recovered` says what that was)."""
+        recovered = tuple(self.converge())
         records = dict(self.state.records())
         ports = self.router.ports() if records else {}
-        report: dict[str, Any] = {"router": {"http": f"http://127.0.0.1:{ports['http']}" if ports else None,
-                             "grpc": f"127.0.0.1:{ports['grpc']}" if ports else None,
-                             "l4_grpc": f"127.0.0.1:{ports['l4']}" if ports and self.router.stream_enabled() else None,
-                             "pid": self.router.pid(), "running": self.router.pid() is not None},
-                  "models": {}, "recovered": recovered}
-        for name, record in records.items():
-            weights = {**dict(zip(("primary", "canary"), self.router.get_routes(name), strict=True)), "baseline": 0}
-            report["models"][name] = [self._version_status(track, version, weights[track])
-                                      for track, version in (("primary", record.primary), ("canary", record.canary),
-                                                             ("baseline", record.baseline))
-                                      if version is not None]
-        return report
+        listeners = (("http", "http://127.0.0.1:{}"), ("grpc", "127.0.0.1:{}"),
+                     ("l4", "127.0.0.1:{}" if self.router.stream_enabled() else ""))
+        gateway = {kind: form.format(ports[kind]) for kind, form in listeners if ports and form}
+        models = tuple(self._model_status(name, record, gateway.get("http", "")) for name, record in records.items())
+        return PlatformStatus(models, gateway, self.router.pid(), recovered)
+
+    def _model_status(self, name: str, record: ModelRecord, url: str) -> ModelStatus:
+        live = self._live_split(name, [version for track, version in record.tracks() if track != "baseline"])
+        versions = tuple(self._version_status(track, version, live.get(version.version, 0))
+                         for track, version in record.tracks())
+        return ModelStatus(name, ClientEndpoint(url, model_headers(name)), versions,
+                           drift_text("nginx's config gives", live, record.routed_weights()))
+
+    def _live_split(self, name: str, versions: list[Version]) -> dict[str, int]:
+        """Each version's share (percent) of the model's traffic in nginx's config in force."""
+        weights = self.router.live_weights(name)
+        totals = {version.version: sum(weights.get(address, 0) for address in version.endpoint.addresses("http"))
+                  for version in versions}
+        whole = sum(totals.values())
+        return {version: round(100 * total / whole) if whole else 0 for version, total in totals.items()}
 
     def routing_spec(self) -> RoutingSpec:
         """The routes in force: the spec the router renders (and a cluster's mesh objects render from)."""
@@ -261,19 +289,13 @@ class LocalPlatform:
             stopped.append(f"model server {serves} (pid {pid})")
         return stopped
 
-    def _version_status(self, track: str, version: Version, weight: int) -> dict:
-        replicas: list[dict[str, Any]] = [
-            {"pid": p.pid, "http": f"127.0.0.1:{p.http_port}", "grpc": f"127.0.0.1:{p.grpc_port}",
-             "ready": self.runtime.ready(p)} for p in processes_of(version)]
-        return VersionStatus(track, version.version, weight, all(r["ready"] for r in replicas), replicas[0]["pid"],
-                             version.endpoint.http, version.endpoint.grpc, version.storage_uri, replicas).__dict__
+    def _version_status(self, track: str, version: Version, weight: int) -> VersionStatus:
+        instances = tuple(InstanceStatus(p.pid, f"127.0.0.1:{p.http_port}", f"127.0.0.1:{p.grpc_port}",
+                                         self.runtime.ready(p)) for p in processes_of(version))
+        return VersionStatus(track, version.version, weight, all(i.ready for i in instances), version.storage_uri,
+                             instances)
 
 
 def _versions(record: ModelRecord) -> list[Version]:
     """The versions a record holds."""
-    return [version for version in (record.primary, record.canary, record.baseline) if version is not None]
-
-
-def processes_of(version: Version) -> list[RunningVersion]:
-    """The local processes (replicas) kept with a version."""
-    return [RunningVersion(**process) for process in version.details["replicas"]]
+    return [version for _, version in record.tracks()]

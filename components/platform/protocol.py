@@ -4,11 +4,12 @@ which platform they hold."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from components.deployment.spec import DeploymentSpec
 from components.rollout.contract import AnalysisSides, Version
+from components.routing.spec import ClientEndpoint
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,12 @@ class ModelRef:
 
 
 @dataclass(frozen=True)
-class ClientEndpoint:
-    """How a client (the benchmark step) reaches a model: the URL and the headers it must send."""
+class ClusterAccess:
+    """How to reach a cluster: kubeconfig and context (both empty: the pod's own), and how long to wait."""
 
-    url: str
-    headers: dict[str, str]
-
-    def header_lines(self) -> list[str]:
-        """The headers as `Name: value` lines (bench's -H form)."""
-        return [f"{key}: {value}" for key, value in self.headers.items()]
+    kubeconfig: str = ""
+    context: str = ""
+    ready_timeout_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,96 @@ class Deployed:
     baseline_storage_uri: str = ""
 
 
+@dataclass(frozen=True)
+class InstanceStatus:
+    """One serving instance of a version that the platform sees itself (a local model-server process)."""
+
+    pid: int
+    http: str
+    grpc: str
+    ready: bool
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One version as it is live: its track, the weight the router gives it now, whether it is ready, and its
+    model's storage (`instances`: the processes, where the platform runs them itself)."""
+
+    track: str
+    version: str
+    weight: int
+    ready: bool
+    storage_uri: str
+    instances: tuple[InstanceStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model as it is live: how clients reach it, its versions, and where the live routes differ from the
+    rollout record (`drift`, e.g. weights edited by hand) or the record cannot be read (`error`)."""
+
+    name: str
+    clients: ClientEndpoint | None = None
+    versions: tuple[VersionStatus, ...] = ()
+    drift: str = ""
+    error: str = ""
+
+    def tracks(self) -> dict[str, str]:
+        """Track -> version name."""
+        return {version.track: version.version for version in self.versions}
+
+
+@dataclass(frozen=True)
+class PlatformStatus:
+    """Every model on the platform (in one namespace on a cluster), the gateway's listeners where the platform
+    runs one itself (the local router: its addresses and pid), and what settling a killed command did first."""
+
+    models: tuple[ModelStatus, ...] = ()
+    gateway: dict[str, str] = field(default_factory=dict)
+    gateway_pid: int | None = None
+    recovered: tuple[str, ...] = ()
+
+    def model(self, name: str) -> ModelStatus | None:
+        """The model's status (None when it is not deployed)."""
+        return next((model for model in self.models if model.name == name), None)
+
+    def to_dict(self) -> dict:
+        """The JSON form (`status --json`)."""
+        return asdict(self)
+
+
+def drift_text(router_says: str, live: dict[str, int], recorded: dict[str, int]) -> str:
+    """What differs between the weights the router holds and the ones the record gives ("" when they agree);
+    `router_says` begins the sentence ("nginx's config gives")."""
+    if live == recorded:
+        return ""
+
+    def listed(weights: dict[str, int]) -> str:
+        return ", ".join(f"{version} {weight}%" for version, weight in weights.items()) or "nothing"
+
+    return f"{router_says} {listed(live)}; the record gives {listed(recorded)}"
+
+
 class Platform(Protocol):
     """What every step and command asks of a platform."""
+
+    SPEC_DEFAULTS: dict[str, str]  # spec fields the platform fills when not given (it does not read them)
+
+    @classmethod
+    def connect(cls, cluster: ClusterAccess) -> Platform:
+        """The platform, reached as `cluster` says (the local platform has nothing to reach)."""
+
+    @classmethod
+    def refuse_unread(cls, given: set[str]) -> None:
+        """Refuse, naming it, a request field given that this platform would not read."""
 
     def deploy(self, request: DeployRequest) -> Deployed:
         """Start the version beside the primary; it gets the spec's canary_percent once ready (all on a first
         deploy). A failed deploy leaves the primary serving as it was."""
+
+    def status(self, namespace: str) -> PlatformStatus:
+        """Every model's versions as they are live (weights from the router, readiness from the workloads),
+        with any drift from the rollout record."""
 
     def promote(self, model: ModelRef, owner: str = "") -> Version:
         """Make the (healthy) canary the primary with all traffic (`owner`: only if that run deployed it)."""

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
 
 from components.errors import InvalidInputError
-from components.platform.protocol import Platform
+from components.platform.protocol import ClusterAccess, Platform
 
-PLATFORMS = ("local", "kubernetes")
+PLATFORM_CLASSES = {
+    "local": ("components.platform.local", "LocalPlatform"),
+    "kubernetes": ("components.platform.kubernetes.platform", "KubernetesPlatform"),
+}
+PLATFORMS = tuple(PLATFORM_CLASSES)
 
 
-@dataclass(frozen=True)
-class ClusterAccess:
-    """How to reach a cluster: kubeconfig and context (both empty: the pod's own), and how long to wait."""
-
-    kubeconfig: str = ""
-    context: str = ""
-    ready_timeout_s: float = 300.0
+def platform_class(name: str) -> type[Platform]:
+    """The platform class registered under `name` (nothing is reached yet)."""
+    if name not in PLATFORM_CLASSES:
+        raise InvalidInputError("platform", f"unknown platform {name!r}", f"use one of {', '.join(PLATFORMS)}")
+    module, attribute = PLATFORM_CLASSES[name]
+    return getattr(importlib.import_module(module), attribute)
 
 
 def platform_for(name: str, cluster: ClusterAccess | None = None) -> Platform:
-    """The platform registered under `name`."""
-    if name == "local":
-        from components.platform.local import LocalPlatform
-
-        return LocalPlatform()
-    if name == "kubernetes":
-        from components.kube.client import connect
-        from components.platform.kubernetes import KubernetesPlatform
-
-        cluster = cluster or ClusterAccess()
-        return KubernetesPlatform(connect(cluster.kubeconfig, cluster.context), cluster.ready_timeout_s)
-    raise InvalidInputError("platform", f"unknown platform {name!r}", f"use one of {', '.join(PLATFORMS)}")
+    """The platform registered under `name`, connected (a cluster as `cluster` says, else the pod's own)."""
+    return platform_class(name).connect(cluster or ClusterAccess())

@@ -8,12 +8,13 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from components.errors import PlatformError
-from components.rollout.contract import Intent, ModelRecord
+from components.rollout.contract import Intent, ModelRecord, Version
 from components.routing.spec import Endpoint
+from components.serving.runtime import RunningVersion
 
 STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
 
@@ -21,6 +22,29 @@ STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
 def state_dir() -> Path:
     """$MESHSERVE_STATE_DIR, default ./.meshserve (absolute)."""
     return Path(os.environ.get(STATE_DIR_ENV, ".meshserve")).resolve()
+
+
+@dataclass(frozen=True)
+class LocalDetails:
+    """What the local platform keeps with a version: the model-server processes (replicas) serving it."""
+
+    processes: tuple[RunningVersion, ...]
+
+    def to_dict(self) -> dict:
+        """The JSON form in platform.json (`replicas`, as it has always been stored)."""
+        return {"replicas": [process.to_dict() for process in self.processes]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LocalDetails:
+        """The details platform.json keeps."""
+        return cls(tuple(RunningVersion(**process) for process in data["replicas"]))
+
+
+def processes_of(version: Version) -> tuple[RunningVersion, ...]:
+    """The local processes (replicas) kept with a version."""
+    if not isinstance(version.details, LocalDetails):
+        raise TypeError(f"a local version keeps LocalDetails, not {type(version.details).__name__}")
+    return version.details.processes
 
 
 class PlatformState:
@@ -71,7 +95,8 @@ class PlatformState:
             return {}
         try:
             raw = json.loads(self.file.read_text())
-            return {name: ModelRecord.from_dict(_upgraded(tracks)) for name, tracks in raw["models"].items()}
+            return {name: ModelRecord.from_dict(_upgraded(tracks), LocalDetails.from_dict)
+                    for name, tracks in raw["models"].items()}
         except (ValueError, KeyError, TypeError) as exc:
             raise PlatformError("state", f"{self.file} is not a meshserve state file ({type(exc).__name__})",
                                 "move it away; processes it started can be found with `pgrep -f components.serving`"

@@ -8,9 +8,9 @@ before the rollout) under a lock or an optimistic-concurrency write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from components.routing.spec import TRACK_HEADER, Endpoint, Route
@@ -30,6 +30,17 @@ class Candidate:
     owner: str = ""  # the run that deploys it (a pipeline run's id); only that run's steps may finish it
 
 
+class VersionDetails(Protocol):
+    """What a platform keeps with a version of its own: the processes serving it (local), the deployment spec it
+    was started from (cluster)."""
+
+    def to_dict(self) -> dict:
+        """The JSON form kept by a state store."""
+
+
+DetailsReader = Callable[[dict], VersionDetails]  # a platform's details from their JSON form
+
+
 @dataclass(frozen=True)
 class Version:
     """A version a platform serves: who it is, where the router reaches it, and the platform's own record."""
@@ -39,19 +50,21 @@ class Version:
     model_digest: str
     storage_uri: str
     endpoint: Endpoint
-    details: dict = field(default_factory=dict)  # JSON: pid and ports (local), the deployment spec (cluster)
+    details: VersionDetails
     owner: str = ""  # the run that deployed it ("" when deployed by hand)
 
     def to_dict(self) -> dict:
         """The JSON form kept by a state store."""
-        return asdict(self)
+        return {"name": self.name, "version": self.version, "model_digest": self.model_digest,
+                "storage_uri": self.storage_uri, "endpoint": asdict(self.endpoint), "details": self.details.to_dict(),
+                "owner": self.owner}
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> Version | None:
-        """The version a state store kept (None stays None)."""
+    def from_dict(cls, data: dict | None, details_from: DetailsReader) -> Version | None:
+        """The version a state store kept (None stays None), its details read by the platform's `details_from`."""
         if not data:
             return None
-        return cls(**{**data, "endpoint": Endpoint(**data["endpoint"])})
+        return cls(**{**data, "endpoint": Endpoint(**data["endpoint"]), "details": details_from(data["details"])})
 
 
 @dataclass
@@ -77,6 +90,18 @@ class ModelRecord:
         return Route(name, _endpoint(self.primary), _endpoint(self.canary), weight if self.canary else 0,
                      _endpoint(self.baseline))
 
+    def tracks(self) -> list[tuple[str, Version]]:
+        """(track, version) for the primary, the canary and the baseline copy the record holds."""
+        return [(track, version) for track, version in (("primary", self.primary), ("canary", self.canary),
+                                                        ("baseline", self.baseline)) if version is not None]
+
+    def routed_weights(self) -> dict[str, int]:
+        """Each routed version's share of the traffic (percent) as this record gives it; the baseline copy takes
+        none."""
+        primary, canary = self.route("-", self.canary_percent).weights()
+        return {version.version: weight for version, weight in ((self.primary, primary), (self.canary, canary))
+                if version is not None}
+
     def to_dict(self) -> dict:
         """The JSON form kept by a state store."""
         return {"primary": self.primary and self.primary.to_dict(), "canary": self.canary and self.canary.to_dict(),
@@ -84,11 +109,13 @@ class ModelRecord:
                 "baseline": self.baseline and self.baseline.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> ModelRecord:
-        """The record a state store kept (records written before the baseline copy have none)."""
-        return cls(Version.from_dict(data.get("primary")), Version.from_dict(data.get("canary")),
-                   data.get("routes_before"), int(data.get("canary_percent") or 0),
-                   Version.from_dict(data.get("baseline")))
+    def from_dict(cls, data: dict, details_from: DetailsReader) -> ModelRecord:
+        """The record a state store kept (records written before the baseline copy have none), each version's
+        details read by the platform's `details_from`."""
+        versions = {track: Version.from_dict(data.get(track), details_from) for track in ("primary", "canary",
+                                                                                           "baseline")}
+        return cls(versions["primary"], versions["canary"], data.get("routes_before"),
+                   int(data.get("canary_percent") or 0), versions["baseline"])
 
 
 @dataclass(frozen=True)
@@ -111,6 +138,9 @@ class AnalysisSides:
 
 class VersionRuntime(Protocol):
     """Starts, probes and stops the workloads of single versions."""
+
+    def details_from(self, data: dict) -> VersionDetails:
+        """The details this runtime keeps with a version, from their JSON form."""
 
     def start(self, candidate: Candidate) -> Version:
         """Bring the version up and return once it is ready; on failure remove what it made and raise."""

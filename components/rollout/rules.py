@@ -106,7 +106,8 @@ class Rollout:
         intent = self.journal.pending(name)
         if intent is None:
             return ""
-        before, after = ModelRecord.from_dict(intent.before), ModelRecord.from_dict(intent.after)
+        before = ModelRecord.from_dict(intent.before, self.runtime.details_from)
+        after = ModelRecord.from_dict(intent.after, self.runtime.details_from)
         if _plain(record.to_dict()) == _plain(intent.after):
             outcome = "it had completed"
         elif _plain(self.router.snapshot(name)) == _plain(intent.routes_after):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from components.errors import InvalidInputError
 from components.inputs import DNS_LABEL
-from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
+from components.routing.spec import TRACK_HEADER, ClientEndpoint, Endpoint, Route, RoutingSpec
 
 MESH_FLAVORS = {"istio": "networking.istio.io/v1", "asm": "networking.istio.io/v1beta1"}
 MANAGED_BY = {"app.kubernetes.io/managed-by": "meshserve"}
@@ -36,6 +36,7 @@ _RETRY_ON = {"rest": "connect-failure,refused-stream,reset",
 ABSENT = {"regex": "*"}
 _GATEWAY_REF = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MATCH_BY = ("model", "port")
+ASM_MODEL_SUBSET_KEY = "modelmesh.asm.alibabacloud.com"  # the pod label ModelMesh runtimes carry on ASM (seed 000)
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,9 @@ class IstioRoutes:
     runtime pods that have its model loaded (seed 000).
     """
 
+    side_by_side = True
+    splits_traffic = True
+
     def __init__(self, flavor: str):
         self.kind = flavor
 
@@ -302,8 +306,40 @@ class IstioRoutes:
                               max_pending_requests=options.max_pending_requests,
                               eject_after_5xx=options.eject_after_5xx).validated()
         objects = [gateway(target)] if options.create_gateway and "/" not in target.gateway else []
-        name = options.virtual_service or ("modelmesh-serving" if runtime.kind == "modelmesh" else spec.name)
-        return objects + destination_rules(routing, target) + [model_virtual_service(route, routing, target, name)]
+        return objects + destination_rules(routing, target) + [
+            model_virtual_service(route, routing, target, self._virtual_service(spec, runtime))]
+
+    def owned(self, spec, runtime) -> tuple[tuple[str, str], ...]:
+        """The Gateway, DestinationRules and VirtualService of the model (none on a shared runtime, whose
+        routing objects are the namespace's)."""
+        if runtime.shared_routing:
+            return ()
+        return tuple((MESH_FLAVORS[self.kind], kind) for kind in ("VirtualService", "DestinationRule", "Gateway"))
+
+    def split(self, objects: list[dict], spec, runtime, versions: list[str]) -> dict[str, int] | None:
+        """The weights of the model's VirtualService's weighted REST rule, by version (a version it does not
+        route is absent; no VirtualService routes nothing)."""
+        hosts = {self._endpoint(spec, runtime, version).http.rpartition(":")[0]: version for version in versions}
+        name = self._virtual_service(spec, runtime)
+        service = next((obj for obj in objects if obj["kind"] == "VirtualService"
+                        and obj["metadata"]["name"] == name), None)
+        rules = [rule for rule in (service or {}).get("spec", {}).get("http", [])
+                 if not any(TRACK_HEADER in match.get("headers", {}) for match in rule.get("match", []))]
+        if not rules:
+            return {}
+        return {hosts.get(destination["destination"]["host"], destination["destination"]["host"]):
+                int(destination.get("weight", 100)) for destination in rules[0].get("route", [])}
+
+    def client(self, spec, runtime, track: str, live_object: dict) -> ClientEndpoint:
+        """The mesh's ingress gateway on the runtime's REST port, with the headers that reach the model."""
+        options = self._options(spec)
+        port = options.rest_port if options.rest_port >= 0 else runtime.gateway_ports[0]
+        return ClientEndpoint(f"http://{options.ingress}:{port}", runtime.model_headers(spec, track))
+
+    def _virtual_service(self, spec, runtime) -> str:
+        """The model's VirtualService (a shared runtime's: named after its Service)."""
+        return self._options(spec).virtual_service or (runtime.workload(spec).service if runtime.shared_routing
+                                                       else spec.name)
 
     def _options(self, spec) -> IstioOptions:
         from components.deployment.options import parse_options
@@ -312,25 +348,24 @@ class IstioRoutes:
 
     def _target(self, spec, runtime) -> MeshTarget:
         options = self._options(spec)
-        modelmesh = runtime.kind == "modelmesh"
+        shared = runtime.shared_routing
         ports = runtime.gateway_ports
-        subset_key = options.dynamic_subset_key or (
-            "modelmesh.asm.alibabacloud.com" if modelmesh and self.kind == "asm" else "")
+        subset_key = options.dynamic_subset_key or (ASM_MODEL_SUBSET_KEY if shared and self.kind == "asm" else "")
         labels = {"app.kubernetes.io/managed-by": "meshserve"}
-        if not modelmesh:
+        if not shared:
             labels["app.kubernetes.io/name"] = spec.name
         return MeshTarget(
             flavor=self.kind, namespace=spec.namespace,
-            gateway=options.gateway or ("modelmesh-serving-gateway" if modelmesh else f"{spec.name}-gateway"),
+            gateway=options.gateway or f"{runtime.workload(spec).service if shared else spec.name}-gateway",
             gateway_selector=options.gateway_selector, hosts=options.hosts,
             rest_port=ports[0] if options.rest_port < 0 else options.rest_port,
             grpc_port=ports[1] if options.grpc_port < 0 else options.grpc_port, service_host="",
-            dynamic_subset_key=subset_key, match_by=options.match_by or ("port" if modelmesh else "model"),
+            dynamic_subset_key=subset_key, match_by=options.match_by or ("port" if shared else "model"),
             labels=labels).validated()
 
     def _route(self, spec, runtime) -> Route:
-        if runtime.kind == "modelmesh":  # one route for the namespace: ModelMesh picks the model by name
-            return Route("modelmesh-serving", self._endpoint(spec, runtime, spec.version))
+        if runtime.shared_routing:  # one route for the namespace: the shared Service picks the model by name
+            return Route(runtime.workload(spec).service, self._endpoint(spec, runtime, spec.version))
         candidate = self._endpoint(spec, runtime, spec.version)
         if not spec.primary_version:
             return Route(spec.name, candidate).validated()
@@ -339,7 +374,4 @@ class IstioRoutes:
         return Route(spec.name, primary, candidate, spec.canary_percent, baseline).validated()
 
     def _endpoint(self, spec, runtime, version: str) -> Endpoint:
-        workload = runtime.workload(spec.for_version(version))
-        host = workload.service if self._options(spec).host_form == "short" else \
-            f"{workload.service}.{spec.namespace}.svc.cluster.local"
-        return Endpoint(version or "-", f"{host}:{workload.rest_port}", f"{host}:{workload.grpc_port}")
+        return runtime.endpoint(spec.for_version(version), short_host=self._options(spec).host_form == "short")

@@ -7,14 +7,15 @@ mesh object to write. The router contributes one field to the runtime's Inferenc
 from __future__ import annotations
 
 from components.errors import InvalidInputError
-from components.routing.mesh import check_ingress_options
+from components.routing.mesh import DirectRoutes, check_ingress_options
 from components.runtimes.kserve import API_VERSION
 
 
-class KServeCanaryRoutes:
+class KServeCanaryRoutes(DirectRoutes):
     """canaryTrafficPercent on the model's InferenceService."""
 
     kind = "kserve-canary"
+    splits_traffic = True  # between the InferenceService's revisions
 
     def check(self, spec, runtime) -> None:
         """KServe splits against its last ready revision, so no primary version is named."""

@@ -8,7 +8,9 @@ components/routing/registry.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from components.routing.spec import ClientEndpoint
 
 INGRESS = "istio-ingressgateway.istio-system.svc.cluster.local"
 
@@ -28,12 +30,47 @@ def check_ingress_options(spec) -> None:
 
 
 class MeshRoutes(Protocol):
-    """Renders the objects that route a deployment's traffic on a cluster."""
+    """Renders the objects that route a deployment's traffic on a cluster, and reads them back."""
 
     kind: str
+    side_by_side: bool  # splits traffic between versions' own Services, so a candidate can run beside the primary
+    splits_traffic: bool  # gives a canary a share of the traffic (by Services, or by revisions)
 
     def check(self, spec, runtime) -> None:
         """Refuse what this router cannot do with the spec and runtime."""
 
     def objects(self, spec, runtime) -> list[dict]:
         """The routing objects (an object named like a runtime's is merged into it)."""
+
+    def owned(self, spec, runtime) -> tuple[tuple[str, str], ...]:
+        """(apiVersion, kind) of the objects this router writes for the model alone (none when they are the
+        namespace's)."""
+
+    def split(self, objects: list[dict], spec, runtime, versions: list[str]) -> dict[str, int] | None:
+        """Each of `versions`' weight as the live `objects` route it (None: this router holds no split)."""
+
+    def client(self, spec, runtime, track: str, live_object: dict) -> ClientEndpoint:
+        """How a client reaches the model (with a track: that one version); `live_object` is the version's
+        workload as the API server holds it."""
+
+
+class DirectRoutes:
+    """What the routers that write no mesh objects share: clients reach the version as its runtime says."""
+
+    side_by_side = False
+    splits_traffic = False
+
+    def owned(self, spec, runtime) -> tuple[tuple[str, str], ...]:
+        """No objects of the model's own."""
+        return ()
+
+    def split(self, objects: list[dict], spec, runtime, versions: list[str]) -> dict[str, int] | None:
+        """No split is held by a router."""
+        return None
+
+    def client(self, spec, runtime: Any, track: str, live_object: dict) -> ClientEndpoint:
+        """The runtime's own client (its Service, or its URL through the ingress)."""
+        from components.deployment.options import parse_options
+
+        return runtime.client(spec, live_object, parse_options("router_options", IngressOptions,
+                                                               spec.router_options).ingress)

@@ -144,9 +144,14 @@ class NginxRouter:
         """Put the route in force (starting nginx on first use)."""
         self._apply(self.spec().with_route(route))
 
-    def get_routes(self, name: str) -> tuple[int, int]:
-        """The (primary, canary) weights in force."""
-        return self._route(name).weights()
+    def live_weights(self, name: str) -> dict[str, int]:
+        """Each replica address's weight in the model's REST upstream, as nginx's config in force has it (a
+        `backup` server: 0; no config or no such upstream: nothing)."""
+        config = self.dir / "nginx.conf"
+        text = config.read_text() if config.is_file() else ""
+        block = re.search(r"^  upstream http_" + re.escape(name) + r" \{\n(.*?)^  \}", text, re.M | re.S)
+        servers = re.findall(r"^\s*server (\S+) (?:weight=(\d+)|backup)", block.group(1) if block else "", re.M)
+        return {address: int(weight or 0) for address, weight in servers}
 
     def finalize(self, name: str) -> None:
         """Remove the model's route; stop nginx when no route is left."""
@@ -240,12 +245,6 @@ class NginxRouter:
             return
         os.kill(pid, signal.SIGQUIT)
         _wait_for(lambda: not _title(pid), 35)
-
-    def _route(self, name: str) -> Route:
-        route = self.spec().route(name)
-        if route is None:
-            raise InvalidInputError("name", f"no model named {name!r} is routed", "deploy it first")
-        return route
 
     def _apply(self, spec: RoutingSpec) -> None:
         """Render, check with `nginx -t`, swap in, then reload (or start)."""

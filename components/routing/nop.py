@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from components.errors import InvalidInputError
-from components.routing.mesh import check_ingress_options
+from components.routing.mesh import DirectRoutes, check_ingress_options
 
 
-class NoRoutes:
+class NoRoutes(DirectRoutes):
     """Renders nothing; a canary weight has nowhere to go."""
 
     kind = "none"

@@ -39,6 +39,23 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class ClientEndpoint:
+    """How a client (the benchmark step) reaches a model: the URL and the headers it must send."""
+
+    url: str
+    headers: dict[str, str]
+
+    def header_lines(self) -> list[str]:
+        """The headers as `Name: value` lines (bench's -H form)."""
+        return [f"{key}: {value}" for key, value in self.headers.items()]
+
+
+def model_headers(name: str, track: str = "") -> dict[str, str]:
+    """The headers that reach a model through a router (with a track: that one version of it)."""
+    return {"model": name} | ({TRACK_HEADER: track} if track else {})
+
+
+@dataclass(frozen=True)
 class Route:
     """A model's traffic: all of it to `primary`, except `canary_weight` percent to `canary`.
 

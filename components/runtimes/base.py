@@ -14,6 +14,7 @@ from typing import Protocol
 from components.deployment.objects import Readiness, Workload
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
+from components.routing.spec import ClientEndpoint, Endpoint, model_headers
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,56 @@ class Runtime(Protocol):
 
     def readiness(self, obj: dict) -> Readiness:
         """What that object's status says, as its controller writes it."""
+
+    @property
+    def shared_routing(self) -> bool:
+        """Whether every model shares the runtime's one Service, which routes by model name (so the routing
+        objects are the namespace's, not a model's own)."""
+
+    def model_headers(self, spec: DeploymentSpec, track: str) -> dict[str, str]:
+        """The headers that reach the model through a router (with a track: that one version)."""
+
+    def endpoint(self, spec: DeploymentSpec, short_host: bool = False) -> Endpoint:
+        """Where a router reaches the version (its Service's listeners; `short_host`: the bare Service name)."""
+
+    def client(self, spec: DeploymentSpec, live_object: dict, ingress: str) -> ClientEndpoint:
+        """How a client reaches the version with no mesh in front: from its live workload object's status, or
+        its Service (`ingress`: the cluster's ingress gateway, for runtimes served through it)."""
+
+
+class ServiceClients:
+    """What most runtimes share: a model's own Services, reached by the `model` and track headers through a
+    router, or directly at the Service (or the URL the workload's status reports)."""
+
+    shared_routing = False
+
+    def model_headers(self, spec: DeploymentSpec, track: str) -> dict[str, str]:
+        """The `model` header, and the track header that pins one version."""
+        return model_headers(spec.name, track)
+
+    def endpoint(self, spec: DeploymentSpec, short_host: bool = False) -> Endpoint:
+        """The version's Service: its REST and gRPC listeners."""
+        workload = self.workload(spec)
+        host = workload.service if short_host else f"{workload.service}.{spec.namespace}.svc.cluster.local"
+        return Endpoint(spec.version or "-", f"{host}:{workload.rest_port}", f"{host}:{workload.grpc_port}")
+
+    def client(self, spec: DeploymentSpec, live_object: dict, ingress: str) -> ClientEndpoint:
+        """The URL the workload's status reports, else its Service's cluster address."""
+        return ClientEndpoint(status_url(live_object) or service_url(spec, self.workload(spec)), {})
+
+    def workload(self, spec: DeploymentSpec) -> Workload:
+        """The version's Service, ports and scale target (each runtime's own)."""
+        raise NotImplementedError
+
+
+def status_url(live_object: dict) -> str:
+    """The URL a workload object's status reports ("" when none)."""
+    return str((live_object.get("status") or {}).get("url") or "")
+
+
+def service_url(spec: DeploymentSpec, workload: Workload) -> str:
+    """A version's Service, by its cluster DNS name and REST port."""
+    return f"http://{workload.service}.{spec.namespace}.svc.cluster.local:{workload.rest_port}"
 
 
 RUNTIME_MODULES = {

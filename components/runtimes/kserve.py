@@ -16,7 +16,8 @@ from components.deployment.objects import Readiness, Workload, condition_is, con
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
-from components.runtimes.base import MESH_GATEWAY_PORTS, Support
+from components.routing.spec import ClientEndpoint
+from components.runtimes.base import MESH_GATEWAY_PORTS, ServiceClients, Support, status_url
 from components.runtimes.storage import (
     check_object_store_access,
     kserve_storage_uri,
@@ -56,7 +57,7 @@ class KServeOptions:
     timeout: int = 0  # seconds per request at the predictor (0: KServe's default)
 
 
-class _KServe:
+class _KServe(ServiceClients):
     """The InferenceService for one version; the deployment mode is the subclass's."""
 
     kind = ""
@@ -146,6 +147,14 @@ class KServeServerless(_KServe):
     kind = "kserve"
     mode = "Serverless"
     support = _SERVERLESS
+
+    def client(self, spec: DeploymentSpec, live_object: dict, ingress: str) -> ClientEndpoint:
+        """The ingress gateway, with the Host of the URL KServe's status reports (seed 002); the predictor's
+        Service until there is one."""
+        url = status_url(live_object)
+        if not url:
+            return super().client(spec, live_object, ingress)
+        return ClientEndpoint(f"http://{ingress}", {"Host": url.split("://", 1)[-1].split("/", 1)[0]})
 
     def _annotations(self, spec: DeploymentSpec) -> dict:
         annotations = {DEPLOYMENT_MODE: self.mode}

@@ -17,7 +17,8 @@ from components.deployment.objects import Readiness, Workload, metadata
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
-from components.runtimes.base import Support
+from components.routing.spec import ClientEndpoint
+from components.runtimes.base import ServiceClients, Support, service_url, status_url
 from components.runtimes.kserve import API_VERSION, DEPLOYMENT_MODE, inference_service_readiness
 
 SERVICE, REST_PORT, GRPC_PORT = "modelmesh-serving", 8008, 8033
@@ -51,11 +52,12 @@ class ModelMeshOptions:
     runtime: str = ""  # name of an existing ServingRuntime to pin the model to
 
 
-class ModelMeshRuntime:
+class ModelMeshRuntime(ServiceClients):
     """The InferenceService (and, when asked, the ServingRuntime) for one model version."""
 
     kind = "modelmesh"
     gateway_ports = (REST_PORT, GRPC_PORT)  # the gateway routes to modelmesh-serving's own ports
+    shared_routing = True  # every model behind modelmesh-serving, which routes by the model's name
     support = Support(
         formats=("sklearn", "tensorflow", "onnx", "pytorch", "xgboost", "lightgbm", "openvino"),
         schemes=("pvc", "s3", "oss"),
@@ -105,6 +107,17 @@ class ModelMeshRuntime:
     def readiness(self, obj: dict) -> Readiness:
         """Ready=True for the current generation, and ModelMesh's model state Loaded."""
         return inference_service_readiness(obj, loaded_required=True)
+
+    def model_headers(self, spec: DeploymentSpec, track: str) -> dict[str, str]:
+        """The version's own model name: each version is a model of its own (the primary's, for that track)."""
+        pinned = spec.for_version(spec.primary_version) if track == "primary" and spec.primary_version else spec
+        return {"model": pinned.object_name}
+
+    def client(self, spec: DeploymentSpec, live_object: dict, ingress: str) -> ClientEndpoint:
+        """The URL the InferenceService's status reports (else modelmesh-serving's Service), with the version's
+        model name."""
+        return ClientEndpoint(status_url(live_object) or service_url(spec, self.workload(spec)),
+                              self.model_headers(spec, ""))
 
     def _inference_service(self, spec: DeploymentSpec, options: ModelMeshOptions) -> dict:
         model: dict = {"modelFormat": {"name": spec.model_format}}

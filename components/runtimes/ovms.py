@@ -17,7 +17,7 @@ from components.deployment.objects import Readiness, Workload, condition_is, con
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
-from components.runtimes.base import MESH_GATEWAY_PORTS, Support
+from components.runtimes.base import MESH_GATEWAY_PORTS, ServiceClients, Support
 from components.runtimes.storage import models_claim, pod_model_path
 
 API_VERSION = "intel.com/v1alpha1"
@@ -37,7 +37,7 @@ class OvmsOptions:
     log_level: str = "INFO"
 
 
-class OpenVinoRuntime:
+class OpenVinoRuntime(ServiceClients):
     """The ModelServer for one version."""
 
     kind = "ovms"

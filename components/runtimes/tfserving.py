@@ -15,7 +15,7 @@ from components.deployment.objects import Readiness, Workload, condition_is, con
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
-from components.runtimes.base import MESH_GATEWAY_PORTS, Support
+from components.runtimes.base import MESH_GATEWAY_PORTS, ServiceClients, Support
 from components.runtimes.storage import POD_MODELS_ROOT, models_claim, oss_volume_objects, pod_model_path
 
 GRPC_PORT, REST_PORT = 8500, 8501
@@ -33,7 +33,7 @@ class TfServingOptions:
     version_policy: str = "latest"  # latest[:N], all, or specific:V[,V]
 
 
-class TfServingRuntime:
+class TfServingRuntime(ServiceClients):
     """Deployment + Service + ConfigMap (+ OSS PV and PVC) for one version."""
 
     kind = "tfserving"

@@ -158,12 +158,16 @@ class LocalKServeRuntime:
                 if SERVES_ENV in environment and pid not in recorded]
 
 
+LOCAL_RUNTIMES = {"kserve": "KServe's Python model server, one process per replica"}
+DEFAULT_LOCAL_RUNTIME = "kserve"
+
+
 def local_runtime_for(kind: str, state_dir: Path) -> ServingRuntime:
     """The local serving runtime registered under `kind` (the cluster runtimes are components/runtimes); an
     unknown kind is an error."""
-    if kind == "kserve":
+    if kind == DEFAULT_LOCAL_RUNTIME:
         return LocalKServeRuntime(state_dir)
-    raise InvalidInputError("runtime", f"unknown serving runtime {kind!r}", "use one of kserve")
+    raise InvalidInputError("runtime", f"unknown serving runtime {kind!r}", f"use one of {', '.join(LOCAL_RUNTIMES)}")
 
 
 def _free_port() -> int:

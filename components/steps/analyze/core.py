@@ -138,7 +138,8 @@ def run_noise_runs(name: str, runs: int, seconds: float, load: Load, policy: Gat
     a fresh copy as the baseline, measures both side by side, then removes both. Returns each run's two
     sides (their estimates go to `on_run` as they come)."""
     from components.analysis.noise import pair_estimate
-    from components.platform.local import LocalPlatform, processes_of
+    from components.platform.local import LocalPlatform
+    from components.platform.state import processes_of
 
     platform = LocalPlatform()
     record = dict(platform.state.records()).get(name)
