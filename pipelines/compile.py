@@ -51,9 +51,16 @@ def _load(reference: str):
     return getattr(importlib.import_module(module), attribute)
 
 
-def _kfp(*references: str) -> Callable[[], str]:
-    """A builder of KFP YAML for one or more components or pipelines (several are concatenated)."""
-    return lambda: "".join(_kfp_yaml(_load(reference)) for reference in references)
+def _kfp(*references: str, cached: bool = True) -> Callable[[], str]:
+    """A builder of KFP YAML for one or more components or pipelines (several are concatenated). A component
+    with a side effect or a measurement is compiled `cached=False`: KFP's compiler gives a lone component's task
+    caching whatever its defaults, and a server would replay an old run's outputs instead of running it."""
+
+    def build() -> str:
+        text = "".join(_kfp_yaml(_load(reference)) for reference in references)
+        return text if cached else text.replace("enableCache: true", "enableCache: false")
+
+    return build
 
 
 def _argo(reference: str) -> Callable[[], str]:
@@ -90,15 +97,17 @@ _ROLLOUT = "components.steps.rollout.kfp_component"
 GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     REPO_ROOT / _STEPS / "train/component.yaml": _kfp("components.steps.train.kfp_component:train"),
     REPO_ROOT / _STEPS / "upload/component.yaml": _kfp("components.steps.upload.kfp_component:upload"),
-    REPO_ROOT / _STEPS / "benchmark/component.yaml": _kfp("components.steps.benchmark.kfp_component:benchmark"),
+    REPO_ROOT / _STEPS / "benchmark/component.yaml": _kfp("components.steps.benchmark.kfp_component:benchmark",
+                                                          cached=False),
     REPO_ROOT / _STEPS / "benchmark/pair_component.yaml": _kfp(
-        "components.steps.benchmark.kfp_component:benchmark_pair"),
-    REPO_ROOT / _STEPS / "gate/component.yaml": _kfp("components.steps.gate.kfp_component:gate"),
-    REPO_ROOT / _STEPS / "analyze/component.yaml": _kfp("components.steps.analyze.kfp_component:analyze"),
-    REPO_ROOT / _STEPS / "deploy/component.yaml": _kfp("components.steps.deploy.kfp_component:deploy"),
+        "components.steps.benchmark.kfp_component:benchmark_pair", cached=False),
+    REPO_ROOT / _STEPS / "gate/component.yaml": _kfp("components.steps.gate.kfp_component:gate", cached=False),
+    REPO_ROOT / _STEPS / "analyze/component.yaml": _kfp("components.steps.analyze.kfp_component:analyze",
+                                                        cached=False),
+    REPO_ROOT / _STEPS / "deploy/component.yaml": _kfp("components.steps.deploy.kfp_component:deploy", cached=False),
     REPO_ROOT / _STEPS / "rollout/components.yaml": _kfp(f"{_ROLLOUT}:promote", f"{_ROLLOUT}:rollback",
                                                          f"{_ROLLOUT}:finish_rollout",
-                                                         f"{_ROLLOUT}:roll_back_on_failure"),
+                                                         f"{_ROLLOUT}:roll_back_on_failure", cached=False),
     COMPILED_DIR / "train_upload.kfp.yaml": _kfp("pipelines.kfp_pipelines:train_upload_pipeline"),
     COMPILED_DIR / "train_to_serve.kfp.yaml": _kfp("pipelines.kfp_pipelines:train_to_serve_pipeline"),
     COMPILED_DIR / "train_upload.argo.yaml": _argo("pipelines.hera_workflows:train_upload_template"),

@@ -17,6 +17,13 @@ from components.steps.upload.kfp_component import upload
 
 RUN_OWNER = dsl.PIPELINE_JOB_ID_PLACEHOLDER  # the canary belongs to this run: another run's exit task leaves it
 
+
+def never_cached(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """A task with a side effect or a measurement: KFP must run it every time, never replay an earlier run's
+    outputs (a cached deploy or analysis would report a PROMOTE without deploying or measuring anything).
+    Training and upload stay cacheable: their outputs are content-addressed."""
+    return task.set_caching_options(False)
+
 def with_model_storage(task: dsl.PipelineTask, models_claim=MODELS_CLAIM,
                        storage_secret=STORAGE_SECRET) -> dsl.PipelineTask:
     """Mount the models claim and the (optional) storage Secret into a task that touches storage.
@@ -89,7 +96,7 @@ def train_to_serve_pipeline(
     The analysis measures the canary and a fresh copy of the primary side by side, window by window, for at
     most `budget_s` per side, and stops as soon as it can tell. If any step fails, the exit task rolls back
     the candidate the run left half-deployed."""
-    cleanup = roll_back_on_failure(name=name, platform=platform, namespace=namespace, owner=RUN_OWNER)
+    cleanup = never_cached(roll_back_on_failure(name=name, platform=platform, namespace=namespace, owner=RUN_OWNER))
     cleanup.set_display_name("roll back on failure")
     with dsl.ExitHandler(cleanup, name="train-to-serve"):
         trained = train(framework=framework, dataset=dataset, algorithm=algorithm, seed=seed)
@@ -97,21 +104,21 @@ def train_to_serve_pipeline(
         published = with_model_storage(upload(model=trained.outputs["model"], to=storage_prefix), models_claim,
                                        storage_secret)
         published.set_display_name("upload")
-        deployed = with_model_storage(deploy(
+        deployed = never_cached(with_model_storage(deploy(
             name=name, storage_uri=published.outputs["storage_uri"], canary_percent=canary_percent,
             platform=platform, namespace=namespace, model_format=framework, runtime=runtime, router=router,
             autoscaling=autoscaling, min_replicas=min_replicas, max_replicas=max_replicas, cpu=cpu, memory=memory,
             gpus=gpus, node_selector=node_selector, tolerations=tolerations, storage_secret=storage_secret,
             runtime_options=runtime_options, router_options=router_options, owner=RUN_OWNER), models_claim,
-            storage_secret)
+            storage_secret))
         deployed.set_display_name("deploy canary")
         # One analysis step for both cases: beside a primary it measures the canary against a fresh copy of
         # the primary until it can tell; a first deploy is judged on its SLOs alone.
-        analysed = analyze(name=name, candidate_manifest=published.outputs["manifest"],
+        analysed = never_cached(analyze(name=name, candidate_manifest=published.outputs["manifest"],
                            baseline_manifest=deployed.outputs["baseline_manifest"], platform=platform,
                            namespace=namespace, protocol="kserve-v1", sample=dataset, qps=qps, budget_s=budget_s,
-                           policy=policy)
+                           policy=policy))
         analysed.set_display_name("analyze canary against baseline")
         action = analysed.outputs["action"]
-        finish_rollout(name=name, action=action, platform=platform, namespace=namespace,
-                       owner=RUN_OWNER).set_display_name("promote or roll back")
+        never_cached(finish_rollout(name=name, action=action, platform=platform, namespace=namespace,
+                                    owner=RUN_OWNER)).set_display_name("promote or roll back")
