@@ -192,16 +192,18 @@ def _cmd_compile(args: argparse.Namespace) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> None:
-    from pipelines.submit import parse_parameters, read_token, submit_argo, submit_kfp
+    from pipelines.submit import parse_parameters, read_token, submit_argo, submit_kfp, tls_context
 
     if bool(args.kfp) == bool(args.argo):
         raise MeshserveError("host", "pass exactly one of --kfp HOST and --argo HOST", "see `meshserve submit --help`")
     parameters = parse_parameters(args.p or [])
+    tls = tls_context(args.ca_file, args.insecure)
     if args.kfp:
         submitted = submit_kfp(args.kfp, parameters, args.experiment, read_token("KFP_TOKEN", args.token_file),
-                               args.service_account)
+                               args.service_account, tls=tls)
     else:
-        submitted = submit_argo(args.argo, parameters, args.namespace, read_token("ARGO_TOKEN", args.token_file))
+        submitted = submit_argo(args.argo, parameters, args.namespace, read_token("ARGO_TOKEN", args.token_file),
+                                tls)
     print(f"submitted {submitted.kind} {submitted.name}: {submitted.url}")
 
 
@@ -352,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--namespace", default="kubeflow", help="Argo: the WorkflowTemplate's namespace")
     submit.add_argument("-p", action="append", metavar="NAME=VALUE", help="a pipeline parameter (repeatable)")
     submit.add_argument("--token-file", default="", help="read the bearer token from this file")
+    submit.add_argument("--ca-file", default="", help="trust the server's private CA (a PEM file) instead of this "
+                        "machine's CAs")
+    submit.add_argument("--insecure", action="store_true", help="do not verify the server's TLS certificate "
+                        "(warns; the token can reach anyone on the path)")
     submit.set_defaults(handler=_cmd_submit)
     return parser
 

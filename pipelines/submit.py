@@ -4,9 +4,10 @@ Parameters are checked against the compiled pipeline (KFP) or WorkflowTemplate (
 request, and converted to the types the pipeline declares. Tokens come from the environment
 (KFP_TOKEN, ARGO_TOKEN) or a file, never from a flag, and are never printed or sent on a redirect.
 Every request is bounded in time (30 s, or $MESHSERVE_REQUEST_TIMEOUT_S) and in the size of its
-answer, TLS is verified (a private CA via SSL_CERT_FILE), and what comes back is checked: a run or
-workflow without an id is an error, not "submitted". An unreachable host, a rejected token and an
-unknown parameter are one-line errors.
+answer, TLS is verified (against this machine's CAs, or the private CA `--ca-file` names; `--insecure` skips
+the check and says so), and what comes back is checked: a run or workflow without an id is an error, not
+"submitted". An unreachable host, an untrusted certificate, a rejected token and an unknown parameter are
+one-line errors.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -57,6 +60,26 @@ def read_token(env_name: str, token_file: str) -> str:
         raise InvalidInputError(source, "the token holds a newline, a space or a control character",
                                 "store the token alone, on one line")
     return token
+
+
+def tls_context(ca_file: str = "", insecure: bool = False) -> ssl.SSLContext:
+    """How the server's certificate is checked: against this machine's CAs, or only the CA in `ca_file` (a
+    private CA, as most on-premises KFP and Argo servers have), or not at all with `insecure` (said on stderr)."""
+    if ca_file and insecure:
+        raise InvalidInputError("insecure", "--insecure skips the check that --ca-file configures",
+                                "pass --ca-file to trust a private CA, or --insecure alone")
+    if insecure:
+        print("meshserve submit: warning: TLS certificates are not verified (--insecure); the token can reach "
+              "anyone on the path", file=sys.stderr)
+        return ssl._create_unverified_context()  # the user asked for it, and was warned
+    if not ca_file:
+        return ssl.create_default_context()
+    text = read_bounded(Path(ca_file), "ca_file", 1 << 20)
+    try:
+        return ssl.create_default_context(cadata=text)
+    except (ssl.SSLError, ValueError):
+        raise InvalidInputError("ca_file", f"{ca_file} holds no PEM certificate",
+                                "pass the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)") from None
 
 
 def parse_parameters(pairs: list[str]) -> dict[str, str]:
@@ -122,12 +145,13 @@ def checked_host(field: str, host: str) -> str:
     return host.rstrip("/")
 
 
-def check_host(url: str, token: str, what: str) -> None:
-    """One short request, so an unreachable host or a rejected token is said at once."""
-    _call("GET", url, token, what)
+def check_host(url: str, token: str, what: str, tls: ssl.SSLContext | None = None) -> None:
+    """One short request, so an unreachable host, an untrusted certificate or a rejected token is said at once."""
+    _call("GET", url, token, what, tls=tls)
 
 
-def _call(method: str, url: str, token: str, what: str, body: dict | None = None) -> dict:
+def _call(method: str, url: str, token: str, what: str, body: dict | None = None,
+          tls: ssl.SSLContext | None = None) -> dict:
     """One JSON request, bounded in time and in the size of its answer. The token is never sent on a redirect
     (to any origin), and no error shows a header, an answer's body or a URL's credentials."""
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -136,7 +160,8 @@ def _call(method: str, url: str, token: str, what: str, body: dict | None = None
     if token:
         request.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=seconds_from_env(REQUEST_TIMEOUT_ENV) or 30.0) as response:
+        with urllib.request.urlopen(request, timeout=seconds_from_env(REQUEST_TIMEOUT_ENV) or 30.0,
+                                    context=tls or ssl.create_default_context()) as response:
             raw = response.read(ANSWER_LIMIT + 1)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
@@ -146,6 +171,10 @@ def _call(method: str, url: str, token: str, what: str, body: dict | None = None
                             "check the host URL and the server's logs") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = scrub(str(getattr(exc, "reason", exc)))[:160]
+        if isinstance(getattr(exc, "reason", exc), ssl.SSLCertVerificationError):
+            raise PlatformError("tls", f"{what} at {public_url(url)} presented a certificate this machine does not "
+                                f"trust ({reason})", "pass --ca-file with the server's CA (or, knowingly, --insecure)"
+                                ) from None
         raise PlatformError("host", f"cannot reach {what} at {public_url(url)} ({reason})",
                             "check the host URL and network") from None
     if len(raw) > ANSWER_LIMIT:
@@ -173,15 +202,15 @@ def _named(answer: dict, path: tuple[str, ...], what: str) -> str:
 
 
 def submit_kfp(host: str, parameters: dict[str, str], experiment: str, token: str, service_account: str,
-               run_name: str = "") -> Submitted:
+               run_name: str = "", tls: ssl.SSLContext | None = None) -> Submitted:
     """Create the experiment (if new) and a run of the compiled train-to-serve pipeline (KFP's v2beta1 API)."""
     arguments = kfp_arguments(parameters)
     host = checked_host("kfp", host)
     api = f"{host}/apis/v2beta1"
-    check_host(f"{api}/healthz", token, "the KFP API")
-    experiment_id = _kfp_experiment(api, experiment, token)
+    check_host(f"{api}/healthz", token, "the KFP API", tls)
+    experiment_id = _kfp_experiment(api, experiment, token, tls)
     pipeline, platform = (doc for doc in yaml.safe_load_all(KFP_PIPELINE.read_text()) if doc)
-    run = _call("POST", f"{api}/runs", token, "the KFP API", {
+    run = _call("POST", f"{api}/runs", token, "the KFP API", tls=tls, body={
         "display_name": run_name or f"meshserve-train-to-serve {time.strftime('%Y-%m-%d %H-%M-%S')}",
         "experiment_id": experiment_id, "pipeline_spec": {"pipeline_spec": pipeline, "platform_spec": platform},
         "runtime_config": {"parameters": arguments}, "service_account": service_account})
@@ -189,26 +218,28 @@ def submit_kfp(host: str, parameters: dict[str, str], experiment: str, token: st
     return Submitted("run", run_id, f"{host}/#/runs/details/{run_id}")
 
 
-def _kfp_experiment(api: str, name: str, token: str) -> str:
+def _kfp_experiment(api: str, name: str, token: str, tls: ssl.SSLContext | None) -> str:
     """The id of the experiment named `name`, created when there is none."""
     predicate = {"predicates": [{"key": "display_name", "operation": "EQUALS", "string_value": name}]}
     query = urllib.parse.urlencode({"filter": json.dumps(predicate), "page_size": 1})
-    found = _call("GET", f"{api}/experiments?{query}", token, "the KFP API").get("experiments") or []
+    found = _call("GET", f"{api}/experiments?{query}", token, "the KFP API", tls=tls).get("experiments") or []
     if isinstance(found, list) and found and isinstance(found[0], dict):
         return _named(found[0], ("experiment_id",), "the KFP API")
-    created = _call("POST", f"{api}/experiments", token, "the KFP API", {"display_name": name})
+    created = _call("POST", f"{api}/experiments", token, "the KFP API", {"display_name": name}, tls)
     return _named(created, ("experiment_id",), "the KFP API")
 
 
-def submit_argo(host: str, parameters: dict[str, str], namespace: str, token: str) -> Submitted:
+def submit_argo(host: str, parameters: dict[str, str], namespace: str, token: str,
+                tls: ssl.SSLContext | None = None) -> Submitted:
     """Submit a workflow from the meshserve-train-to-serve WorkflowTemplate (as `argo submit --from`)."""
     from components.deployment.spec import check_namespace
 
     check_namespace(namespace)
     pairs = argo_parameters(parameters)
     host = checked_host("argo", host)
-    check_host(f"{host}/api/v1/info", token, "the Argo server")
-    workflow = _call("POST", f"{host}/api/v1/workflows/{namespace}/submit", token, "the Argo server", {
+    check_host(f"{host}/api/v1/info", token, "the Argo server", tls)
+    workflow = _call("POST", f"{host}/api/v1/workflows/{namespace}/submit", token, "the Argo server", tls=tls,
+                     body={
         "namespace": namespace, "resourceKind": "WorkflowTemplate", "resourceName": ARGO_TEMPLATE,
         "submitOptions": {"parameters": pairs}})
     name = _named(workflow, ("metadata", "name"), "the Argo server")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,8 +56,9 @@ def _answer_argo(method: str, path: str, body) -> tuple[int, dict]:
     return 404, {"error": f"no {method} {path}"}
 
 
-def start_recording_server(kind: str, token: str) -> RecordingServer:
-    """A KFP-like (kind "kfp") or Argo-like (kind "argo") server that wants `Bearer <token>`."""
+def start_recording_server(kind: str, token: str, tls: ssl.SSLContext | None = None) -> RecordingServer:
+    """A KFP-like (kind "kfp") or Argo-like (kind "argo") server that wants `Bearer <token>` (over HTTPS with
+    the server context `tls`)."""
     answer = _answer_kfp if kind == "kfp" else _answer_argo
     recorded: list[Recorded] = []
 
@@ -83,7 +85,10 @@ def start_recording_server(kind: str, token: str) -> RecordingServer:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    result = RecordingServer(server, f"http://127.0.0.1:{server.server_address[1]}")
+    scheme = "https" if tls is not None else "http"
+    result = RecordingServer(server, f"{scheme}://127.0.0.1:{server.server_address[1]}")
     result.requests = recorded
     return result
