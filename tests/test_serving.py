@@ -104,10 +104,12 @@ def test_real_clients_agree_with_the_model(served, digits_model, kind, transport
 
 
 @pytest.mark.slow
-def test_a_tensorflow_model_is_served(tmp_path):
+@pytest.mark.parametrize("serialization, saved_model", [("tf-savedmodel", "1"), ("triton", "1/model.savedmodel")])
+def test_a_tensorflow_model_is_served(tmp_path, serialization, saved_model):
     from components.training import TrainConfig, train_model
 
-    model_dir = train_model(TrainConfig(framework="tensorflow", dataset="iris", epochs=3), tmp_path / "tf").model_dir
+    model_dir = train_model(TrainConfig(framework="tensorflow", dataset="iris", epochs=3,
+                                        serialization=serialization), tmp_path / "tf").model_dir
     http_port, grpc_port = free_port(), free_port()
     process = subprocess.Popen([sys.executable, "-m", "components.serving", str(model_dir), "--name", "iris-tf",
                                 "--http-port", str(http_port), "--grpc-port", str(grpc_port)], cwd=REPO_ROOT,
@@ -118,7 +120,7 @@ def test_a_tensorflow_model_is_served(tmp_path):
         status, body = post(http_port, "/v1/models/iris-tf:predict", {"instances": data.x_test.tolist()})
         import tensorflow as tf
 
-        signature = tf.saved_model.load(str(model_dir / "1")).signatures["serving_default"]
+        signature = tf.saved_model.load(str(model_dir / saved_model)).signatures["serving_default"]
         expected = next(iter(signature(input=tf.constant(data.x_test, tf.float32)).values())).numpy().argmax(axis=1)
         assert status == 200 and body["predictions"] == expected.tolist()
         assert post(http_port, "/v1/models/iris-tf:predict", {"instances": [[1.0]]})[0] == 400

@@ -66,6 +66,29 @@ def test_tensorflow_mlp_savedmodel_in_tf_serving_layout(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_triton_layout_and_its_config_pbtxt_parse_as_tritons_model_config(tmp_path):
+    import tensorflow as tf
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    result = train_model(TrainConfig(framework="tensorflow", dataset="digits", epochs=2, serialization="triton"),
+                         tmp_path / "m")
+    saved = tmp_path / "m" / "1" / "model.savedmodel"
+    assert (saved / "saved_model.pb").is_file() and not (tmp_path / "m" / "1" / "saved_model.pb").exists()
+    assert {"config.pbtxt", "1/model.savedmodel/saved_model.pb"} <= set(result.manifest.files)
+    verify_directory(tmp_path / "m", result.manifest)
+    config = text_format.Parse((tmp_path / "m" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert config.platform == "tensorflow_savedmodel" and config.max_batch_size == 0
+    signature = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    fp32 = model_config_pb2.DataType.Value("TYPE_FP32")
+    assert [(t.name, list(t.dims), t.data_type) for t in config.input] == [
+        (name, [-1, 64], fp32) for name in signature.structured_input_signature[1]]
+    assert [(t.name, list(t.dims), t.data_type) for t in config.output] == [
+        (name, [-1, 10], fp32) for name in signature.structured_outputs]
+    assert result.manifest.format == "triton" and result.manifest.input.name == config.input[0].name
+
+
+@pytest.mark.slow
 def test_tensorflow_cnn_is_seeded(tmp_path):
     config = TrainConfig(framework="tensorflow", dataset="digits", algorithm="cnn", epochs=2, seed=7)
     first = train_model(config, tmp_path / "a")

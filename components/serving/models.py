@@ -159,7 +159,8 @@ class SklearnModel(ManifestModel):
 
 
 class TensorflowModel(ManifestModel):
-    """A TensorFlow SavedModel in TF Serving's layout (<dir>/<version>/saved_model.pb)."""
+    """A TensorFlow SavedModel in TF Serving's layout (<dir>/<version>/saved_model.pb) or Triton's
+    (<dir>/<version>/model.savedmodel/saved_model.pb)."""
 
     def _load_framework_model(self) -> None:
         import os
@@ -172,7 +173,8 @@ class TensorflowModel(ManifestModel):
         import tensorflow as tf
 
         versions = sorted((p for p in self.model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-        self._signature = tf.saved_model.load(str(versions[-1])).signatures["serving_default"]
+        latest = versions[-1] / "model.savedmodel" if (versions[-1] / "model.savedmodel").is_dir() else versions[-1]
+        self._signature = tf.saved_model.load(str(latest)).signatures["serving_default"]
         self._tf = tf
 
     def _infer(self, features: np.ndarray) -> np.ndarray:

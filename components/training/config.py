@@ -14,7 +14,7 @@ ALGORITHMS = {
 DEFAULT_ALGORITHM = {"sklearn": "svm", "tensorflow": "mlp"}
 # How each framework's model can be saved, the default first. A joblib file is a pickle: loading it runs the
 # code it holds. skops' format loads only the types skops trusts (scikit-learn's and NumPy's).
-SERIALIZATIONS = {"sklearn": ("joblib", "skops"), "tensorflow": ("tf-savedmodel",)}
+SERIALIZATIONS = {"sklearn": ("joblib", "skops"), "tensorflow": ("tf-savedmodel", "triton")}
 FRAMEWORKS = tuple(ALGORITHMS)
 # The scikit-learn SVM is quadratic in the training rows; 10,000 MNIST rows train in well under a
 # minute on 2 cores with ~96% test accuracy. Pass --train-limit 0 for all 60,000.
@@ -34,7 +34,8 @@ class TrainConfig:
     test_limit: int | None = None
     data_uri: str | None = None
     model_name: str = ""
-    serialization: str = ""  # sklearn: joblib (default; a pickle, so loading runs it) or skops (restricted types)
+    serialization: str = ""  # sklearn: joblib (default; a pickle, so loading runs it) or skops (restricted types);
+    # tensorflow: tf-savedmodel (default; TF Serving's layout) or triton (Triton's layout and its config.pbtxt)
 
     def validated(self) -> TrainConfig:
         """Return a copy with defaults resolved; raise InvalidInputError naming the first bad field."""

@@ -18,9 +18,11 @@ from components.training.config import SERIALIZATIONS, TrainConfig
 # Model directory layouts (what the serving runtimes load):
 SKLEARN_MODEL_FILE = "model.joblib"  # KServe's sklearn server and MLServer load <dir>/model.joblib
 SKOPS_MODEL_FILE = "model.skops"  # skops' format: loaded by meshserve's own server with only trusted types
-# TF Serving layout: <dir>/<version>/saved_model.pb. Triton wants <dir>/<version>/model.savedmodel/
-# instead; the serving step (not training) adapts the layout when it deploys to Triton.
+# TF Serving layout: <dir>/<version>/saved_model.pb (also OpenVINO Model Server's). Triton's (and ModelMesh's
+# Triton runtime's): <dir>/config.pbtxt and <dir>/<version>/model.savedmodel/ (`--serialization triton`).
 TF_MODEL_VERSION = "1"
+TRITON_SAVEDMODEL = "model.savedmodel"
+TRITON_CONFIG = "config.pbtxt"
 
 
 class Trainer(Protocol):
@@ -138,9 +140,43 @@ class KerasTrainer:
         return InputSpec(name="input", shape=[-1, dataset.n_features], datatype="FP32")
 
 
+class TritonKerasTrainer(KerasTrainer):
+    """The same Keras model in Triton's layout: the SavedModel under <version>/model.savedmodel/ and the
+    config.pbtxt Triton's TensorFlow backend reads (its platform, and the signature's input and output)."""
+
+    model_format = "triton"
+
+    def save(self, model, out_dir: Path, dataset: Dataset) -> InputSpec:
+        """Export the SavedModel under <version>/model.savedmodel/, then describe its signature in config.pbtxt."""
+        import tensorflow as tf
+
+        export_dir = out_dir / TF_MODEL_VERSION / TRITON_SAVEDMODEL
+        model.export(str(export_dir), format="tf_saved_model", verbose=False)
+        signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+        inputs = signature.structured_input_signature[1]
+        (out_dir / TRITON_CONFIG).write_text(triton_config(
+            {name: spec.shape.as_list() for name, spec in inputs.items()},
+            {name: spec.shape.as_list() for name, spec in signature.structured_outputs.items()}))
+        return InputSpec(name=next(iter(inputs)), shape=[-1, dataset.n_features], datatype="FP32")
+
+
+def triton_config(inputs: dict[str, list], outputs: dict[str, list]) -> str:
+    """config.pbtxt (protobuf text) for a float32 TensorFlow SavedModel: no batching dimension of Triton's own
+    (max_batch_size 0), so each tensor's shape is the signature's, with -1 for a variable size."""
+    def tensors(kind: str, shapes: dict[str, list]) -> list[str]:
+        return [f'{kind} {{\n  name: "{name}"\n  data_type: TYPE_FP32\n  dims: [ '
+                + ", ".join(str(-1 if size is None else size) for size in shape) + " ]\n}" for name, shape in
+                sorted(shapes.items())]
+
+    lines = ['platform: "tensorflow_savedmodel"', "max_batch_size: 0", *tensors("input", inputs),
+             *tensors("output", outputs)]
+    return "\n".join(lines) + "\n"
+
+
 _TRAINERS: dict[tuple[str, str], type] = {("sklearn", "joblib"): SklearnTrainer,
                                           ("sklearn", "skops"): SkopsSklearnTrainer,
-                                          ("tensorflow", "tf-savedmodel"): KerasTrainer}
+                                          ("tensorflow", "tf-savedmodel"): KerasTrainer,
+                                          ("tensorflow", "triton"): TritonKerasTrainer}
 
 
 def trainer_for(framework: str, serialization: str = "") -> Trainer:
