@@ -31,7 +31,8 @@ def add_analysis_commands(commands) -> None:
     analyze.add_argument("--baseline", choices=["copy", "primary"],
                          help="a fresh copy of the primary (default) or the primary itself")
     analyze.add_argument("--qps", type=float, default=500.0, help="requests per second to each side (default 500)")
-    analyze.add_argument("--protocol", default="kserve-v1", help="kserve-v1, v2-rest, v2-grpc, ... (as bench)")
+    analyze.add_argument("--protocol", default="", help="kserve-v1, v2-rest, v2-grpc, ... (as bench; default: the "
+                         "one the deployed server speaks itself)")
     analyze.add_argument("--sample", default="", help="send rows of this dataset's test split (e.g. digits)")
     analyze.add_argument("--payload", default="", help="the request body (JSON), instead of --sample")
     analyze.add_argument("--policy", help="policy file (YAML or JSON)")
@@ -53,7 +54,7 @@ def add_analysis_commands(commands) -> None:
     noise.add_argument("--runs", type=int, default=10, help="A/A runs (default 10, at least 3)")
     noise.add_argument("--duration", default="30s", help="measured time per run and side (default 30s)")
     noise.add_argument("--qps", type=float, default=500.0, help="requests per second to each side (default 500)")
-    noise.add_argument("--protocol", default="kserve-v1", help="as bench")
+    noise.add_argument("--protocol", default="", help="as bench (default: the local model server's own)")
     noise.add_argument("--sample", default="", help="send rows of this dataset's test split (e.g. digits)")
     noise.add_argument("--policy", help="the policy to start from (YAML or JSON)")
     noise.add_argument("--policy-out", required=True, help="where to write the policy with the measured noise")

@@ -204,6 +204,9 @@ def _cmd_submit(args: argparse.Namespace) -> None:
     else:
         submitted = submit_argo(args.argo, parameters, args.namespace, read_token("ARGO_TOKEN", args.token_file),
                                 tls)
+    if args.insecure:
+        print("meshserve submit: warning: the server's TLS certificate was not verified (--insecure); the token "
+              "could have reached anyone on the path", file=sys.stderr)
     print(f"submitted {submitted.kind} {submitted.name}: {submitted.url}")
 
 
@@ -236,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-limit", type=int, help="rows of the test split to use")
     train.add_argument("--data-uri", help="MNIST IDX directory (local path or fsspec URI)")
     train.add_argument("--serialization", default="", help="sklearn: joblib (default; a pickle, loading runs it) or "
-                       "skops (loads only trusted types; served by meshserve's own server)")
+                       "skops (loads only trusted types; served by meshserve's own server); tensorflow: "
+                       "tf-savedmodel (default; TF Serving's layout) or triton (Triton's layout and config.pbtxt)")
     train.set_defaults(handler=_cmd_train)
 
     upload = commands.add_parser("upload", help="publish a model directory as an immutable version")

@@ -119,11 +119,13 @@ TRAIN_TO_SERVE_PARAMETERS = {
     "storage_prefix": f"pvc://{MODELS_CLAIM}/meshserve", "models_claim": MODELS_CLAIM,
     "storage_secret": STORAGE_SECRET, "platform": "kubernetes", "namespace": "default", "runtime": "kserve-raw",
     "router": "istio", "autoscaling": "none", "canary_percent": "10", "min_replicas": "1", "max_replicas": "1",
-    "cpu": "", "memory": "", "gpus": "0", "node_selector": "{}", "tolerations": "[]", "runtime_options": "{}",
-    "router_options": "{}", "qps": "500", "budget_s": "120", "policy": "{}",
+    "scale_target": "0", "scale_metric": "", "metric_selector": "{}", "cpu": "", "memory": "", "gpus": "0",
+    "node_selector": "{}", "tolerations": "[]", "service_account": "", "storage_options": "{}",
+    "runtime_options": "{}", "router_options": "{}", "protocol": "", "qps": "500", "budget_s": "120", "policy": "{}",
 }
 _DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router", "autoscaling", "min_replicas",
-                  "max_replicas", "cpu", "memory", "gpus", "node_selector", "tolerations", "storage_secret",
+                  "max_replicas", "scale_target", "scale_metric", "metric_selector", "cpu", "memory", "gpus",
+                  "node_selector", "tolerations", "service_account", "storage_secret", "storage_options",
                   "runtime_options", "router_options")
 
 
@@ -160,9 +162,9 @@ def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
                 trained.get_artifact("model").with_name("candidate-manifest"),
                 deployed.get_artifact("baseline-manifest").with_name("baseline-manifest"),
                 Parameter(name="platform", value=ref["platform"]), Parameter(name="namespace", value=ref["namespace"]),
-                Parameter(name="protocol", value="kserve-v1"), Parameter(name="sample", value=ref["dataset"]),
+                Parameter(name="protocol", value=ref["protocol"]), Parameter(name="sample", value=ref["dataset"]),
                 Parameter(name="qps", value=ref["qps"]), Parameter(name="budget_s", value=ref["budget_s"]),
-                Parameter(name="policy", value=ref["policy"])])
+                Parameter(name="policy", value=ref["policy"]), Parameter(name="owner", value=RUN_OWNER)])
             finished = finish_rollout(name="finish-rollout", arguments={
                 "name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"],
                 "action": analysed.get_parameter("action"), "owner": RUN_OWNER})

@@ -80,19 +80,27 @@ def train_to_serve_pipeline(
     canary_percent: int = 10,
     min_replicas: int = 1,
     max_replicas: int = 1,
+    scale_target: int = 0,
+    scale_metric: str = "",
+    metric_selector: dict = {},  # noqa: B006
     cpu: str = "",
     memory: str = "",
     gpus: int = 0,
     node_selector: dict = {},  # noqa: B006 (KFP needs literal defaults)
     tolerations: list = [],  # noqa: B006
+    service_account: str = "",
+    storage_options: dict = {},  # noqa: B006
     runtime_options: dict = {},  # noqa: B006
     router_options: dict = {},  # noqa: B006
+    protocol: str = "",
     qps: float = 500.0,
     budget_s: float = 120.0,
     policy: dict = LOCAL_POLICY,
 ):
     """The whole chain. platform local (kfp.local, `make run`) serves on this machine and ignores the
     deployment inputs; platform kubernetes applies them with the run's ServiceAccount (manifests/rbac).
+    The load speaks the runtime's own protocol (KServe: v1 REST, OVMS: v2 gRPC, TF Serving: its REST API)
+    unless `protocol` names another the runtime speaks.
     The analysis measures the canary and a fresh copy of the primary side by side, window by window, for at
     most `budget_s` per side, and stops as soon as it can tell. If any step fails, the exit task rolls back
     the candidate the run left half-deployed."""
@@ -107,17 +115,19 @@ def train_to_serve_pipeline(
         deployed = never_cached(with_model_storage(deploy(
             name=name, storage_uri=published.outputs["storage_uri"], canary_percent=canary_percent,
             platform=platform, namespace=namespace, model_format=framework, runtime=runtime, router=router,
-            autoscaling=autoscaling, min_replicas=min_replicas, max_replicas=max_replicas, cpu=cpu, memory=memory,
-            gpus=gpus, node_selector=node_selector, tolerations=tolerations, storage_secret=storage_secret,
-            runtime_options=runtime_options, router_options=router_options, owner=RUN_OWNER), models_claim,
+            autoscaling=autoscaling, min_replicas=min_replicas, max_replicas=max_replicas, scale_target=scale_target,
+            scale_metric=scale_metric, metric_selector=metric_selector, cpu=cpu, memory=memory, gpus=gpus,
+            node_selector=node_selector, tolerations=tolerations, service_account=service_account,
+            storage_secret=storage_secret, storage_options=storage_options, runtime_options=runtime_options,
+            router_options=router_options, owner=RUN_OWNER), models_claim,
             storage_secret))
         deployed.set_display_name("deploy canary")
         # One analysis step for both cases: beside a primary it measures the canary against a fresh copy of
         # the primary until it can tell; a first deploy is judged on its SLOs alone.
         analysed = never_cached(analyze(name=name, candidate_manifest=published.outputs["manifest"],
                            baseline_manifest=deployed.outputs["baseline_manifest"], platform=platform,
-                           namespace=namespace, protocol="kserve-v1", sample=dataset, qps=qps, budget_s=budget_s,
-                           policy=policy))
+                           namespace=namespace, protocol=protocol, sample=dataset, qps=qps, budget_s=budget_s,
+                           policy=policy, owner=RUN_OWNER))
         analysed.set_display_name("analyze canary against baseline")
         action = analysed.outputs["action"]
         never_cached(finish_rollout(name=name, action=action, platform=platform, namespace=namespace,

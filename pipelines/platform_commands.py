@@ -35,6 +35,8 @@ def add_platform_commands(commands) -> None:
         _platform_flags(sub)
         sub.add_argument("--name", required=True, help="the model")
         sub.add_argument("--namespace", default="default", help="kubernetes: the model's namespace")
+        sub.add_argument("--take-over", action="store_true", help="act on a rollout a live pipeline run holds "
+                         "(status names the run and its lease)")
         sub.set_defaults(handler=handler)
     status = commands.add_parser("status", help="versions, weights, readiness and how clients reach each model")
     _platform_flags(status)
@@ -89,13 +91,13 @@ def _cmd_deploy(args: argparse.Namespace) -> None:
 
 def _cmd_promote(args: argparse.Namespace) -> None:
     platform = _platform(args)
-    version = platform.promote(ModelRef(args.name, args.namespace))
+    version = platform.promote(ModelRef(args.name, args.namespace), take_over=args.take_over)
     print(f"promoted {args.name} {version.version}: it now takes all traffic")
 
 
 def _cmd_rollback(args: argparse.Namespace) -> None:
     platform = _platform(args)
-    primary = platform.rollback(ModelRef(args.name, args.namespace))
+    primary = platform.rollback(ModelRef(args.name, args.namespace), take_over=args.take_over)
     print(f"rolled back {args.name}: " + (f"{primary.version} takes all traffic" if primary else "no version left"))
 
 
@@ -127,6 +129,8 @@ def _print_model(model: ModelStatus) -> None:
     clients = model.clients
     headers = " ".join(f"{key}: {value}" for key, value in (clients.headers if clients else {}).items())
     print(f"{model.name}  {clients.url if clients else ''}  {headers}".rstrip())
+    if model.rollout:
+        print(f"  rollout: {model.rollout}")
     for v in model.versions:
         up = sum(instance.ready for instance in v.instances)
         health = "ready" if v.ready else "DOWN" if not v.instances or up == 0 else "DEGRADED"

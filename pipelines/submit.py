@@ -16,13 +16,13 @@ import json
 import os
 import re
 import ssl
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -64,14 +64,12 @@ def read_token(env_name: str, token_file: str) -> str:
 
 def tls_context(ca_file: str = "", insecure: bool = False) -> ssl.SSLContext:
     """How the server's certificate is checked: against this machine's CAs, or only the CA in `ca_file` (a
-    private CA, as most on-premises KFP and Argo servers have), or not at all with `insecure` (said on stderr)."""
+    private CA, as most on-premises KFP and Argo servers have), or not at all with `insecure` (the command warns)."""
     if ca_file and insecure:
         raise InvalidInputError("insecure", "--insecure skips the check that --ca-file configures",
                                 "pass --ca-file to trust a private CA, or --insecure alone")
     if insecure:
-        print("meshserve submit: warning: TLS certificates are not verified (--insecure); the token can reach "
-              "anyone on the path", file=sys.stderr)
-        return ssl._create_unverified_context()  # the user asked for it, and was warned
+        return ssl._create_unverified_context()  # the user asked for it; the command warns
     if not ca_file:
         return ssl.create_default_context()
     text = read_bounded(Path(ca_file), "ca_file", 1 << 20)
@@ -94,15 +92,24 @@ def parse_parameters(pairs: list[str]) -> dict[str, str]:
 
 
 def kfp_arguments(parameters: dict[str, str], pipeline_file: Path = KFP_PIPELINE) -> dict:
-    """The run's arguments, typed as the compiled pipeline declares them; an unknown name is an error."""
-    spec = next(doc for doc in yaml.safe_load_all(pipeline_file.read_text()) if doc and "root" in doc)
-    declared = spec["root"]["inputDefinitions"]["parameters"]
+    """The run's arguments, typed as the compiled pipeline declares them; an unknown name, or a deployment the
+    run would refuse, is an error."""
+    declared = _kfp_declared(pipeline_file)
     arguments = {}
     for name, value in parameters.items():
         if name not in declared:
             raise InvalidInputError(name, "is not a parameter of the pipeline", f"use one of {', '.join(declared)}")
         arguments[name] = _typed(name, value, declared[name]["parameterType"])
+    defaults = {name: int(entry["defaultValue"]) if entry["parameterType"] == "NUMBER_INTEGER" else
+                entry.get("defaultValue") for name, entry in declared.items()}  # KFP writes integers as 10.0
+    check_rollout_inputs(defaults | arguments)
     return arguments
+
+
+def _kfp_declared(pipeline_file: Path = KFP_PIPELINE) -> dict:
+    """The compiled pipeline's input parameters: name -> type and default."""
+    spec = next(doc for doc in yaml.safe_load_all(pipeline_file.read_text()) if doc and "root" in doc)
+    return spec["root"]["inputDefinitions"]["parameters"]
 
 
 def _typed(name: str, value: str, parameter_type: str):
@@ -127,13 +134,46 @@ def _typed(name: str, value: str, parameter_type: str):
                                 "pass a value of that type") from None
 
 
+_SPEC_INPUTS = ("namespace", "runtime", "router", "autoscaling", "min_replicas", "max_replicas", "scale_target",
+                "scale_metric", "metric_selector", "cpu", "memory", "gpus", "node_selector", "tolerations",
+                "service_account", "storage_secret", "storage_options", "runtime_options", "router_options")
+
+
+def check_rollout_inputs(values: dict[str, Any]) -> None:
+    """Refuse, before anything is submitted, a run whose deploy or analysis would refuse its inputs: a runtime,
+    router and autoscaler that cannot work together, or a baseline copy the router cannot reach. `values` are the
+    pipeline's inputs (defaults and arguments, by their KFP names)."""
+    from components.deployment.spec import spec_from_mapping
+    from components.gate.policy import policy_from_dict
+    from components.platform.kubernetes.render import check_deployment
+    from components.routing.registry import mesh_routes_for
+    from components.runtimes.base import runtime_for
+    from components.steps.deploy.core import cluster_spec_fields
+
+    fields = cluster_spec_fields(model_format=values["framework"], **{key: values[key] for key in _SPEC_INPUTS})
+    router = mesh_routes_for(fields["router"])
+    spec = check_deployment(spec_from_mapping({  # a later run's deploy: a candidate beside a primary
+        "name": values["name"], "version": "candidate", "primary_version": "primary" if router.side_by_side else "",
+        "storage_uri": "pvc://models/m/v", "canary_percent": values["canary_percent"], **fields}))
+    shared = runtime_for(spec.runtime).shared_routing
+    if policy_from_dict(values["policy"]).analysis.baseline == "copy" and (shared or not router.side_by_side):
+        raise InvalidInputError("policy", f"router {spec.router} with runtime {spec.runtime} cannot route a fresh copy "
+                                "of the primary beside the canary, which the analysis measures by default",
+                                "pass -p policy='{\"analysis\": {\"baseline\": \"primary\"}}'"
+                                + ("" if shared else ", or route with istio or asm"))
+
+
 def argo_parameters(parameters: dict[str, str], template_file: Path = ARGO_TEMPLATE_FILE) -> list[str]:
     """The workflow's NAME=VALUE parameters; an unknown name is an error."""
-    declared = [p["name"] for p in yaml.safe_load(template_file.read_text())["spec"]["arguments"]["parameters"]]
+    defaults = {p["name"]: str(p.get("value", "")) for p in
+                yaml.safe_load(template_file.read_text())["spec"]["arguments"]["parameters"]}
     for name in parameters:
-        if name not in declared:
+        if name not in defaults:
             raise InvalidInputError(name, "is not a parameter of the WorkflowTemplate",
-                                    f"use one of {', '.join(declared)}")
+                                    f"use one of {', '.join(defaults)}")
+    types = {name.replace("_", "-"): entry["parameterType"] for name, entry in _kfp_declared().items()}
+    check_rollout_inputs({name.replace("-", "_"): _typed(name, value, types.get(name, "STRING"))
+                          for name, value in (defaults | parameters).items()})
     return [f"{name}={value}" for name, value in parameters.items()]
 
 

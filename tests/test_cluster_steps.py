@@ -70,9 +70,30 @@ def test_the_cli_deploys_reports_and_promotes_on_a_cluster(cluster, kube_server,
     assert main(["status", *cluster_flags, "--namespace", cluster, "--json"]) == 0
     status = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert status["models"][0]["versions"] == [{"track": "primary", "version": "v1", "weight": 100, "ready": True,
-                                                "storage_uri": "pvc://models/bert/v1", "instances": []}]
+                                                "storage_uri": "pvc://models/bert/v1", "instances": [],
+                                                "owner": ""}]
 
 
 def test_a_local_deploy_refuses_cluster_flags(capsys):
     code = main(["deploy", "--name", "digits", "--storage-uri", "pvc://m/digits/v1", "--runtime", "kserve-raw"])
     assert code == 2 and "runtime: applies to --platform kubernetes only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime, model_format, protocol, models", [
+    ("kserve-raw", "sklearn", "kserve-v1", ("digits", "digits")),
+    ("tfserving", "tensorflow", "tfserving-rest", ("digits", "digits")),
+    ("ovms", "openvino", "v2-grpc", ("digits", "digits")),
+    ("modelmesh", "sklearn", "v2-grpc", ("digits-v2", "digits-v1")),  # each version a model of its own
+])
+def test_the_analysis_speaks_the_runtimes_own_protocol_to_each_sides_model(cluster, kube_server, runtime,
+                                                                          model_format, protocol, models):
+    from components.platform.kubernetes.platform import KubernetesPlatform
+    from components.platform.protocol import ModelRef
+
+    fields = cluster_spec_fields(namespace=cluster, runtime=runtime, router="istio", model_format=model_format)
+    run_deploy("digits", "pvc://models/digits/v1", 0, "kubernetes", fields | {"version": "v1"})
+    run_finish("digits", "promote", "kubernetes", cluster)
+    run_deploy("digits", "pvc://models/digits/v2", 0, "kubernetes", fields | {"version": "v2"})
+    sides = KubernetesPlatform(kube_server.admin()).analysis_sides("digits", cluster)
+    assert sides.protocols[0] == protocol and (sides.candidate_model, sides.baseline_model) == models
+    KubernetesPlatform(kube_server.admin()).rollback(ModelRef("digits", cluster))

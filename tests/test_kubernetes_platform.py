@@ -500,3 +500,76 @@ def _another_ca(tmp_path) -> bytes:
                     "-days", "1", "-keyout", str(tmp_path / "ca.key"), "-out", str(tmp_path / "ca.pem")],
                    check=True, capture_output=True)
     return (tmp_path / "ca.pem").read_bytes()
+
+
+# KServe Serverless: the candidate goes into the model's one InferenceService with canaryTrafficPercent (seed 002).
+
+def serverless(namespace: str, version: str, canary: int = 0) -> DeploymentSpec:
+    return digits(namespace, version, runtime="kserve", router="kserve-canary", canary_percent=canary)
+
+
+def predictor_spec(server, namespace) -> dict:
+    return isvc(server, namespace, "digits")["spec"]["predictor"]
+
+
+def test_a_serverless_canary_rolls_out_inside_the_inferenceservice_and_promotes(kube_server, kube_namespace):
+    model = ModelRef("digits", kube_namespace)
+    with controller(kube_server, kube_namespace):
+        cluster = platform(kube_server)
+        cluster.deploy_spec(serverless(kube_namespace, "v1", 10))  # a first deploy takes all traffic
+        cluster.promote(model)
+        assert "canaryTrafficPercent" not in predictor_spec(kube_server, kube_namespace)
+        generation = isvc(kube_server, kube_namespace, "digits")["metadata"]["generation"]
+        cluster.deploy_spec(serverless(kube_namespace, "v2", 10))
+        predictor = predictor_spec(kube_server, kube_namespace)
+        assert predictor["canaryTrafficPercent"] == 10 and predictor["model"]["storageUri"].endswith("/v2")
+        assert isvc(kube_server, kube_namespace, "digits")["metadata"]["annotations"][
+            "serving.kserve.io/enable-tag-routing"] == "true"
+        # one change of the spec, so one new revision: the new model and its share arrive together (the new
+        # revision never takes all traffic first)
+        assert isvc(kube_server, kube_namespace, "digits")["metadata"]["generation"] == generation + 1
+        status = cluster.status(kube_namespace).model("digits")
+        assert [(v.track, v.version, v.weight) for v in status.versions] == [("primary", "v1", 90),
+                                                                             ("canary", "v2", 10)]
+        sides = cluster.analysis_sides("digits", kube_namespace)  # each revision alone, by KServe's tag routing
+        assert sides.candidate_headers == (f"Host: latest-digits-predictor.{kube_namespace}.example.com",)
+        assert sides.baseline_headers == (f"Host: prev-digits-predictor.{kube_namespace}.example.com",)
+        assert sides.candidate_url == sides.baseline_url == "http://istio-ingressgateway.istio-system.svc.cluster.local"
+        assert cluster.promote(model).version == "v2"
+        predictor = predictor_spec(kube_server, kube_namespace)
+        assert "canaryTrafficPercent" not in predictor and predictor["model"]["storageUri"].endswith("/v2")
+        time.sleep(0.5)  # the controller rolls the latest revision out
+        assert [(v.track, v.version, v.weight) for v in cluster.status(kube_namespace).model("digits").versions] == [
+            ("primary", "v2", 100)]
+
+
+def test_a_serverless_rollback_restores_the_recorded_inferenceservice_exactly(kube_server, kube_namespace):
+    model = ModelRef("digits", kube_namespace)
+    with controller(kube_server, kube_namespace):
+        cluster = platform(kube_server)
+        cluster.deploy_spec(serverless(kube_namespace, "v1"))
+        cluster.promote(model)
+        before = isvc(kube_server, kube_namespace, "digits")
+        cluster.deploy_spec(serverless(kube_namespace, "v2", 25))
+        assert predictor_spec(kube_server, kube_namespace)["canaryTrafficPercent"] == 25
+        assert cluster.rollback(model).version == "v1"
+        after = isvc(kube_server, kube_namespace, "digits")
+        assert after["spec"] == before["spec"]  # storageUri back, canaryTrafficPercent gone: the recorded spec
+        assert after["metadata"]["labels"] == before["metadata"]["labels"]
+        assert after["metadata"]["annotations"] == before["metadata"]["annotations"]
+        assert list(cluster.status(kube_namespace).model("digits").tracks().values()) == ["v1"]
+
+
+def test_a_serverless_canary_that_never_gets_ready_puts_the_inferenceservice_back(kube_server, kube_namespace):
+    model = ModelRef("digits", kube_namespace)
+    with controller(kube_server, kube_namespace,
+                    lambda obj: ("failed", "model.joblib: invalid load key") if obj["spec"]["predictor"]["model"][
+                        "storageUri"].endswith("/v2") else "ready"):
+        cluster = platform(kube_server, timeout=5.0)
+        cluster.deploy_spec(serverless(kube_namespace, "v1"))
+        cluster.promote(model)
+        before = isvc(kube_server, kube_namespace, "digits")["spec"]
+        with pytest.raises(PlatformError, match="invalid load key"):
+            cluster.deploy_spec(serverless(kube_namespace, "v2", 10))
+        assert isvc(kube_server, kube_namespace, "digits")["spec"] == before  # v1 serves, as it did
+        assert cluster.status(kube_namespace).model("digits").tracks() == {"primary": "v1"}

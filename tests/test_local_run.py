@@ -28,7 +28,7 @@ def test_first_run_deploys_analyses_and_finishes_the_rollout(isolated_state):
         assert f"analysis: {trace['looks_taken']} look(s)" in summary
         status = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "status", "--json"],
                                 capture_output=True, text=True, env=env, check=True)
-        versions = json.loads(status.stdout)["models"].get("digits", [])
+        versions = versions_of(json.loads(status.stdout), "digits")
         if verdict["action"] == "promote":
             assert [(v["track"], v["weight"], v["ready"]) for v in versions] == [("primary", 100, True)]
             record = json.loads((isolated_state / "platform.json").read_text())["models"]["digits"]
@@ -73,7 +73,7 @@ def test_a_rollout_measures_candidate_and_baseline_side_by_side(isolated_state, 
         assert abs((started[0] - started[1]).total_seconds()) < 0.1  # measured side by side
         status = subprocess.run(cli + ["local", "status", "--json"], capture_output=True, text=True, env=env,
                                 check=True)
-        versions = json.loads(status.stdout)["models"]["digits"]
+        versions = versions_of(json.loads(status.stdout), "digits")
         kept = verdict["candidate_model"] if verdict["action"] == "promote" else verdict["baseline_model"]
         assert [(v["track"], v["weight"], v["ready"]) for v in versions] == [("primary", 100, True)]
         assert versions[0]["version"] == "v" + kept["model_digest"][:12]
@@ -105,3 +105,8 @@ def test_task_progress_shows_one_line_per_task_start_and_end_and_a_failures_last
                                                          ["upload", "started"], ["upload", "failure"]]
     assert lines[4:] == ["    | meshserve upload: error: credentials: access denied; set AWS keys"]
     assert "executor_input" not in terminal.getvalue()
+
+
+def versions_of(status: dict, name: str) -> list[dict]:
+    """A model's versions in `status --json` (none when it is not deployed)."""
+    return next((model["versions"] for model in status["models"] if model["name"] == name), [])

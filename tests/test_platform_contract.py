@@ -8,6 +8,7 @@ version is published, made unready or made to fail, and how the live tracks are 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -20,8 +21,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from components.deployment.spec import spec_from_mapping
-from components.errors import PlatformError
+from components.errors import InvalidInputError, PlatformError
 from components.platform.protocol import Deployed, DeployRequest, ModelRef, ModelStatus, Platform
+from components.rollout.rules import LeaseHeldError, NotOwnedError
 
 
 @dataclass
@@ -246,3 +248,62 @@ def test_a_version_that_fails_while_deploying_leaves_the_primary_serving(harness
     with pytest.raises(PlatformError):
         h.platform.deploy(h.broken())
     assert h.tracks() == {"primary": h.names[0]}
+
+
+# Rollout ownership: the run that deployed a canary holds the rollout until it promotes or rolls back.
+
+def _owned(h: Harness, index: int, canary: int, owner: str) -> DeployRequest:
+    return dataclasses.replace(h.request(index, canary), owner=owner)
+
+
+def test_a_second_run_is_refused_naming_the_run_that_holds_the_rollout(harness):
+    h = harness
+    _serve_first(h)
+    h.platform.deploy(_owned(h, 1, 20, "run-a"))
+    with pytest.raises(InvalidInputError, match=rf"already has a canary \({h.names[1]}, owned by run-a for \d+ s"):
+        h.platform.deploy(_owned(h, 1, 20, "run-b"))
+    with pytest.raises(NotOwnedError, match="deployed by run-a, not by run-b"):  # run B's exit handler
+        h.platform.rollback(h.model, owner="run-b")
+    assert h.status().rollout.startswith("owned by run-a") and h.tracks() == {"primary": h.names[0],
+                                                                               "canary": h.names[1]}
+    assert h.platform.promote(h.model, owner="run-a").version == h.names[1]
+    assert h.status().rollout == ""
+
+
+def test_a_person_takes_over_a_live_runs_rollout_only_by_saying_so(harness):
+    h = harness
+    _serve_first(h)
+    h.platform.deploy(_owned(h, 1, 20, "run-a"))
+    with pytest.raises(LeaseHeldError, match="^name: digits's rollout is owned by run-a .* with --take-over"):
+        h.platform.rollback(h.model)
+    assert h.tracks() == {"primary": h.names[0], "canary": h.names[1]}
+    kept = h.platform.rollback(h.model, take_over=True)
+    assert kept is not None and kept.version == h.names[0] and h.tracks() == {"primary": h.names[0]}
+
+
+def test_a_held_canary_waits_for_a_person_and_refuses_other_runs(harness):
+    h = harness
+    _serve_first(h)
+    h.platform.deploy(_owned(h, 1, 20, "run-a"))
+    h.platform.hold(h.model, "run-a")  # run A's analysis was inconclusive and its policy says hold
+    assert h.status().rollout == "held by run-a for a person's promote or rollback"
+    with pytest.raises(InvalidInputError, match="held by run-a"):
+        h.platform.deploy(_owned(h, 1, 20, "run-b"))
+    assert h.platform.promote(h.model).version == h.names[1]  # the person it waited for: no flag needed
+
+
+def test_a_dead_runs_rollout_is_taken_over_once_its_lease_expires(harness, monkeypatch):
+    h = harness
+    _serve_first(h)
+    monkeypatch.setenv("MESHSERVE_ROLLOUT_LEASE_S", "1")
+    h.platform.deploy(_owned(h, 1, 20, "run-a"))  # run A dies here: nothing renews its lease
+    time.sleep(1.5)
+    assert "run-a's lease expired" in h.status().rollout
+    monkeypatch.delenv("MESHSERVE_ROLLOUT_LEASE_S")
+    h.platform.deploy(_owned(h, 1, 30, "run-b"))  # takes over: run A's canary is rolled back first
+    status = h.status()
+    assert {v.track: (v.version, v.owner) for v in status.versions} == {
+        "primary": (h.names[0], ""), "canary": (h.names[1], "run-b")}
+    assert h.weights() == {"primary": 70, "canary": 30} and status.rollout.startswith("owned by run-b")
+    with pytest.raises(NotOwnedError):  # run A, were it only slow, has lost its rollout
+        h.platform.renew(h.model, "run-a")

@@ -55,7 +55,7 @@ def test_an_argo_workflow_is_submitted_from_the_template(argo_server, monkeypatc
     token_file.write_text(TOKEN + "\n")
     monkeypatch.delenv("ARGO_TOKEN", raising=False)
     code = main(["submit", "--argo", argo_server.url, "--namespace", "ml", "--token-file", str(token_file),
-                 "-p", "runtime=tfserving", "-p", "router=none"])
+                 "-p", "runtime=tfserving", "-p", "framework=tensorflow"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out.strip() == f"submitted workflow meshserve-train-to-serve-x7k2q: {argo_server.url}/workflows/ml/" \
@@ -64,7 +64,7 @@ def test_an_argo_workflow_is_submitted_from_the_template(argo_server, monkeypatc
     assert (submit.method, submit.path) == ("POST", "/api/v1/workflows/ml/submit")
     assert submit.body["resourceKind"] == "WorkflowTemplate"
     assert submit.body["resourceName"] == "meshserve-train-to-serve"
-    assert submit.body["submitOptions"]["parameters"] == ["runtime=tfserving", "router=none"]
+    assert submit.body["submitOptions"]["parameters"] == ["runtime=tfserving", "framework=tensorflow"]
     assert submit.headers["authorization"] == f"Bearer {TOKEN}"
 
 
@@ -122,3 +122,35 @@ def test_a_redirect_to_another_origin_never_carries_the_token(kind, flag, env, m
     assert code == 2 and len(err.splitlines()) == 1, err
     assert elsewhere.requests and all("authorization" not in r.headers for r in elsewhere.requests)
     assert TOKEN not in err
+
+
+# A run its deploy or analysis would refuse is refused before anything is submitted, with the reason.
+REFUSED = [
+    (["runtime=tfserving"], "model_format: runtime tfserving does not serve sklearn models"),
+    (["runtime=modelmesh"], "canary_percent: ModelMesh routes by model name"),
+    (["runtime=modelmesh", "canary_percent=0"],
+     "policy: router istio with runtime modelmesh cannot route a fresh copy"),
+    (["router=none"], "canary_percent: no router splits traffic"),
+    (["router=none", "canary_percent=0"], "policy: router none with runtime kserve-raw cannot route a fresh copy"),
+    (["autoscaling=kpa"], "autoscaling: kpa with runtime kserve-raw"),
+]
+
+
+@pytest.mark.parametrize("kind", ["kfp", "argo"])
+@pytest.mark.parametrize("parameters, message", REFUSED, ids=[" ".join(p) for p, _ in REFUSED])
+def test_a_run_the_deploy_or_analysis_would_refuse_is_refused_at_submit(kind, parameters, message, capsys,
+                                                                        monkeypatch, request):
+    server = request.getfixturevalue(f"{kind}_server")
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    monkeypatch.setenv("ARGO_TOKEN", TOKEN)
+    names = [p if kind == "kfp" else p.split("=", 1)[0].replace("_", "-") + "=" + p.split("=", 1)[1]
+             for p in parameters]
+    code = main(["submit", f"--{kind}", server.url, *[flag for p in names for flag in ("-p", p)]])
+    assert code == 2 and message in capsys.readouterr().err
+    assert server.requests == []  # nothing reached the server
+
+
+def test_modelmesh_through_the_pipeline_with_its_own_analysis_baseline_is_submitted(kfp_server, monkeypatch):
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    assert main(["submit", "--kfp", kfp_server.url, "-p", "runtime=modelmesh", "-p", "canary_percent=0",
+                 "-p", 'policy={"analysis": {"baseline": "primary"}}']) == 0

@@ -64,7 +64,7 @@ def https_server(request, private_ca, monkeypatch):
 
 
 def _submit(kind: str, url: str, *flags: str) -> int:
-    return main(["submit", f"--{kind}", url, "-p", "runtime=tfserving", *flags])
+    return main(["submit", f"--{kind}", url, "-p", "runtime=kserve-raw", *flags])
 
 
 def test_the_default_refuses_a_certificate_this_machine_does_not_trust(https_server, capsys):
@@ -86,7 +86,7 @@ def test_ca_file_trusts_the_private_ca(https_server, private_ca, capsys):
 def test_insecure_submits_and_warns(https_server, capsys):
     kind, server = https_server
     assert _submit(kind, server.url, "--insecure") == 0
-    assert "TLS certificates are not verified (--insecure)" in capsys.readouterr().err
+    assert "the server's TLS certificate was not verified (--insecure)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content, message", [

@@ -168,7 +168,7 @@ class LocalPlatform:
         record, canary = self._record_with_canary(name)
         url = self._router_url()
         return AnalysisSides(url, baseline_url=url if record.primary is not None else "",
-                             instances=len(processes_of(canary)))
+                             instances=len(processes_of(canary)), protocols=self.runtime.protocols)
 
     def start_baseline(self, name: str, namespace: str = "") -> AnalysisSides:
         """Start a fresh copy of the primary for an analysis, with as many processes as the canary, reachable
@@ -182,6 +182,7 @@ class LocalPlatform:
         version = self.rollout.start_baseline(name, copy)
         url = self._router_url()
         return AnalysisSides(url, baseline_url=url, baseline_headers=(f"{TRACK_HEADER}: baseline",),
+                             protocols=self.runtime.protocols,
                              instances=instances, baseline_version=version.version)
 
     def stop_baseline(self, name: str, namespace: str = "") -> None:
@@ -195,17 +196,25 @@ class LocalPlatform:
             raise InvalidInputError("name", f"{name} has no canary to analyse", "deploy a new version first")
         return record, record.canary
 
-    def promote(self, model: ModelRef, owner: str = "") -> Version:
+    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version:
         """Make the (healthy) canary the primary with all traffic; stop the old primary once drained (`owner`: only
-        if that run deployed the canary)."""
+        if that run deployed the canary; `take_over`: a person acting on a live run's rollout)."""
         self.converge()
-        return self.rollout.promote(model.name, owner)
+        return self.rollout.promote(model.name, owner, take_over)
 
-    def rollback(self, model: ModelRef, owner: str = "") -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version | None:
         """Send all traffic back to the (healthy) primary and stop the canary (with no primary, remove the model;
-        `owner`: only if that run deployed the canary)."""
+        `owner`: only if that run deployed the canary; `take_over`: a person acting on a live run's rollout)."""
         self.converge()
-        return self.rollout.rollback(model.name, owner)
+        return self.rollout.rollback(model.name, owner, take_over)
+
+    def renew(self, model: ModelRef, owner: str) -> None:
+        """Extend the owner's lease on the model's rollout."""
+        self.rollout.renew(model.name, owner)
+
+    def hold(self, model: ModelRef, owner: str) -> None:
+        """Leave the owner's canary for a person."""
+        self.rollout.hold(model.name, owner)
 
     def status(self, namespace: str = "") -> PlatformStatus:
         """The router's listeners and, per model, each version's weight as nginx's config in force gives it, the
@@ -225,7 +234,8 @@ class LocalPlatform:
         versions = tuple(self._version_status(track, version, live.get(version.version, 0))
                          for track, version in record.tracks())
         return ModelStatus(name, ClientEndpoint(url, model_headers(name)), versions,
-                           drift_text("nginx's config gives", live, record.routed_weights()))
+                           drift_text("nginx's config gives", live, record.routed_weights()),
+                           rollout=record.lease_text(time.time()))
 
     def _live_split(self, name: str, versions: list[Version]) -> dict[str, int]:
         """Each version's share (percent) of the model's traffic in nginx's config in force."""
@@ -293,7 +303,7 @@ class LocalPlatform:
         instances = tuple(InstanceStatus(p.pid, f"127.0.0.1:{p.http_port}", f"127.0.0.1:{p.grpc_port}",
                                          self.runtime.ready(p)) for p in processes_of(version))
         return VersionStatus(track, version.version, weight, all(i.ready for i in instances), version.storage_uri,
-                             instances)
+                             instances, version.owner)
 
 
 def _versions(record: ModelRecord) -> list[Version]:

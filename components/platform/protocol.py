@@ -74,6 +74,7 @@ class VersionStatus:
     ready: bool
     storage_uri: str
     instances: tuple[InstanceStatus, ...] = ()
+    owner: str = ""  # the run that deployed it ("" by hand)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class ModelStatus:
     versions: tuple[VersionStatus, ...] = ()
     drift: str = ""
     error: str = ""
+    rollout: str = ""  # who holds the rollout, and until when ("": nobody)
 
     def tracks(self) -> dict[str, str]:
         """Track -> version name."""
@@ -144,11 +146,18 @@ class Platform(Protocol):
         """Every model's versions as they are live (weights from the router, readiness from the workloads),
         with any drift from the rollout record."""
 
-    def promote(self, model: ModelRef, owner: str = "") -> Version:
-        """Make the (healthy) canary the primary with all traffic (`owner`: only if that run deployed it)."""
+    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version:
+        """Make the (healthy) canary the primary with all traffic (`owner`: only if that run deployed it; a person
+        needs `take_over` while the run's lease is live)."""
 
-    def rollback(self, model: ModelRef, owner: str = "") -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version | None:
         """Remove the canary; the primary keeps all traffic (None when no version is left)."""
+
+    def renew(self, model: ModelRef, owner: str) -> None:
+        """The owner is still at work on its rollout: extend its lease."""
+
+    def hold(self, model: ModelRef, owner: str) -> None:
+        """The owner's run ends leaving its canary for a person to promote or roll back."""
 
     def analysis_sides(self, name: str, namespace: str) -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary."""

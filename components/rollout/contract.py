@@ -78,6 +78,8 @@ class ModelRecord:
     routes_before: dict | None = None  # the router's snapshot; None: no route existed
     canary_percent: int = 0
     baseline: Version | None = None
+    lease_expires: float = 0.0  # the canary's owner holds the rollout until then (epoch s; renewed while it works)
+    held: bool = False  # the owner's run ended holding the canary: it waits for a person's promote or rollback
 
     @property
     def empty(self) -> bool:
@@ -106,7 +108,8 @@ class ModelRecord:
         """The JSON form kept by a state store."""
         return {"primary": self.primary and self.primary.to_dict(), "canary": self.canary and self.canary.to_dict(),
                 "routes_before": self.routes_before, "canary_percent": self.canary_percent,
-                "baseline": self.baseline and self.baseline.to_dict()}
+                "baseline": self.baseline and self.baseline.to_dict(), "lease_expires": self.lease_expires,
+                "held": self.held}
 
     @classmethod
     def from_dict(cls, data: dict, details_from: DetailsReader) -> ModelRecord:
@@ -115,13 +118,31 @@ class ModelRecord:
         versions = {track: Version.from_dict(data.get(track), details_from) for track in ("primary", "canary",
                                                                                            "baseline")}
         return cls(versions["primary"], versions["canary"], data.get("routes_before"),
-                   int(data.get("canary_percent") or 0), versions["baseline"])
+                   int(data.get("canary_percent") or 0), versions["baseline"], float(data.get("lease_expires") or 0),
+                   bool(data.get("held")))
+
+    def lease_holder(self, now: float) -> str:
+        """The run that holds the rollout now ("" when none: no canary, deployed by hand, or its lease expired)."""
+        if self.canary is None or not self.canary.owner:
+            return ""
+        return self.canary.owner if self.held or now < self.lease_expires else ""
+
+    def lease_text(self, now: float) -> str:
+        """Who holds the rollout, for people ("" when nobody does)."""
+        holder = self.lease_holder(now)
+        if not holder:
+            owner = self.canary.owner if self.canary else ""
+            return f"{owner}'s lease expired {now - self.lease_expires:.0f} s ago" if owner else ""
+        if self.held:
+            return f"held by {holder} for a person's promote or rollback"
+        return f"owned by {holder} for {self.lease_expires - now:.0f} s more (renewed while it works)"
 
 
 @dataclass(frozen=True)
 class AnalysisSides:
     """How an analysis's load reaches the candidate and the baseline (baseline URL "" on a first deploy), how
-    many instances serve each side, and the baseline copy's version name when there is one."""
+    many instances serve each side, the baseline copy's version name when there is one, and the protocols the
+    versions' server speaks (the first is its own: the load's unless the user names another)."""
 
     candidate_url: str
     candidate_headers: tuple[str, ...] = (f"{TRACK_HEADER}: canary",)
@@ -129,6 +150,9 @@ class AnalysisSides:
     baseline_headers: tuple[str, ...] = (f"{TRACK_HEADER}: primary",)
     instances: int = 1
     baseline_version: str = ""
+    protocols: tuple[str, ...] = ("kserve-v1",)  # what the versions' server speaks, its own first
+    candidate_model: str = ""  # the model name requests for each side carry ("": the model's own name)
+    baseline_model: str = ""
 
     @property
     def with_baseline(self) -> bool:

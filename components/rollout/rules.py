@@ -7,8 +7,13 @@
   force), then the old primary is removed and the record forgotten.
 - rollback: the primary (if any) must be healthy; the recorded routes are restored exactly, then the
   canary is removed.
-- ownership: a canary keeps the run that deployed it; a promote or rollback that names an owner acts only
-  on that owner's canary, so one pipeline run's exit handler never rolls back another run's candidate.
+- ownership: a canary keeps the run that deployed it, and that run holds the rollout under a lease from
+  deploy to promote or rollback, renewed while it works (the analysis renews it at every look). A promote or
+  rollback that names an owner acts only on that owner's canary, so one run's exit handler never rolls back
+  another run's candidate; another run's deploy is refused naming the owner; a person needs `take_over` while
+  the lease is live. A run that dies stops renewing: once its lease expires, the next run's deploy takes the
+  rollout over (it rolls the dead run's canary back first). A run that ends holding its canary (the analysis
+  could not decide, and the policy says hold) leaves it held for a person: it never expires.
 - baseline: for an analysis, a fresh copy of the primary (its model, the canary's resources) starts
   beside both, reachable only by the track header, and is removed afterwards. Promote and rollback
   remove a copy an interrupted analysis left.
@@ -24,6 +29,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
+import time
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -39,6 +46,17 @@ from components.rollout.contract import (
     Version,
     VersionRuntime,
 )
+
+LEASE_ENV = "MESHSERVE_ROLLOUT_LEASE_S"
+LEASE_S = 900.0  # a run's hold on its rollout without renewal; the analysis renews it at every look
+log = logging.getLogger(__name__)
+
+
+def lease_seconds() -> float:
+    """How long a run holds its rollout without renewing it: $MESHSERVE_ROLLOUT_LEASE_S, else 15 minutes."""
+    from components.inputs import seconds_from_env
+
+    return seconds_from_env(LEASE_ENV) or LEASE_S
 
 
 class Rollout:
@@ -56,10 +74,16 @@ class Rollout:
         name = candidate.name
         with self.state.transaction(name) as record:
             self.settle(name, record)
-            check_deployable(candidate, record)
+            now = time.time()
+            check_deployable(candidate, record, now)
+            if record.canary is not None:  # a dead run's: its lease expired (check_deployable refuses the rest)
+                log.warning("%s: %s; rolling its canary %s back to take the rollout over", name,
+                            record.lease_text(now), record.canary.version)
+                self._roll_back(name, record)
             before = self.router.snapshot(name)
             version = dataclasses.replace(self.runtime.start(candidate), owner=candidate.owner)
-            after = _changed(record, canary=version, canary_percent=candidate.canary_percent, routes_before=before)
+            after = _changed(record, canary=version, canary_percent=candidate.canary_percent, routes_before=before,
+                             lease_expires=now + lease_seconds() if candidate.owner else 0.0, held=False)
             self._begin(name, "deploy", record, after, _snapshot_of(after, name))
             try:
                 self.router.reconcile(after.route(name, candidate.canary_percent))
@@ -71,11 +95,13 @@ class Rollout:
         self.journal.end(name)
         return version
 
-    def promote(self, name: str, owner: str = "") -> Version:
-        """All traffic to the (healthy) canary, then remove the old primary (`owner`: only that run's canary)."""
+    def promote(self, name: str, owner: str = "", take_over: bool = False) -> Version:
+        """All traffic to the (healthy) canary, then remove the old primary (`owner`: only that run's canary; a
+        person, no owner, needs `take_over` while a run's lease is live)."""
         with self.state.transaction(name) as record:
             self.settle(name, record)
             canary = _require_canary(name, record, "promote", owner)
+            _require_free(name, record, "promote", owner, take_over)
             self._require_healthy(canary, "promote")
             after = ModelRecord(primary=canary)
             self._begin(name, "promote", record, after, _snapshot_of(after, name))
@@ -85,20 +111,40 @@ class Rollout:
         self.journal.end(name)
         return canary
 
-    def rollback(self, name: str, owner: str = "") -> Version | None:
-        """Restore the routes recorded before the rollout, then remove the canary (`owner`: only that run's)."""
+    def rollback(self, name: str, owner: str = "", take_over: bool = False) -> Version | None:
+        """Restore the routes recorded before the rollout, then remove the canary (`owner`: only that run's; a
+        person, no owner, needs `take_over` while a run's lease is live)."""
         with self.state.transaction(name) as record:
             self.settle(name, record)
             _require_canary(name, record, "roll back", owner)
-            if record.primary is not None:
-                self._require_healthy(record.primary, "roll back onto")
-            after = ModelRecord(primary=record.primary)
-            self._begin(name, "rollback", record, after, record.routes_before)
-            self.router.restore(name, record.routes_before)
-            self._stop_replaced(record, after)
-            _assign(record, after)
+            _require_free(name, record, "roll back", owner, take_over)
+            self._roll_back(name, record)
         self.journal.end(name)
-        return after.primary
+        return record.primary
+
+    def renew(self, name: str, owner: str) -> None:
+        """Extend the owner's lease on its rollout (it is still at work); a lease it lost is NotOwnedError."""
+        with self.state.transaction(name) as record:
+            _require_canary(name, record, "renew the lease of", owner)
+            if not record.held:
+                record.lease_expires = time.time() + lease_seconds()
+
+    def hold(self, name: str, owner: str) -> None:
+        """Leave the owner's canary where it is, for a person: the lease no longer expires."""
+        with self.state.transaction(name) as record:
+            _require_canary(name, record, "hold", owner)
+            record.held = True
+
+    def _roll_back(self, name: str, record: ModelRecord) -> None:
+        """Restore the recorded routes and remove the canary, inside the caller's transaction (which ends the
+        journal's intent once the record is saved)."""
+        if record.primary is not None:
+            self._require_healthy(record.primary, "roll back onto")
+        after = ModelRecord(primary=record.primary)
+        self._begin(name, "rollback", record, after, record.routes_before)
+        self.router.restore(name, record.routes_before)
+        self._stop_replaced(record, after)
+        _assign(record, after)
 
     def settle(self, name: str, record: ModelRecord) -> str:
         """Finish or undo the change a killed command left on this model (call with its record, under the
@@ -186,12 +232,15 @@ class Rollout:
             self.runtime.stop(version)
 
 
-def check_deployable(candidate: Candidate, record: ModelRecord) -> None:
-    """Refuse a second canary, and the model the primary already serves unless the candidate allows it (an A/A
-    rollout); a platform may check this before it takes its lock, so that a refused deploy writes nothing."""
-    if record.canary is not None:
-        raise InvalidInputError("name", f"{candidate.name} already has a canary ({record.canary.version})",
-                                f"promote or roll back {candidate.name} first")
+def check_deployable(candidate: Candidate, record: ModelRecord, now: float) -> None:
+    """Refuse a second canary (unless a dead run's, whose lease expired: that one is taken over), and the model
+    the primary already serves unless the candidate allows it (an A/A rollout); a platform may check this before
+    it takes its lock, so that a refused deploy writes nothing."""
+    canary = record.canary
+    if canary is not None and (record.lease_holder(now) or not canary.owner):
+        holder = record.lease_text(now) or "deployed by hand"
+        raise InvalidInputError("name", f"{candidate.name} already has a canary ({canary.version}, {holder})",
+                                f"wait for that rollout to finish, or promote or roll back {candidate.name} first")
     if record.primary is not None and record.primary.model_digest == candidate.model_digest and \
             not candidate.allow_same_model:
         raise InvalidInputError("storage_uri", f"{candidate.name} already serves this model "
@@ -211,6 +260,7 @@ def _assign(record: ModelRecord, source: ModelRecord) -> None:
     """Make `record` (the transaction's) hold what `source` holds."""
     record.primary, record.canary, record.baseline = source.primary, source.canary, source.baseline
     record.routes_before, record.canary_percent = source.routes_before, source.canary_percent
+    record.lease_expires, record.held = source.lease_expires, source.held
 
 
 def _snapshot_of(record: ModelRecord, name: str) -> dict | None:
@@ -235,6 +285,18 @@ def _require_canary(name: str, record: ModelRecord, verb: str, owner: str = "") 
                             f"{record.canary.owner or 'hand'}, not by {owner}",
                             f"{verb} it from its own run or by hand")
     return record.canary
+
+
+def _require_free(name: str, record: ModelRecord, verb: str, owner: str, take_over: bool) -> None:
+    """A person (no owner) may not act on a rollout a live run holds, unless taking it over."""
+    now = time.time()
+    if not owner and not take_over and record.lease_holder(now) and not record.held:
+        raise LeaseHeldError("name", f"{name}'s rollout is {record.lease_text(now)}",
+                             f"let that run finish, or {verb} it anyway with --take-over")
+
+
+class LeaseHeldError(InvalidInputError):
+    """A live run holds the rollout."""
 
 
 class NotOwnedError(InvalidInputError):

@@ -283,6 +283,7 @@ class IstioRoutes:
 
     side_by_side = True
     splits_traffic = True
+    in_place = False
 
     def __init__(self, flavor: str):
         self.kind = flavor

@@ -24,9 +24,14 @@ class IngressOptions:
 
 def check_ingress_options(spec) -> None:
     """Refuse a router option the routers without mesh objects do not have."""
+    ingress_of(spec)
+
+
+def ingress_of(spec) -> str:
+    """The ingress gateway's host the routers without mesh objects send clients to."""
     from components.deployment.options import parse_options
 
-    parse_options("router_options", IngressOptions, spec.router_options)
+    return parse_options("router_options", IngressOptions, spec.router_options).ingress
 
 
 class MeshRoutes(Protocol):
@@ -35,6 +40,7 @@ class MeshRoutes(Protocol):
     kind: str
     side_by_side: bool  # splits traffic between versions' own Services, so a candidate can run beside the primary
     splits_traffic: bool  # gives a canary a share of the traffic (by Services, or by revisions)
+    in_place: bool  # the canary goes into the primary's own object, which splits between its revisions
 
     def check(self, spec, runtime) -> None:
         """Refuse what this router cannot do with the spec and runtime."""
@@ -59,6 +65,7 @@ class DirectRoutes:
 
     side_by_side = False
     splits_traffic = False
+    in_place = False
 
     def owned(self, spec, runtime) -> tuple[tuple[str, str], ...]:
         """No objects of the model's own."""
@@ -70,7 +77,4 @@ class DirectRoutes:
 
     def client(self, spec, runtime: Any, track: str, live_object: dict) -> ClientEndpoint:
         """The runtime's own client (its Service, or its URL through the ingress)."""
-        from components.deployment.options import parse_options
-
-        return runtime.client(spec, live_object, parse_options("router_options", IngressOptions,
-                                                               spec.router_options).ingress)
+        return runtime.client(spec, live_object, ingress_of(spec))

@@ -51,6 +51,7 @@ class Runtime(Protocol):
     kind: str
     support: Support
     gateway_ports: tuple[int, int]  # (REST, gRPC) a mesh gateway serves this runtime's versions on
+    protocols: tuple[str, ...]  # the inference protocols its server speaks, its own first (a load's default)
 
     def check(self, spec: DeploymentSpec) -> None:
         """Refuse what this runtime cannot do with the spec (beyond `support`'s tables)."""
@@ -75,6 +76,9 @@ class Runtime(Protocol):
     def model_headers(self, spec: DeploymentSpec, track: str) -> dict[str, str]:
         """The headers that reach the model through a router (with a track: that one version)."""
 
+    def served_model(self, spec: DeploymentSpec, track: str) -> str:
+        """The model name a request for that version carries (in its path or its gRPC request)."""
+
     def endpoint(self, spec: DeploymentSpec, short_host: bool = False) -> Endpoint:
         """Where a router reaches the version (its Service's listeners; `short_host`: the bare Service name)."""
 
@@ -92,6 +96,10 @@ class ServiceClients:
     def model_headers(self, spec: DeploymentSpec, track: str) -> dict[str, str]:
         """The `model` header, and the track header that pins one version."""
         return model_headers(spec.name, track)
+
+    def served_model(self, spec: DeploymentSpec, track: str) -> str:
+        """Every version serves the model under its own name."""
+        return spec.name
 
     def endpoint(self, spec: DeploymentSpec, short_host: bool = False) -> Endpoint:
         """The version's Service: its REST and gRPC listeners."""

@@ -62,6 +62,7 @@ class _KServe(ServiceClients):
 
     kind = ""
     gateway_ports = MESH_GATEWAY_PORTS
+    protocols = ("kserve-v1", "v2-rest", "v2-grpc")  # the sklearn/TF predictors' v1, and the v2 protocol
     mode = ""
     support: Support
 

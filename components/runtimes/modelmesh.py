@@ -58,6 +58,7 @@ class ModelMeshRuntime(ServiceClients):
     kind = "modelmesh"
     gateway_ports = (REST_PORT, GRPC_PORT)  # the gateway routes to modelmesh-serving's own ports
     shared_routing = True  # every model behind modelmesh-serving, which routes by the model's name
+    protocols = ("v2-grpc", "v2-rest")  # ModelMesh speaks the v2 protocol only (REST through its proxy)
     support = Support(
         formats=("sklearn", "tensorflow", "onnx", "pytorch", "xgboost", "lightgbm", "openvino"),
         schemes=("pvc", "s3", "oss"),
@@ -110,8 +111,12 @@ class ModelMeshRuntime(ServiceClients):
 
     def model_headers(self, spec: DeploymentSpec, track: str) -> dict[str, str]:
         """The version's own model name: each version is a model of its own (the primary's, for that track)."""
+        return {"model": self.served_model(spec, track)}
+
+    def served_model(self, spec: DeploymentSpec, track: str) -> str:
+        """NAME-VERSION: each version is a model of its own (the spec's primary's, for that track)."""
         pinned = spec.for_version(spec.primary_version) if track == "primary" and spec.primary_version else spec
-        return {"model": pinned.object_name}
+        return pinned.object_name
 
     def client(self, spec: DeploymentSpec, live_object: dict, ingress: str) -> ClientEndpoint:
         """The URL the InferenceService's status reports (else modelmesh-serving's Service), with the version's

@@ -42,6 +42,7 @@ class OpenVinoRuntime(ServiceClients):
 
     kind = "ovms"
     gateway_ports = MESH_GATEWAY_PORTS
+    protocols = ("v2-grpc", "v2-rest", "tfserving-grpc", "tfserving-rest")  # seed 001 loads it over gRPC
     support = Support(
         formats=("openvino", "onnx", "tensorflow"), schemes=("pvc", "gs"),
         scheme_refusals={"s3": f"{_INLINE_KEYS}", "oss": f"{_INLINE_KEYS}",

@@ -38,6 +38,7 @@ class TfServingRuntime(ServiceClients):
 
     kind = "tfserving"
     gateway_ports = MESH_GATEWAY_PORTS
+    protocols = ("tfserving-rest", "tfserving-grpc")  # TF Serving's own REST and gRPC APIs
     support = Support(
         formats=("tensorflow",), schemes=("pvc", "oss"),
         scheme_refusals={"s3": f"{_MOUNTED}; copy the model to a PVC, or use oss:// (mounted by the OSS CSI driver)",

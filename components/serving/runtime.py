@@ -44,6 +44,8 @@ class RunningVersion:
 class ServingRuntime(Protocol):
     """Starts, probes and stops serving processes (or, on a cluster, workloads) for model versions."""
 
+    protocols: tuple[str, ...]  # the inference protocols the server speaks, its own first
+
     def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
               replicas: int = 1) -> list[RunningVersion]:
         """Serve a model directory from `replicas` processes; return once all answer ready, or raise and leave
@@ -67,6 +69,8 @@ class ServingRuntime(Protocol):
 
 class LocalKServeRuntime:
     """KServe's ModelServer as a local process per version, logs under <state>/runtimes/."""
+
+    protocols: tuple[str, ...] = ("kserve-v1", "v2-rest", "v2-grpc")  # KServe's v1 REST first, as its sklearn server
 
     def __init__(self, state_dir: Path):
         self.root = Path(state_dir)

@@ -218,11 +218,14 @@ def _inference_service_status(obj: dict, verdict) -> dict:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     generation = obj["metadata"].get("generation", 1)
     if verdict == "ready":
-        return {"observedGeneration": generation, "url": f"http://{obj['metadata']['name']}.example.com",
-                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now},
-                               {"type": "PredictorReady", "status": "True", "lastTransitionTime": now}],
-                "modelStatus": {"transitionStatus": "UpToDate",
-                                "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"}}}
+        status = {"observedGeneration": generation, "url": f"http://{obj['metadata']['name']}.example.com",
+                  "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now},
+                                 {"type": "PredictorReady", "status": "True", "lastTransitionTime": now}],
+                  "modelStatus": {"transitionStatus": "UpToDate",
+                                  "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"}}}
+        serverless = (obj["metadata"].get("annotations") or {}).get(
+            "serving.kserve.io/deploymentMode") == "Serverless"
+        return status | ({"components": {"predictor": _serverless_predictor(obj)}} if serverless else {})
     if verdict == "unready":
         return {"observedGeneration": generation, "conditions": [
             {"type": "Ready", "status": "False", "reason": "PredictorNotReady", "message": "0/1 pods ready",
@@ -235,6 +238,35 @@ def _inference_service_status(obj: dict, verdict) -> dict:
                                                       "states": {"activeModelState": "FailedToLoad"},
                                                       "lastFailureInfo": {"reason": "ModelLoadFailed",
                                                                           "message": reason}}}
+
+
+def _serverless_predictor(obj: dict) -> dict:
+    """What KServe's controller writes for a Serverless predictor once the generation's revision is ready: the
+    revisions (one a generation, as Knative creates them), and the traffic split by canaryTrafficPercent between
+    the latest revision and the one last rolled out, with a URL per tag under tag routing."""
+    meta = obj["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    latest = f"{name}-predictor-{meta.get('generation', 1):05d}"
+    before = ((obj.get("status") or {}).get("components") or {}).get("predictor") or {}
+    rolled_out = before.get("latestRolledoutRevision", "")
+    canary = (obj["spec"].get("predictor") or {}).get("canaryTrafficPercent")
+    tagged = (meta.get("annotations") or {}).get("serving.kserve.io/enable-tag-routing") == "true"
+
+    def target(revision: str, latest_revision: bool, percent: int, tag: str) -> dict:
+        entry = {"revisionName": revision, "latestRevision": latest_revision, "percent": percent}
+        url = f"http://{tag}-{name}-predictor.{namespace}.example.com"
+        return entry | ({"tag": tag, "url": url} if tagged else {})
+
+    if canary is not None and rolled_out and rolled_out != latest:
+        revisions = {"latestRolledoutRevision": rolled_out,
+                     "previousRolledoutRevision": before.get("previousRolledoutRevision", "")}
+        traffic = [target(latest, True, canary, "latest"), target(rolled_out, False, 100 - canary, "prev")]
+    else:
+        revisions = {"latestRolledoutRevision": latest, "previousRolledoutRevision": rolled_out}
+        traffic = [target(latest, True, 100, "latest")]
+    revisions = {key: value for key, value in revisions.items() if value}  # omitted when empty, as KServe's omitempty
+    return {"latestCreatedRevision": latest, "latestReadyRevision": latest, **revisions, "traffic": traffic,
+            "url": f"http://{name}-predictor.{namespace}.example.com"}
 
 
 def _deployment_status(obj: dict, verdict) -> dict:

@@ -5,6 +5,7 @@ is asked of it; nothing here names one."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from components.deployment.spec import DeploymentSpec
@@ -76,22 +77,33 @@ class KubernetesPlatform:
         record = state.record(spec.name)
         digest = _model_digest(spec)
         check_deployable(Candidate(spec.name, spec.version, digest, spec.storage_uri,
-                                   allow_same_model=allow_same_model), record)
+                                   allow_same_model=allow_same_model), record, time.time())
         spec = check_deployment(_beside(spec, record))  # all before the lease: a refused deploy writes nothing
         candidate = Candidate(spec.name, spec.version, digest, spec.storage_uri, spec.canary_percent, spec,
                               allow_same_model, owner)
         return self._rollout(spec, state).deploy(candidate)
 
-    def promote(self, model: ModelRef, owner: str = "") -> Version:
-        """All traffic to the (ready) canary, then delete the old primary's objects (`owner`: only that run's)."""
+    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version:
+        """All traffic to the (ready) canary, then delete the old primary's objects (`owner`: only that run's;
+        `take_over`: a person acting on a live run's rollout)."""
         state = ClusterState(self.kube, model.namespace)
-        return self._rollout(self._spec(state, model.name), state).promote(model.name, owner)
+        return self._rollout(self._spec(state, model.name), state).promote(model.name, owner, take_over)
 
-    def rollback(self, model: ModelRef, owner: str = "") -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version | None:
         """Restore the routes recorded before the rollout, then delete the canary's objects (`owner`: only that
-        run's)."""
+        run's; `take_over`: a person acting on a live run's rollout)."""
         state = ClusterState(self.kube, model.namespace)
-        return self._rollout(self._spec(state, model.name), state).rollback(model.name, owner)
+        return self._rollout(self._spec(state, model.name), state).rollback(model.name, owner, take_over)
+
+    def renew(self, model: ModelRef, owner: str) -> None:
+        """Extend the owner's lease on the model's rollout (kept in its rollout record)."""
+        state = ClusterState(self.kube, model.namespace)
+        self._rollout(self._spec(state, model.name), state).renew(model.name, owner)
+
+    def hold(self, model: ModelRef, owner: str) -> None:
+        """Leave the owner's canary for a person."""
+        state = ClusterState(self.kube, model.namespace)
+        self._rollout(self._spec(state, model.name), state).hold(model.name, owner)
 
     def status(self, namespace: str) -> PlatformStatus:
         """Per model: each version's track, the weight its router holds now (the VirtualService's), its workload's
@@ -110,21 +122,26 @@ class KubernetesPlatform:
         live = ClusterRoutes(self.kube, spec).live_split(list(recorded))
         weights = recorded if live is None else live
         versions = tuple(VersionStatus(track, version.version, weights.get(version.version, 0),
-                                       self.versions.healthy(version), version.storage_uri)
+                                       self.versions.healthy(version), version.storage_uri, owner=version.owner)
                          for track, version in record.tracks())
         drift = "" if live is None else drift_text("the routing objects on the cluster give", live, recorded)
-        return ModelStatus(name, self.client_endpoint(spec), versions, drift)
+        return ModelStatus(name, self.client_endpoint(spec), versions, drift, rollout=record.lease_text(time.time()))
 
     def analysis_sides(self, name: str, namespace: str) -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary (the primary's URL "" on a first deploy)."""
         record, canary_version = self._record_with_canary(name, namespace)
         canary = spec_of(canary_version)
-        candidate = self.client_endpoint(canary, "canary" if record.primary else "")
+        track = "canary" if record.primary else ""
+        candidate = self.client_endpoint(canary, track)
+        runtime = runtime_for(canary.runtime)
+        sides = AnalysisSides(candidate.url, tuple(candidate.header_lines()), instances=_instances(canary),
+                              protocols=runtime.protocols, candidate_model=runtime.served_model(canary, track))
         if record.primary is None:
-            return AnalysisSides(candidate.url, tuple(candidate.header_lines()), instances=_instances(canary))
-        baseline = self.client_endpoint(canary, "primary")
-        return AnalysisSides(candidate.url, tuple(candidate.header_lines()), baseline.url,
-                             tuple(baseline.header_lines()), _instances(canary))
+            return sides
+        primary = spec_of(record.primary)  # reached as the primary's own spec says, whatever the canary's router
+        baseline = self.client_endpoint(primary, "primary")
+        return replace(sides, baseline_url=baseline.url, baseline_headers=tuple(baseline.header_lines()),
+                       baseline_model=runtime.served_model(primary, "primary"))
 
     def start_baseline(self, name: str, namespace: str) -> AnalysisSides:
         """Apply a fresh copy of the primary (its model, the canary's resources and placement, as many replicas)
@@ -197,13 +214,13 @@ def _beside(spec: DeploymentSpec, record: ModelRecord) -> DeploymentSpec:
         raise InvalidInputError("primary_version", f"{spec.name}'s primary on the cluster is {primary or 'no version'}",
                                 "drop --primary-version: the platform reads it from the cluster")
     router = mesh_routes_for(spec.router)
-    if primary and not spec.side_by_side:
+    if primary and not spec.side_by_side and not router.in_place:
         raise InvalidInputError("router", f"runtime {spec.runtime} with router {spec.router} updates one object in "
                                 "place, so a candidate cannot run beside the primary",
-                                "route with istio or asm to roll versions out")
+                                "route with istio or asm (kserve-canary on KServe Serverless) to roll versions out")
     if not primary and router.splits_traffic:  # no split: a weight stays bad input, for the checks to refuse
         return replace(spec, primary_version="", canary_percent=0)
-    return replace(spec, primary_version=primary if router.side_by_side else "")
+    return replace(spec, primary_version=primary if router.side_by_side or router.in_place else "")
 
 
 def _with_version(spec: DeploymentSpec) -> DeploymentSpec:

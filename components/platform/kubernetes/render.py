@@ -36,7 +36,9 @@ def check_deployment(spec: DeploymentSpec) -> DeploymentSpec:
 
 def render_deployment(spec: DeploymentSpec) -> list[dict]:
     """Every object the deployment needs, in apply order (pure: the same spec gives the same objects)."""
-    return _ordered(version_objects(spec) + routing_objects(spec))
+    spec = check_deployment(spec)
+    router_objects = mesh_routes_for(spec.router).objects(spec, runtime_for(spec.runtime))
+    return _ordered(version_objects(spec) + router_objects)
 
 
 def version_objects(spec: DeploymentSpec) -> list[dict]:
@@ -48,9 +50,22 @@ def version_objects(spec: DeploymentSpec) -> list[dict]:
 
 
 def routing_objects(spec: DeploymentSpec) -> list[dict]:
-    """The objects that route the spec's traffic (with a primary and a canary weight, when it names them)."""
+    """The objects that route the spec's traffic (with a primary and a canary weight, when it names them); a
+    router that splits inside the runtime's own object (KServe's canary) gives that whole object."""
     spec = check_deployment(spec)
-    return _ordered(mesh_routes_for(spec.router).objects(spec, runtime_for(spec.runtime)))
+    router, runtime = mesh_routes_for(spec.router), runtime_for(spec.runtime)
+    if router.in_place:
+        owned = set(router.owned(spec, runtime))
+        return [obj for obj in render_deployment(spec) if (obj["apiVersion"], obj["kind"]) in owned]
+    return _ordered(router.objects(spec, runtime))
+
+
+def serving_objects(spec: DeploymentSpec) -> list[dict]:
+    """What starts a version: its own objects, with the router's share in them when the router splits inside
+    the runtime's object (so a KServe canary never takes all traffic before its share is set)."""
+    if mesh_routes_for(check_deployment(spec).router).in_place:
+        return render_deployment(spec)
+    return version_objects(spec)
 
 
 def _ordered(objects: list[dict]) -> list[dict]:

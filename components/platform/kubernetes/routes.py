@@ -10,6 +10,7 @@ from components.deployment.spec import DeploymentSpec
 from components.kube.client import Kube
 from components.platform.kubernetes.names import model_selector
 from components.platform.kubernetes.render import routing_objects
+from components.platform.kubernetes.versions import applied_form
 from components.routing.registry import mesh_routes_for
 from components.routing.spec import Route
 from components.runtimes.base import runtime_for
@@ -37,9 +38,7 @@ class ClusterRoutes:
 
     def snapshot(self, name: str) -> dict | None:
         """The model's routing objects' specs as they are now (None when it has none)."""
-        objects = [{"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-                    "metadata": {key: obj["metadata"][key] for key in ("name", "namespace", "labels")
-                                 if key in obj["metadata"]}, "spec": obj["spec"]} for obj in self._current()]
+        objects = [applied_form(obj) for obj in self._current()]
         return {"objects": objects} if objects else None
 
     def restore(self, name: str, snapshot: dict | None) -> None:

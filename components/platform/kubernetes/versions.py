@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from components.deployment.spec import DeploymentSpec, spec_from_mapping
 from components.kube.client import Kube
 from components.platform.kubernetes.names import VERSION_LABEL
-from components.platform.kubernetes.render import version_objects
+from components.platform.kubernetes.render import serving_objects, version_objects
 from components.rollout.contract import Candidate, Version
+from components.routing.registry import mesh_routes_for
 from components.runtimes.base import runtime_for
 
 READY_TIMEOUT_S = 300.0
@@ -40,18 +41,22 @@ class ClusterVersions:
         self.ready_timeout_s = ready_timeout_s
 
     def start(self, candidate: Candidate) -> Version:
-        """Apply the version's objects and wait until its controller says ready; else delete them and raise."""
+        """Apply the version's objects and wait until its controller says ready; else put back what was there
+        (an object the version shares, such as the one InferenceService a KServe canary goes into, as it was;
+        the others deleted) and raise."""
         spec = candidate.spec
         if not isinstance(spec, DeploymentSpec):
             raise TypeError(f"a cluster candidate carries a DeploymentSpec, not {type(spec).__name__}")
         runtime = runtime_for(spec.runtime)
+        objects = serving_objects(spec)
+        before = self._shared_with_the_primary(spec, objects)
         try:
-            for obj in version_objects(spec):
+            for obj in objects:
                 self.kube.apply(obj)
             api_version, kind, name = runtime.workload_ref(spec)
             self.kube.wait(api_version, kind, name, spec.namespace, runtime.readiness, self.ready_timeout_s)
         except BaseException:
-            self._delete(spec)
+            self._put_back(objects, before)
             raise
         return Version(spec.name, spec.version, candidate.model_digest, spec.storage_uri, runtime.endpoint(spec),
                        ClusterDetails(spec))
@@ -75,10 +80,49 @@ class ClusterVersions:
         self._delete(spec_of(version))
 
     def _delete(self, spec: DeploymentSpec) -> None:
+        """Delete the version's objects that are still this version's (an object it shared with a later version,
+        as a KServe canary shares its InferenceService, now serves that one and stays)."""
+        in_place = mesh_routes_for(spec.router).in_place
         for obj in reversed(version_objects(spec)):
-            if obj["metadata"].get("labels", {}).get(VERSION_LABEL) == spec.version:
-                meta = obj["metadata"]
+            meta = obj["metadata"]
+            if not _versioned(obj, spec.version):
+                continue
+            if in_place:  # the object may serve a later version by now: delete it only if it is still this one's
+                live = self.kube.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace", ""))
+                if live is None or not _versioned(live, spec.version):
+                    continue
+            self.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace", ""))
+
+    def _shared_with_the_primary(self, spec: DeploymentSpec, objects: list[dict]) -> list[dict | None]:
+        """Each of the version's own objects as it is before the start, where the version goes into the primary's
+        objects (a KServe canary into its InferenceService); None for objects the start creates."""
+        if not mesh_routes_for(spec.router).in_place:
+            return [None] * len(objects)
+        return [self.kube.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
+                              obj["metadata"].get("namespace", "")) if _versioned(obj, spec.version) else None
+                for obj in objects]
+
+    def _put_back(self, objects: list[dict], before: list[dict | None]) -> None:
+        """After a failed start: the version's own objects that existed before as they were (spec, labels and
+        annotations), the ones it created deleted; shared objects (a storage claim) stay."""
+        for obj, was in reversed(list(zip(objects, before, strict=True))):
+            meta = obj["metadata"]
+            if was is not None:
+                self.kube.apply(applied_form(was))
+            elif meta.get("labels", {}).get(VERSION_LABEL):
                 self.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace", ""))
+
+
+def _versioned(obj: dict, version: str) -> bool:
+    """Whether the object is one of `version`'s own (labelled with it), not shared by the model's versions."""
+    return (obj["metadata"].get("labels") or {}).get(VERSION_LABEL) == version
+
+
+def applied_form(obj: dict) -> dict:
+    """A live object as meshserve would apply it again: its identity, labels, annotations and spec."""
+    kept = ("name", "namespace", "labels", "annotations")
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+            "metadata": {key: obj["metadata"][key] for key in kept if obj["metadata"].get(key)}, "spec": obj["spec"]}
 
 
 def spec_of(version: Version) -> DeploymentSpec:

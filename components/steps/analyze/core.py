@@ -20,16 +20,17 @@ from components.analysis.noise import PairEstimate
 from components.analysis.run import WINDOW_WARMUP_S, Analysis, Look, analyze
 from components.errors import InvalidInputError
 from components.gate.policy import GatePolicy, policy_from_dict
-from components.platform.protocol import ModelRef
+from components.platform.protocol import ModelRef, Platform
 from components.platform.registry import ClusterAccess, platform_for
 from components.rollout.contract import AnalysisSides
 
 
 @dataclass(frozen=True)
 class Load:
-    """The synthetic load both sides get: protocol, model, sample rows and rate."""
+    """The synthetic load both sides get: protocol ("": the one the versions' server speaks itself), model,
+    sample rows and rate."""
 
-    protocol: str = "kserve-v1"
+    protocol: str = ""
     model: str = ""
     sample: str = ""
     payload: str = ""
@@ -44,32 +45,46 @@ def window_measurer(sides: AnalysisSides, load: Load) -> Callable[[float, float]
     window to window, so that neither side always goes first."""
     from components.steps.benchmark.core import run_benchmark_step, run_paired_benchmark_step
 
-    common: dict[str, Any] = {"protocol": load.protocol, "model": load.model, "qps": load.qps,
+    common: dict[str, Any] = {"protocol": load_protocol(sides, load), "qps": load.qps,
                               "concurrency": load.concurrency, "timeout": load.timeout_s, "payload": load.payload,
                               "sample": load.sample, "keep_samples": True}
+    candidate_model, baseline_model = sides.candidate_model or load.model, sides.baseline_model or load.model
     windows = 0
 
     def measure(seconds: float, warmup: float) -> tuple[dict, dict | None]:
         nonlocal windows
         windows += 1
         if not sides.with_baseline:
-            return run_benchmark_step(sides.candidate_url, headers=sides.candidate_headers, duration=seconds,
-                                      warmup=warmup, **common), None
-        pair = [(sides.candidate_url, sides.candidate_headers), (sides.baseline_url, sides.baseline_headers)]
+            return run_benchmark_step(sides.candidate_url, headers=sides.candidate_headers, model=candidate_model,
+                                      duration=seconds, warmup=warmup, **common), None
+        pair = [(sides.candidate_url, sides.candidate_headers, candidate_model),
+                (sides.baseline_url, sides.baseline_headers, baseline_model)]
         lead, follow = pair if windows % 2 else pair[::-1]
         first, second = run_paired_benchmark_step(lead[0], follow[0], candidate_headers=lead[1],
-                                                  baseline_headers=follow[1], duration=seconds, warmup=warmup,
-                                                  **common)
+                                                  baseline_headers=follow[1], model=lead[2], baseline_model=follow[2],
+                                                  duration=seconds, warmup=warmup, **common)
         return (first, second) if windows % 2 else (second, first)
 
     return measure
+
+
+def load_protocol(sides: AnalysisSides, load: Load) -> str:
+    """The load's protocol: the one asked for, if the versions' server speaks it, else the server's own."""
+    if not load.protocol:
+        return sides.protocols[0]
+    if load.protocol not in sides.protocols:
+        raise InvalidInputError("protocol", f"the deployed server does not speak {load.protocol}",
+                                f"use one of {', '.join(sides.protocols)}, or leave it empty for "
+                                f"{sides.protocols[0]}")
+    return load.protocol
 
 
 def run_analysis(sides: AnalysisSides, load: Load, policy: GatePolicy, *, candidate_model: dict | None = None,
                  baseline_model: dict | None = None, on_look: Callable[[Look], None] | None = None,
                  context: dict | None = None) -> Analysis:
     """Analyse the candidate against the baseline (or its SLOs alone) as the policy says."""
-    load_record = {"protocol": load.protocol, "model": load.model, "qps": load.qps, "sample": load.sample}
+    load_record = {"protocol": load_protocol(sides, load), "model": load.model, "qps": load.qps,
+                   "sample": load.sample}
     return analyze(window_measurer(sides, load), policy, with_baseline=sides.with_baseline,
                    candidate_model=candidate_model, baseline_model=baseline_model if sides.with_baseline else None,
                    instances=sides.instances, on_look=on_look,
@@ -79,10 +94,15 @@ def run_analysis(sides: AnalysisSides, load: Load, policy: GatePolicy, *, candid
 def run_analysis_on_platform(name: str, load: Load, policy: GatePolicy, *, platform: str = "local",
                              namespace: str = "default", candidate_model: dict | None = None,
                              baseline_model: dict | None = None, on_look: Callable[[Look], None] | None = None,
-                             cluster: ClusterAccess | None = None) -> Analysis:
+                             cluster: ClusterAccess | None = None, owner: str = "") -> Analysis:
     """Analyse a deployed model's canary on its platform, starting (and always removing) the baseline copy
-    when the policy asks for one."""
+    when the policy asks for one. `owner` (the run that deployed the canary) renews its lease on the rollout
+    before it starts and after every look: the analysis is the longest part of a rollout."""
     target = platform_for(platform, cluster)
+    model = ModelRef(name, namespace)
+    if owner:
+        target.renew(model, owner)
+        on_look = _renewing(target, model, owner, on_look)
     sides = target.analysis_sides(name, namespace)
     copy = sides.with_baseline and policy.analysis.baseline == "copy"
     context = {"platform": platform, "name": name, "baseline": policy.analysis.baseline if sides.with_baseline
@@ -97,6 +117,18 @@ def run_analysis_on_platform(name: str, load: Load, policy: GatePolicy, *, platf
                             baseline_model=baseline_model, on_look=on_look, context=context)
     finally:
         target.stop_baseline(name, namespace)
+
+
+def _renewing(target: Platform, model: ModelRef, owner: str,
+              on_look: Callable[[Look], None] | None) -> Callable[[Look], None]:
+    """`on_look`, renewing the owner's lease first."""
+
+    def renew_then_report(look: Look) -> None:
+        target.renew(model, owner)
+        if on_look is not None:
+            on_look(look)
+
+    return renew_then_report
 
 
 def with_budget(policy: GatePolicy, budget_s: float) -> GatePolicy:

@@ -25,15 +25,17 @@ def analyze(
                                                           optional=True)] = None,
     platform: str = "local",
     namespace: str = "default",
-    protocol: str = "kserve-v1",
+    protocol: str = "",
     sample: str = "",
     payload: str = "",
     qps: float = 500.0,
     budget_s: float = 0.0,
     policy: dict = {},  # noqa: B006 (a literal default for the template's input)
+    owner: str = "",
 ) -> None:
     """Measure the deployed canary and a baseline side by side in windows until the gate can decide
-    (`budget_s` above 0 overrides the policy's analysis.max_duration_s)."""
+    (`budget_s` above 0 overrides the policy's analysis.max_duration_s; `owner`, the workflow's uid, renews the
+    run's lease on the rollout at every look)."""
     from components.gate.policy import policy_from_dict
     from components.steps.analyze.core import Load, run_analysis_on_platform, with_budget, write_analysis
     from components.steps.artifacts import given
@@ -44,7 +46,8 @@ def analyze(
         analysis = run_analysis_on_platform(
             name, Load(protocol=protocol, model=name, sample=sample, payload=payload, qps=qps),
             with_budget(policy_from_dict(policy), budget_s), platform=platform, namespace=namespace,
-            candidate_model=read_model(given(candidate_manifest)), baseline_model=read_model(given(baseline_manifest)))
+            candidate_model=read_model(given(candidate_manifest)), baseline_model=read_model(given(baseline_manifest)),
+            owner=owner)
         write_analysis(analysis, verdict, report, (candidate_result, baseline_result))
         decision.write_text(analysis.verdict.decision)
         action.write_text(analysis.verdict.action)

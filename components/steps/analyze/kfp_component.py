@@ -21,17 +21,19 @@ def analyze(
     baseline_manifest: Input[Artifact] = None,
     platform: str = "local",
     namespace: str = "default",
-    protocol: str = "kserve-v1",
+    protocol: str = "",
     sample: str = "",
     payload: str = "",
     qps: float = 500.0,
     budget_s: float = 0.0,
     policy: dict = {},  # noqa: B006 (KFP needs a literal default; sections slo/relative/statistics/analysis)
+    owner: str = "",
 ) -> NamedTuple("AnalyzeOutputs", [("decision", str), ("action", str)]):  # type: ignore[valid-type]  # KFP reads the outputs here
     """Measure the deployed canary and a baseline (a fresh copy of the primary, by default) side by side in
     windows, judging after each, until every check is settled, one fails, or the budget is spent. A first
     deploy is judged on its SLOs alone. `budget_s` (above 0) overrides the policy's analysis.max_duration_s.
-    `action` is promote, rollback or hold."""
+    `action` is promote, rollback or hold. `owner` (the run's id) renews the run's lease on the rollout at
+    every look."""
     from collections import namedtuple
     from pathlib import Path
 
@@ -46,7 +48,8 @@ def analyze(
             name, Load(protocol=protocol, model=name, sample=sample, payload=payload, qps=qps),
             with_budget(policy_from_dict(policy), budget_s), platform=platform, namespace=namespace,
             candidate_model=read_model(Path(candidate_manifest.path)),
-            baseline_model=read_model(Path(baseline_manifest.path)) if baseline_manifest is not None else None)
+            baseline_model=read_model(Path(baseline_manifest.path)) if baseline_manifest is not None else None,
+            owner=owner)
         write_analysis(analysis, Path(verdict.path), Path(report.path),
                        (Path(candidate_result.path), Path(baseline_result.path)))
         Path(explanation.path).write_text(markdown_report(analysis.verdict))

@@ -30,19 +30,21 @@ def run_benchmark_step(url: str, *, protocol: str = "http", model: str = "", qps
 
 def run_paired_benchmark_step(candidate_url: str, baseline_url: str, *, candidate_headers: Sequence[str] = (),
                               baseline_headers: Sequence[str] = (), protocol: str = "http", model: str = "",
-                              qps: float | None = None, concurrency: int = 8, duration: float | None = 5.0,
-                              warmup: float = 0.0, timeout: float = 3.0, payload: str = "", sample: str = "",
-                              keep_samples: bool = True) -> tuple[dict, dict]:
-    """Measure the candidate and the baseline at the same time, under the same load and body.
+                              baseline_model: str = "", qps: float | None = None, concurrency: int = 8,
+                              duration: float | None = 5.0, warmup: float = 0.0, timeout: float = 3.0,
+                              payload: str = "", sample: str = "", keep_samples: bool = True) -> tuple[dict, dict]:
+    """Measure the candidate and the baseline at the same time, under the same load and body (`baseline_model`:
+    the baseline's model name when its version is a model of its own, as on ModelMesh).
 
     Run one after the other, the two would see different moments of a shared machine (on 2 cores,
     which one ran first moved p50 by about 20%); side by side, whatever the machine does hits both.
     """
-    common = {"protocol": protocol, "model": model, "qps": qps, "concurrency": concurrency, "duration": duration,
+    common = {"protocol": protocol, "qps": qps, "concurrency": concurrency, "duration": duration,
               "warmup": warmup, "timeout": timeout, "keep_samples": keep_samples}
-    body = resolve_payload(protocol, model, inline=payload, sample=sample)
-    loads = [replace(_settings(url, headers, **common), payload=body)
-             for url, headers in ((candidate_url, candidate_headers), (baseline_url, baseline_headers))]
+    loads = [replace(_settings(url, headers, model=served, **common),
+                     payload=resolve_payload(protocol, served, inline=payload, sample=sample))
+             for url, headers, served in ((candidate_url, candidate_headers, model),
+                                          (baseline_url, baseline_headers, baseline_model or model))]
     candidate, baseline = run_benchmarks_side_by_side(loads)
     return candidate, baseline
 

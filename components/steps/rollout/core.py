@@ -28,7 +28,9 @@ def run_finish(name: str, action: str, platform: str = "local", namespace: str =
         kept = run_rollback(name, platform, namespace, owner)
         return f"rolled back to {kept}" if kept else "rolled back; no version left"
     if action == "hold":
-        return "held: the canary stays at its weight for a longer measurement"
+        if owner:
+            platform_for(platform).hold(ModelRef(name, namespace), owner)
+        return "held: the canary stays at its weight until a person promotes or rolls it back"
     raise InvalidInputError("action", f"unknown action {action!r}", "use promote, rollback or hold")
 
 
