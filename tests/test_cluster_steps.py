@@ -79,21 +79,23 @@ def test_a_local_deploy_refuses_cluster_flags(capsys):
     assert code == 2 and "runtime: applies to --platform kubernetes only" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("runtime, model_format, protocol, models", [
-    ("kserve-raw", "sklearn", "kserve-v1", ("digits", "digits")),
-    ("tfserving", "tensorflow", "tfserving-rest", ("digits", "digits")),
-    ("ovms", "openvino", "v2-grpc", ("digits", "digits")),
-    ("modelmesh", "sklearn", "v2-grpc", ("digits-v2", "digits-v1")),  # each version a model of its own
+@pytest.mark.parametrize("runtime, router, model_format, protocol, models", [
+    ("kserve-raw", "istio", "sklearn", "kserve-v1", ("digits", "digits")),
+    ("tfserving", "istio", "tensorflow", "tfserving-rest", ("digits", "digits")),
+    ("ovms", "istio", "openvino", "v2-grpc", ("digits", "digits")),
+    ("modelmesh", "istio", "sklearn", "v2-grpc", ("digits-v2", "digits-v1")),  # each version a model of its own
+    ("modelmesh", "none", "sklearn", "v2-grpc", ("digits-v2", "digits-v1")),
 ])
-def test_the_analysis_speaks_the_runtimes_own_protocol_to_each_sides_model(cluster, kube_server, runtime,
+def test_the_analysis_speaks_the_runtimes_own_protocol_to_each_sides_model(cluster, kube_server, runtime, router,
                                                                           model_format, protocol, models):
     from components.platform.kubernetes.platform import KubernetesPlatform
     from components.platform.protocol import ModelRef
 
-    fields = cluster_spec_fields(namespace=cluster, runtime=runtime, router="istio", model_format=model_format)
+    fields = cluster_spec_fields(namespace=cluster, runtime=runtime, router=router, model_format=model_format)
     run_deploy("digits", "pvc://models/digits/v1", 0, "kubernetes", fields | {"version": "v1"})
     run_finish("digits", "promote", "kubernetes", cluster)
-    run_deploy("digits", "pvc://models/digits/v2", 0, "kubernetes", fields | {"version": "v2"})
+    deployment = run_deploy("digits", "pvc://models/digits/v2", 0, "kubernetes", fields | {"version": "v2"})
     sides = KubernetesPlatform(kube_server.admin()).analysis_sides("digits", cluster)
     assert sides.protocols[0] == protocol and (sides.candidate_model, sides.baseline_model) == models
+    assert f"model: {models[1]}" in deployment.baseline_headers  # the primary, as its own spec names it
     KubernetesPlatform(kube_server.admin()).rollback(ModelRef("digits", cluster))

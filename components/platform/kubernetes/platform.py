@@ -57,13 +57,15 @@ class KubernetesPlatform:
 
     def deploy(self, request: DeployRequest) -> Deployed:
         """Deploy the request's spec (see `deploy_spec`); clients reach the canary and the primary by their
-        tracks' headers, and the primary's storage is read from the record it is kept in."""
+        tracks' headers (the primary as its own spec says), and the primary's storage is read from the record
+        it is kept in."""
         self.refuse_unread(set() if request.replicas is None else {"replicas"})
         version = self.deploy_spec(request.spec, request.allow_same_model, request.owner)
         spec = spec_of(version)
         primary = ClusterState(self.kube, spec.namespace).record(spec.name).primary
-        return Deployed(version, self.client_endpoint(spec), self.client_endpoint(spec, "canary"),
-                        self.client_endpoint(spec, "primary"), primary.storage_uri if primary else "")
+        baseline = self.client_endpoint(spec_of(primary) if primary else spec, "primary")
+        return Deployed(version, self.client_endpoint(spec), self.client_endpoint(spec, "canary"), baseline,
+                        primary.storage_uri if primary else "")
 
     def deploy_spec(self, spec: DeploymentSpec, allow_same_model: bool = False, owner: str = "") -> Version:
         """Start the spec's version beside the primary; it gets `canary_percent` once ready (all on a first deploy).
