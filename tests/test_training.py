@@ -69,7 +69,8 @@ def test_tensorflow_mlp_savedmodel_in_tf_serving_layout(tmp_path):
 def test_the_triton_layout_and_its_config_pbtxt_parse_as_tritons_model_config(tmp_path):
     import tensorflow as tf
     from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
+
+    model_config_pb2 = _tritons_model_config()
 
     result = train_model(TrainConfig(framework="tensorflow", dataset="digits", epochs=2, serialization="triton"),
                          tmp_path / "m")
@@ -136,3 +137,16 @@ def test_an_output_directory_holding_the_users_files_is_refused_and_kept(tmp_pat
     again = train_model(TrainConfig(framework="sklearn", dataset="iris", seed=1), tmp_path / "m")
     assert read_manifest(again.model_dir).model_digest != first.manifest.model_digest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "out"]
+
+
+def _tritons_model_config():
+    """tritonclient's model_config_pb2 alone: its package would also load tritonclient's inference service protos,
+    which kserve's (already loaded in this process) define too (tests/support/client_checks.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    origin = Path(importlib.util.find_spec("tritonclient").origin).parent / "grpc" / "model_config_pb2.py"
+    spec = importlib.util.spec_from_file_location("tritonclient_model_config_pb2", origin)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
