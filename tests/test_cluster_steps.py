@@ -99,3 +99,22 @@ def test_the_analysis_speaks_the_runtimes_own_protocol_to_each_sides_model(clust
     assert sides.protocols[0] == protocol and (sides.candidate_model, sides.baseline_model) == models
     assert f"model: {models[1]}" in deployment.baseline_headers  # the primary, as its own spec names it
     KubernetesPlatform(kube_server.admin()).rollback(ModelRef("digits", cluster))
+
+
+def test_a_held_canary_and_a_take_over_through_the_steps_and_the_cli(cluster, kube_server, capsys):
+    """The finish step's hold leaves the run's canary for a person; status names the holder; a run's live lease
+    needs --take-over from the command line."""
+    fields = cluster_spec_fields(namespace=cluster, runtime="kserve-raw", router="istio")
+    flags = ["--platform", "kubernetes", "--kubeconfig", str(kube_server.kubeconfig), "--namespace", cluster]
+    run_deploy("digits", "pvc://models/digits/v1", 0, "kubernetes", fields | {"version": "v1"})
+    run_finish("digits", "promote", "kubernetes", cluster)
+    run_deploy("digits", "pvc://models/digits/v2", 10, "kubernetes", fields | {"version": "v2"}, owner="run-a")
+    assert main(["rollback", *flags, "--name", "digits"]) == 2
+    assert "digits's rollout is owned by run-a" in capsys.readouterr().err
+    assert run_finish("digits", "hold", "kubernetes", cluster, owner="run-a").startswith("held")
+    assert main(["status", *flags]) == 0
+    assert "rollout: held by run-a for a person's promote or rollback" in capsys.readouterr().out
+    assert main(["rollback", *flags, "--name", "digits"]) == 0  # held: the person it waited for
+    run_deploy("digits", "pvc://models/digits/v2", 10, "kubernetes", fields | {"version": "v2"}, owner="run-c")
+    assert main(["promote", *flags, "--name", "digits", "--take-over"]) == 0
+    assert "promoted digits v2" in capsys.readouterr().out
