@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test router kube-assets bench bench-tools lint golden clean fetch-mnist
+.PHONY: run test router prometheus kube-assets bench bench-tools lint golden clean fetch-mnist
 SHARED := ../shared
 
 $(BIN)/python:
@@ -23,7 +23,7 @@ run: $(STAMP) router
 	$(BIN)/meshserve run
 
 ## test: every test
-test: $(STAMP) router kube-assets
+test: $(STAMP) router prometheus kube-assets
 	$(BIN)/python -m pytest -q
 
 ## router: nginx (with the stream module, for the L4 comparison), the local platform's router
@@ -31,6 +31,12 @@ router:
 	@command -v nginx >/dev/null && test -f /usr/lib/nginx/modules/ngx_stream_module.so || { \
 	  command -v apt-get >/dev/null || { echo "install nginx (with its stream module) with your package manager"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light libnginx-mod-stream; }
+
+## prometheus: Debian's Prometheus, which the metrics-provider tests start on 127.0.0.1 (never as a service)
+prometheus:
+	@command -v prometheus >/dev/null || test -x /usr/bin/prometheus || { \
+	  command -v apt-get >/dev/null || { echo "install prometheus with your package manager"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
 
 ## kube-assets: a real kube-apiserver and etcd for the Kubernetes tests, built once from Debian's packages
 ## (6 to 10 minutes on 2 cores) and cached outside the repo ($$KUBE_ASSETS or ~/.cache/kube-assets)
