@@ -9,11 +9,9 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -26,7 +24,7 @@ from pipelines.cli import main
 from tests.conftest import shared_path
 from tests.support.istio_routing import destinations
 from tests.support.schemas import crd_errors
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve_bytes
 
 ISTIO_CRDS = ("schemas", "istio", "customresourcedefinitions.gen.yaml")
 MODELMESH = MeshTarget(flavor="asm", namespace="modelmesh-serving", gateway="grpc-gateway",
@@ -107,20 +105,6 @@ def test_a_bad_target_is_a_one_line_error(target, message):
         render_mesh(example_spec(), target)
 
 
-class _Echo(BaseHTTPRequestHandler):
-    """Answers every request with the name of the version it stands for."""
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        body = self.server.label.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def routed(tmp_path_factory):
     """A real nginx routing the example spec (canary at 0%) to one echo server per version."""
@@ -128,12 +112,7 @@ def routed(tmp_path_factory):
         pytest.skip("needs nginx: `make test` installs it")
     from components.routing.nginx import NginxRouter
 
-    servers = {}
-    for label in ("va", "vb", "vc"):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-        server.label = label
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers[label] = server
+    servers = {label: serve_bytes(lambda label=label: label.encode()) for label in ("va", "vb", "vc")}  # each its name
     endpoint = {label: Endpoint(label, f"127.0.0.1:{s.server_port}", f"127.0.0.1:{free_port()}")  # no gRPC here
                 for label, s in servers.items()}
     router = NginxRouter(tmp_path_factory.mktemp("mesh-router"))

@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -20,6 +18,7 @@ from components.metrics.provider import MALFORMED, NO_DATA, UNREACHABLE
 from components.metrics.registry import metrics_provider_for
 from components.metrics.templates import DEFAULT_TEMPLATES, QueryArguments, render_query
 from tests.support.prometheus_server import prometheus_version, start_prometheus
+from tests.support.servers import free_port, serve_bytes
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None and not os.path.exists("/usr/bin/prometheus"),
                                 reason="needs Debian's prometheus: `make test` installs it")
@@ -43,27 +42,9 @@ def istio_exposition() -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve(answer) -> ThreadingHTTPServer:
-    """An HTTP server on 127.0.0.1 answering every GET with `answer()` (bytes)."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            body = answer()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    exporter = serve(lambda: istio_exposition().encode())
+    exporter = serve_bytes(lambda: istio_exposition().encode())
     server = start_prometheus(tmp_path_factory.mktemp("prometheus"), [f"127.0.0.1:{exporter.server_address[1]}"])
     provider = PrometheusProvider(server.address)
     deadline = time.monotonic() + 60
@@ -107,8 +88,6 @@ def test_a_query_prometheus_refuses_is_malformed_with_its_error(prometheus):
 
 
 def test_an_unreachable_prometheus_is_its_own_outcome():
-    from tests.support.prometheus_server import free_port
-
     measured = PrometheusProvider(f"http://127.0.0.1:{free_port()}", timeout_s=2).query("up")
     assert measured.outcome == UNREACHABLE and not measured.usable
 
@@ -122,7 +101,7 @@ def test_an_unreachable_prometheus_is_its_own_outcome():
         {"metric": {}, "value": [1, "fast"]}]}}).encode(),
 ], ids=["html", "matrix", "two-series", "not-a-number"])
 def test_a_malformed_answer_is_never_a_value(answer):
-    server = serve(lambda: answer)
+    server = serve_bytes(lambda: answer)
     try:
         measured = PrometheusProvider(f"http://127.0.0.1:{server.server_address[1]}").query("up")
         assert measured.outcome == MALFORMED and not measured.usable

@@ -1,4 +1,5 @@
-"""Real servers the tests start on 127.0.0.1: an S3-protocol server (moto's server mode)."""
+"""Real servers the tests start on 127.0.0.1: an S3-protocol server (moto's server mode), and a plain HTTP
+server answering with the bytes a test gives it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -119,3 +123,21 @@ def start_inference_server(delay_ms: float = 0.0) -> InferenceServer:
     wait_for_port(http_port, timeout=60)
     wait_for_port(grpc_port, timeout=60)
     return InferenceServer(process, http_port, grpc_port)
+
+
+def serve_bytes(answer: Callable[[], bytes]) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 answering every GET with `answer()`, in a thread of its own."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            body = answer()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
