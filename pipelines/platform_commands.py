@@ -69,10 +69,16 @@ def _check_platform_flags(args: argparse.Namespace) -> None:
 
 
 def _platform(args: argparse.Namespace):
-    from components.platform.registry import ClusterAccess, platform_for
+    from components.platform.registry import platform_for
 
     _check_platform_flags(args)
-    return platform_for(args.platform, ClusterAccess(args.kubeconfig, args.context, args.ready_timeout))
+    return platform_for(args.platform, _cluster_access(args))
+
+
+def _cluster_access(args: argparse.Namespace):
+    from components.platform.registry import ClusterAccess
+
+    return ClusterAccess(args.kubeconfig, args.context, args.ready_timeout)
 
 
 def _cmd_deploy(args: argparse.Namespace) -> None:
@@ -83,7 +89,7 @@ def _cmd_deploy(args: argparse.Namespace) -> None:
     kind = platform_class(args.platform)
     kind.refuse_unread(given_flags(args) | ({"replicas"} if args.replicas is not None else set()))
     spec = spec_from_args(args, kind.SPEC_DEFAULTS)
-    deployed = _platform(args).deploy(DeployRequest(spec, args.replicas, args.allow_same_model))
+    deployed = kind.connect(_cluster_access(args)).deploy(DeployRequest(spec, args.replicas, args.allow_same_model))
     headers = " ".join(f"-H '{line}'" for line in deployed.clients.header_lines())
     print(f"deployed {spec.name} {deployed.version.version} in {spec.namespace}: ready; clients: "
           f"{deployed.clients.url} {headers}".rstrip())
