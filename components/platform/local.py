@@ -30,6 +30,7 @@ from components.platform.protocol import (
 )
 from components.platform.state import FileJournal, LocalDetails, PlatformState, processes_of, state_dir
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
+from components.rollout.progress import Progress
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec, model_headers
@@ -196,25 +197,60 @@ class LocalPlatform:
             raise InvalidInputError("name", f"{name} has no canary to analyse", "deploy a new version first")
         return record, record.canary
 
-    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version:
+    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False,
+                outcome: Progress | None = None) -> Version:
         """Make the (healthy) canary the primary with all traffic; stop the old primary once drained (`owner`: only
-        if that run deployed the canary; `take_over`: a person acting on a live run's rollout)."""
+        if that run deployed the canary; `take_over`: a person acting on a live run's rollout; `outcome`: a
+        progressive rollout's final progress)."""
         self.converge()
-        return self.rollout.promote(model.name, owner, take_over)
+        return self.rollout.promote(model.name, owner, take_over, outcome)
 
-    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False,
+                 outcome: Progress | None = None) -> Version | None:
         """Send all traffic back to the (healthy) primary and stop the canary (with no primary, remove the model;
         `owner`: only if that run deployed the canary; `take_over`: a person acting on a live run's rollout)."""
         self.converge()
-        return self.rollout.rollback(model.name, owner, take_over)
+        return self.rollout.rollback(model.name, owner, take_over, outcome)
 
     def renew(self, model: ModelRef, owner: str) -> None:
         """Extend the owner's lease on the model's rollout."""
         self.rollout.renew(model.name, owner)
 
-    def hold(self, model: ModelRef, owner: str) -> None:
+    def hold(self, model: ModelRef, owner: str, outcome: Progress | None = None) -> None:
         """Leave the owner's canary for a person."""
-        self.rollout.hold(model.name, owner)
+        self.rollout.hold(model.name, owner, outcome)
+
+    def set_weight(self, model: ModelRef, percent: int, owner: str = "") -> None:
+        """Give the canary `percent` of the traffic through nginx (after settling what a killed command left)."""
+        self.converge()
+        self.rollout.set_weight(model.name, percent, owner)
+
+    def progress(self, model: ModelRef) -> Progress | None:
+        """The progressive rollout kept in platform.json with the model's record."""
+        record = dict(self.state.records()).get(model.name)
+        return record.progress if record else None
+
+    def save_progress(self, model: ModelRef, progress: Progress) -> None:
+        """Keep the progress with the canary's record."""
+        self.rollout.save_progress(model.name, progress)
+
+    def approve(self, model: ModelRef) -> Progress:
+        """Open the canary's confirm-promotion gate."""
+        return self.rollout.approve(model.name)
+
+    def workload(self, model: ModelRef, track: str) -> str:
+        """The version's name: the router's telemetry labels each version's requests with it."""
+        record = dict(self.state.records()).get(model.name) or ModelRecord()
+        version = dict(record.tracks()).get(track)
+        if version is None:
+            raise InvalidInputError("name", f"{model.name} has no {track}", "deploy it first")
+        return version.version
+
+    def metrics_address(self) -> str:
+        """The local Prometheus over the router's per-request telemetry (started, with its exporter, if needed)."""
+        from components.telemetry.local import LocalTelemetry
+
+        return LocalTelemetry(self.root).ensure(self.router)
 
     def status(self, namespace: str = "") -> PlatformStatus:
         """The router's listeners and, per model, each version's weight as nginx's config in force gives it, the
@@ -235,7 +271,7 @@ class LocalPlatform:
                          for track, version in record.tracks())
         return ModelStatus(name, ClientEndpoint(url, model_headers(name)), versions,
                            drift_text("nginx's config gives", live, record.routed_weights()),
-                           rollout=record.lease_text(time.time()))
+                           rollout=record.lease_text(time.time()), progress=record.progress)
 
     def _live_split(self, name: str, versions: list[Version]) -> dict[str, int]:
         """Each version's share (percent) of the model's traffic in nginx's config in force."""
@@ -280,7 +316,12 @@ class LocalPlatform:
             self.router.stop()
             if pid:
                 stopped.append(f"router (pid {pid})")
-        return stopped
+        return stopped + self._stop_telemetry()
+
+    def _stop_telemetry(self) -> list[str]:
+        from components.telemetry.local import LocalTelemetry
+
+        return LocalTelemetry(self.root).stop()
 
     def _down_without_state(self) -> list[str]:
         stopped = self._stop_unrecorded()
@@ -290,7 +331,7 @@ class LocalPlatform:
             stopped.append(f"router (pid {pid})")
         aside = self.state.file.with_name(f"platform.json.unreadable-{int(time.time())}")
         self.state.file.rename(aside)
-        return stopped + [f"the unreadable state file, moved to {aside}"]
+        return stopped + self._stop_telemetry() + [f"the unreadable state file, moved to {aside}"]
 
     def _stop_unrecorded(self) -> list[str]:
         stopped = []

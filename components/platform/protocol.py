@@ -9,6 +9,7 @@ from typing import Protocol
 
 from components.deployment.spec import DeploymentSpec
 from components.rollout.contract import AnalysisSides, Version
+from components.rollout.progress import Progress
 from components.routing.spec import ClientEndpoint
 
 
@@ -88,6 +89,7 @@ class ModelStatus:
     drift: str = ""
     error: str = ""
     rollout: str = ""  # who holds the rollout, and until when ("": nobody)
+    progress: Progress | None = None  # the progressive rollout of the canary (or the last one, once it ended)
 
     def tracks(self) -> dict[str, str]:
         """Track -> version name."""
@@ -146,18 +148,38 @@ class Platform(Protocol):
         """Every model's versions as they are live (weights from the router, readiness from the workloads),
         with any drift from the rollout record."""
 
-    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version:
+    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False,
+                outcome: Progress | None = None) -> Version:
         """Make the (healthy) canary the primary with all traffic (`owner`: only if that run deployed it; a person
-        needs `take_over` while the run's lease is live)."""
+        needs `take_over` while the run's lease is live; `outcome`: a progressive rollout's final progress)."""
 
-    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False,
+                 outcome: Progress | None = None) -> Version | None:
         """Remove the canary; the primary keeps all traffic (None when no version is left)."""
 
     def renew(self, model: ModelRef, owner: str) -> None:
         """The owner is still at work on its rollout: extend its lease."""
 
-    def hold(self, model: ModelRef, owner: str) -> None:
+    def hold(self, model: ModelRef, owner: str, outcome: Progress | None = None) -> None:
         """The owner's run ends leaving its canary for a person to promote or roll back."""
+
+    def set_weight(self, model: ModelRef, percent: int, owner: str = "") -> None:
+        """Give the canary `percent` of the traffic (a progressive rollout's step; the owner's lease is renewed)."""
+
+    def progress(self, model: ModelRef) -> Progress | None:
+        """The progressive rollout kept with the model's record (None when there is none)."""
+
+    def save_progress(self, model: ModelRef, progress: Progress) -> None:
+        """Keep the progressive rollout's progress with the record of the canary it drives."""
+
+    def approve(self, model: ModelRef) -> Progress:
+        """A person's yes at the canary's confirm-promotion gate."""
+
+    def workload(self, model: ModelRef, track: str) -> str:
+        """The workload name the metrics of a track's version (primary, canary) carry."""
+
+    def metrics_address(self) -> str:
+        """The Prometheus the platform runs itself over its live traffic ("" when it runs none)."""
 
     def analysis_sides(self, name: str, namespace: str) -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary."""

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from components.rollout.progress import Progress
 from components.routing.spec import TRACK_HEADER, Endpoint, Route
 
 
@@ -80,6 +81,7 @@ class ModelRecord:
     baseline: Version | None = None
     lease_expires: float = 0.0  # the canary's owner holds the rollout until then (epoch s; renewed while it works)
     held: bool = False  # the owner's run ended holding the canary: it waits for a person's promote or rollback
+    progress: Progress | None = None  # the progressive rollout of the canary (kept after it ends, for `wait`)
 
     @property
     def empty(self) -> bool:
@@ -109,7 +111,7 @@ class ModelRecord:
         return {"primary": self.primary and self.primary.to_dict(), "canary": self.canary and self.canary.to_dict(),
                 "routes_before": self.routes_before, "canary_percent": self.canary_percent,
                 "baseline": self.baseline and self.baseline.to_dict(), "lease_expires": self.lease_expires,
-                "held": self.held}
+                "held": self.held, "progress": self.progress and self.progress.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict, details_from: DetailsReader) -> ModelRecord:
@@ -119,7 +121,7 @@ class ModelRecord:
                                                                                            "baseline")}
         return cls(versions["primary"], versions["canary"], data.get("routes_before"),
                    int(data.get("canary_percent") or 0), versions["baseline"], float(data.get("lease_expires") or 0),
-                   bool(data.get("held")))
+                   bool(data.get("held")), Progress.from_dict(data.get("progress")))
 
     def lease_holder(self, now: float) -> str:
         """The run that holds the rollout now ("" when none: no canary, deployed by hand, or its lease expired)."""

@@ -46,6 +46,8 @@ from components.rollout.contract import (
     Version,
     VersionRuntime,
 )
+from components.rollout.progress import Progress
+from components.routing.spec import Endpoint, Route
 
 LEASE_ENV = "MESHSERVE_ROLLOUT_LEASE_S"
 LEASE_S = 900.0  # a run's hold on its rollout without renewal; the analysis renews it at every look
@@ -83,7 +85,8 @@ class Rollout:
             before = self.router.snapshot(name)
             version = dataclasses.replace(self.runtime.start(candidate), owner=candidate.owner)
             after = _changed(record, canary=version, canary_percent=candidate.canary_percent, routes_before=before,
-                             lease_expires=now + lease_seconds() if candidate.owner else 0.0, held=False)
+                             lease_expires=now + lease_seconds() if candidate.owner else 0.0, held=False,
+                             progress=None)
             self._begin(name, "deploy", record, after, _snapshot_of(after, name))
             try:
                 self.router.reconcile(after.route(name, candidate.canary_percent))
@@ -95,15 +98,16 @@ class Rollout:
         self.journal.end(name)
         return version
 
-    def promote(self, name: str, owner: str = "", take_over: bool = False) -> Version:
+    def promote(self, name: str, owner: str = "", take_over: bool = False, outcome: Progress | None = None) -> Version:
         """All traffic to the (healthy) canary, then remove the old primary (`owner`: only that run's canary; a
-        person, no owner, needs `take_over` while a run's lease is live)."""
+        person, no owner, needs `take_over` while a run's lease is live; `outcome`: the progressive rollout's
+        final progress, kept with the record in the same write)."""
         with self.state.transaction(name) as record:
             self.settle(name, record)
             canary = _require_canary(name, record, "promote", owner)
             _require_free(name, record, "promote", owner, take_over)
             self._require_healthy(canary, "promote")
-            after = ModelRecord(primary=canary)
+            after = ModelRecord(primary=canary, progress=outcome or record.progress)
             self._begin(name, "promote", record, after, _snapshot_of(after, name))
             self.router.reconcile(after.route(name, 0))
             self._stop_replaced(record, after)
@@ -111,16 +115,65 @@ class Rollout:
         self.journal.end(name)
         return canary
 
-    def rollback(self, name: str, owner: str = "", take_over: bool = False) -> Version | None:
+    def rollback(self, name: str, owner: str = "", take_over: bool = False,
+                 outcome: Progress | None = None) -> Version | None:
         """Restore the routes recorded before the rollout, then remove the canary (`owner`: only that run's; a
-        person, no owner, needs `take_over` while a run's lease is live)."""
+        person, no owner, needs `take_over` while a run's lease is live; `outcome`: the progressive rollout's
+        final progress)."""
         with self.state.transaction(name) as record:
             self.settle(name, record)
             _require_canary(name, record, "roll back", owner)
             _require_free(name, record, "roll back", owner, take_over)
+            if outcome is not None:
+                record.progress = outcome
             self._roll_back(name, record)
         self.journal.end(name)
         return record.primary
+
+    def set_weight(self, name: str, percent: int, owner: str = "", take_over: bool = False) -> None:
+        """Give the canary `percent` of the traffic (a progressive rollout's step), renewing the owner's lease;
+        a weight already in force is left as it is (nothing is written)."""
+        with self.state.transaction(name) as record:
+            self.settle(name, record)
+            _require_canary(name, record, "set the weight of", owner)
+            _require_free(name, record, "set the weight of", owner, take_over)
+            if record.primary is None:
+                raise InvalidInputError("canary_percent", f"{name} has no primary: its canary takes all traffic",
+                                        "a first deploy has no traffic to shift; judge it on its SLOs")
+            Route(name, Endpoint("-", "-", "-"), canary_weight=percent).validated()
+            lease = time.time() + lease_seconds() if owner and not record.held else record.lease_expires
+            after = _changed(record, canary_percent=percent, lease_expires=lease)
+            routes = _snapshot_of(after, name)
+            if record.canary_percent == percent and _plain(self.router.snapshot(name)) == routes:
+                record.lease_expires = lease
+                return
+            self._begin(name, "weight change", record, after, routes)
+            self.router.reconcile(after.route(name, percent))
+            _assign(record, after)
+        self.journal.end(name)
+
+    def save_progress(self, name: str, progress: Progress) -> None:
+        """Keep the progressive rollout's progress with the record of the canary it drives."""
+        with self.state.transaction(name) as record:
+            canary = _require_canary(name, record, "record the progress of")
+            if canary.version != progress.version:
+                raise InvalidInputError("name", f"{name}'s canary is {canary.version}, not {progress.version}",
+                                        "resume the rollout of the canary deployed now")
+            approved = record.progress is not None and record.progress.version == progress.version and \
+                record.progress.approved
+            progress.approved = progress.approved or approved  # a person's approval is never written over
+            record.progress = progress
+
+    def approve(self, name: str) -> Progress:
+        """A person's yes to the promotion of the canary's progressive rollout (its confirm-promotion gate)."""
+        with self.state.transaction(name) as record:
+            canary = _require_canary(name, record, "approve")
+            progress = record.progress
+            if progress is None or progress.finished or progress.version != canary.version:
+                raise InvalidInputError("name", f"{name}'s canary has no progressive rollout under way",
+                                        "start one with `meshserve rollout`; a plain canary is promoted by hand")
+            progress.approved = True
+            return progress
 
     def renew(self, name: str, owner: str) -> None:
         """Extend the owner's lease on its rollout (it is still at work); a lease it lost is NotOwnedError."""
@@ -129,18 +182,21 @@ class Rollout:
             if not record.held:
                 record.lease_expires = time.time() + lease_seconds()
 
-    def hold(self, name: str, owner: str) -> None:
-        """Leave the owner's canary where it is, for a person: the lease no longer expires."""
+    def hold(self, name: str, owner: str, outcome: Progress | None = None) -> None:
+        """Leave the owner's canary where it is, for a person: the lease no longer expires (`outcome`: the
+        progressive rollout's final progress)."""
         with self.state.transaction(name) as record:
             _require_canary(name, record, "hold", owner)
             record.held = True
+            if outcome is not None:
+                record.progress = outcome
 
     def _roll_back(self, name: str, record: ModelRecord) -> None:
         """Restore the recorded routes and remove the canary, inside the caller's transaction (which ends the
         journal's intent once the record is saved)."""
         if record.primary is not None:
             self._require_healthy(record.primary, "roll back onto")
-        after = ModelRecord(primary=record.primary)
+        after = ModelRecord(primary=record.primary, progress=record.progress)
         self._begin(name, "rollback", record, after, record.routes_before)
         self.router.restore(name, record.routes_before)
         self._stop_replaced(record, after)
@@ -261,6 +317,7 @@ def _assign(record: ModelRecord, source: ModelRecord) -> None:
     record.primary, record.canary, record.baseline = source.primary, source.canary, source.baseline
     record.routes_before, record.canary_percent = source.routes_before, source.canary_percent
     record.lease_expires, record.held = source.lease_expires, source.held
+    record.progress = source.progress
 
 
 def _snapshot_of(record: ModelRecord, name: str) -> dict | None:

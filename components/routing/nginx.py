@@ -46,8 +46,10 @@ def refuse_unsafe_workdir(workdir: Path) -> None:
                                 "a generated nginx.conf cannot carry", "use a path of letters, digits and . _ - / only")
 
 
-def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, stream_module: bool) -> str:
-    """The whole nginx.conf for a routing spec (pure: the same spec gives the same text)."""
+def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, stream_module: bool,
+                  telemetry_port: int | None = None) -> str:
+    """The whole nginx.conf for a routing spec (pure: the same spec gives the same text); with a
+    `telemetry_port`, every request is logged to it over UDP (syslog), one line per upstream attempt list."""
     spec = spec.validated()
     refuse_unsafe_workdir(workdir)
     if not spec.routes:
@@ -56,7 +58,7 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
     lines = [f"load_module {STREAM_MODULE};" if stream_module else "",
              "worker_processes 1;", "daemon off;", f"pid {workdir}/nginx.pid;",
              f"error_log {workdir}/error.log warn;", "worker_shutdown_timeout 30s;",
-             "events { worker_connections 4096; }", "http {", "  access_log off;"]
+             "events { worker_connections 4096; }", "http {", *_access_log(telemetry_port)]
     lines += [f"  {kind}_temp_path {workdir}/tmp;" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
     lines += ["  map $uri $meshserve_path_model {", f"    default {first};"]
     lines += [f'    "~^/v[12]/models/{r.name}(?:[:/]|$)" {r.name};' for r in spec.routes]
@@ -92,6 +94,18 @@ def render_config(spec: RoutingSpec, ports: dict[str, int], workdir: Path, strea
         lines += ["stream {"] + _upstream("l4_grpc", spec.routes[0], "grpc", spec, keepalive=False)
         lines += ["  server {", f"    listen 127.0.0.1:{ports['l4']};", "    proxy_pass l4_grpc;", "  }", "}"]
     return "\n".join(line for line in lines if line) + "\n"
+
+
+TELEMETRY_FIELDS = "$upstream_addr|$upstream_status|$upstream_response_time|$server_port"
+
+
+def _access_log(telemetry_port: int | None) -> list[str]:
+    """No access log, or each request's upstream attempts (address, status, seconds) sent to the telemetry
+    exporter as syslog over UDP (nothing written to disk, nothing kept by nginx)."""
+    if telemetry_port is None:
+        return ["  access_log off;"]
+    return [f"  log_format meshserve_telemetry '{TELEMETRY_FIELDS}';",
+            f"  access_log syslog:server=127.0.0.1:{telemetry_port},tag=meshserve,nohostname meshserve_telemetry;"]
 
 
 def _tracks(route: Route) -> list[tuple[str, Route]]:
@@ -234,6 +248,25 @@ class NginxRouter:
         return [f"the router was not running (its {len(workers)} orphaned workers stopped): restarted on the same "
                 f"ports with the routes in force"]
 
+    def telemetry_port(self) -> int | None:
+        """The UDP port the router logs each request to (None: telemetry is off)."""
+        path = self.dir / "telemetry.json"
+        return int(json.loads(path.read_text())["port"]) if path.is_file() else None
+
+    def send_telemetry(self, port: int | None) -> None:
+        """Log each request to the telemetry exporter at UDP `port` from now on (None: stop); reloads nginx when
+        it runs (gracefully: no request is dropped)."""
+        path = self.dir / "telemetry.json"
+        if port == self.telemetry_port():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if port is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(json.dumps({"port": port}))
+        if self.pid() is not None and self.spec().routes:
+            self._apply(self.spec())
+
     def stream_enabled(self) -> bool:
         """Whether the L4 listener exists (needs nginx's stream module)."""
         return STREAM_MODULE.is_file()
@@ -250,7 +283,7 @@ class NginxRouter:
         """Render, check with `nginx -t`, swap in, then reload (or start)."""
         binary = nginx_binary()
         (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
-        text = render_config(spec, self.ports(), self.dir, self.stream_enabled())
+        text = render_config(spec, self.ports(), self.dir, self.stream_enabled(), self.telemetry_port())
         candidate = self.dir / "nginx.conf.next"
         candidate.write_text(text)
         checked = subprocess.run([binary, "-t", "-q", "-c", str(candidate), "-p", str(self.dir)],

@@ -26,6 +26,7 @@ from components.platform.protocol import (
     drift_text,
 )
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
+from components.rollout.progress import Progress
 from components.rollout.rules import Rollout, check_deployable
 from components.routing.registry import mesh_routes_for
 from components.routing.spec import ClientEndpoint
@@ -85,27 +86,62 @@ class KubernetesPlatform:
                               allow_same_model, owner)
         return self._rollout(spec, state).deploy(candidate)
 
-    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version:
+    def promote(self, model: ModelRef, owner: str = "", take_over: bool = False,
+                outcome: Progress | None = None) -> Version:
         """All traffic to the (ready) canary, then delete the old primary's objects (`owner`: only that run's;
-        `take_over`: a person acting on a live run's rollout)."""
+        `take_over`: a person acting on a live run's rollout; `outcome`: a progressive rollout's final progress)."""
         state = ClusterState(self.kube, model.namespace)
-        return self._rollout(self._spec(state, model.name), state).promote(model.name, owner, take_over)
+        return self._rollout(self._spec(state, model.name), state).promote(model.name, owner, take_over, outcome)
 
-    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False) -> Version | None:
+    def rollback(self, model: ModelRef, owner: str = "", take_over: bool = False,
+                 outcome: Progress | None = None) -> Version | None:
         """Restore the routes recorded before the rollout, then delete the canary's objects (`owner`: only that
         run's; `take_over`: a person acting on a live run's rollout)."""
         state = ClusterState(self.kube, model.namespace)
-        return self._rollout(self._spec(state, model.name), state).rollback(model.name, owner, take_over)
+        return self._rollout(self._spec(state, model.name), state).rollback(model.name, owner, take_over, outcome)
 
     def renew(self, model: ModelRef, owner: str) -> None:
         """Extend the owner's lease on the model's rollout (kept in its rollout record)."""
         state = ClusterState(self.kube, model.namespace)
         self._rollout(self._spec(state, model.name), state).renew(model.name, owner)
 
-    def hold(self, model: ModelRef, owner: str) -> None:
+    def hold(self, model: ModelRef, owner: str, outcome: Progress | None = None) -> None:
         """Leave the owner's canary for a person."""
         state = ClusterState(self.kube, model.namespace)
-        self._rollout(self._spec(state, model.name), state).hold(model.name, owner)
+        self._rollout(self._spec(state, model.name), state).hold(model.name, owner, outcome)
+
+    def set_weight(self, model: ModelRef, percent: int, owner: str = "") -> None:
+        """Give the canary `percent` of the traffic in its routing objects (VirtualService weights, or KServe's
+        canaryTrafficPercent); nothing is written when that weight is in force."""
+        state = ClusterState(self.kube, model.namespace)
+        self._rollout(self._spec(state, model.name), state).set_weight(model.name, percent, owner)
+
+    def progress(self, model: ModelRef) -> Progress | None:
+        """The progressive rollout kept in the model's rollout ConfigMap."""
+        return ClusterState(self.kube, model.namespace).record(model.name).progress
+
+    def save_progress(self, model: ModelRef, progress: Progress) -> None:
+        """Keep the progress in the model's rollout ConfigMap."""
+        state = ClusterState(self.kube, model.namespace)
+        self._rollout(self._spec(state, model.name), state).save_progress(model.name, progress)
+
+    def approve(self, model: ModelRef) -> Progress:
+        """Open the canary's confirm-promotion gate."""
+        state = ClusterState(self.kube, model.namespace)
+        return self._rollout(self._spec(state, model.name), state).approve(model.name)
+
+    def workload(self, model: ModelRef, track: str) -> str:
+        """The version's workload as the mesh's telemetry names it: its runtime's predictor Service/Deployment."""
+        record = ClusterState(self.kube, model.namespace).record(model.name)
+        version = dict(record.tracks()).get(track)
+        if version is None:
+            raise InvalidInputError("name", f"{model.name} has no {track} in {model.namespace}", "deploy it first")
+        spec = spec_of(version)
+        return runtime_for(spec.runtime).workload(spec).service
+
+    def metrics_address(self) -> str:
+        """None of its own: the mesh's Prometheus is named in the rollout policy (guard.address)."""
+        return ""
 
     def status(self, namespace: str) -> PlatformStatus:
         """Per model: each version's track, the weight its router holds now (the VirtualService's), its workload's
@@ -127,7 +163,8 @@ class KubernetesPlatform:
                                        self.versions.healthy(version), version.storage_uri, owner=version.owner)
                          for track, version in record.tracks())
         drift = "" if live is None else drift_text("the routing objects on the cluster give", live, recorded)
-        return ModelStatus(name, self.client_endpoint(spec), versions, drift, rollout=record.lease_text(time.time()))
+        return ModelStatus(name, self.client_endpoint(spec), versions, drift, rollout=record.lease_text(time.time()),
+                           progress=record.progress)
 
     def analysis_sides(self, name: str, namespace: str) -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary (the primary's URL "" on a first deploy)."""

@@ -95,17 +95,25 @@ def run_analysis_on_platform(name: str, load: Load, policy: GatePolicy, *, platf
                              namespace: str = "default", candidate_model: dict | None = None,
                              baseline_model: dict | None = None, on_look: Callable[[Look], None] | None = None,
                              cluster: ClusterAccess | None = None, owner: str = "") -> Analysis:
-    """Analyse a deployed model's canary on its platform, starting (and always removing) the baseline copy
-    when the policy asks for one. `owner` (the run that deployed the canary) renews its lease on the rollout
-    before it starts and after every look: the analysis is the longest part of a rollout."""
-    target = platform_for(platform, cluster)
-    model = ModelRef(name, namespace)
+    """Analyse a deployed model's canary on its platform (named), as `analyse_on` does."""
+    return analyse_on(platform_for(platform, cluster), ModelRef(name, namespace), load, policy,
+                      candidate_model=candidate_model, baseline_model=baseline_model, on_look=on_look, owner=owner,
+                      context={"platform": platform})
+
+
+def analyse_on(target: Platform, model: ModelRef, load: Load, policy: GatePolicy, *,
+               candidate_model: dict | None = None, baseline_model: dict | None = None,
+               on_look: Callable[[Look], None] | None = None, owner: str = "", context: dict | None = None) -> Analysis:
+    """Analyse a deployed model's canary, starting (and always removing) the baseline copy when the policy asks
+    for one. `owner` (the run that deployed the canary) renews its lease on the rollout before it starts and after
+    every look: the analysis is the longest part of a rollout."""
+    name, namespace = model.name, model.namespace
     if owner:
         target.renew(model, owner)
         on_look = _renewing(target, model, owner, on_look)
     sides = target.analysis_sides(name, namespace)
     copy = sides.with_baseline and policy.analysis.baseline == "copy"
-    context = {"platform": platform, "name": name, "baseline": policy.analysis.baseline if sides.with_baseline
+    context = {**(context or {}), "name": name, "baseline": policy.analysis.baseline if sides.with_baseline
                else "none (first deploy)"}
     if not copy:
         return run_analysis(sides, load, policy, candidate_model=candidate_model, baseline_model=baseline_model,
