@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 	touch $(STAMP)
 
 ## run: the local train-to-serve pipeline (kfp.local) on this machine
-run: $(STAMP) router
+run: $(STAMP) router prometheus
 	$(BIN)/meshserve run
 
 ## test: every test
@@ -32,7 +32,7 @@ router:
 	  command -v apt-get >/dev/null || { echo "install nginx (with its stream module) with your package manager"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light libnginx-mod-stream; }
 
-## prometheus: Debian's Prometheus, which the metrics-provider tests start on 127.0.0.1 (never as a service)
+## prometheus: Debian's Prometheus: the local platform's live guard and the metrics tests start it on 127.0.0.1 (never as a service)
 prometheus:
 	@command -v prometheus >/dev/null || test -x /usr/bin/prometheus || { \
 	  command -v apt-get >/dev/null || { echo "install prometheus with your package manager"; exit 1; }; \

@@ -105,6 +105,8 @@ GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     REPO_ROOT / _STEPS / "analyze/component.yaml": _kfp("components.steps.analyze.kfp_component:analyze",
                                                         cached=False),
     REPO_ROOT / _STEPS / "deploy/component.yaml": _kfp("components.steps.deploy.kfp_component:deploy", cached=False),
+    REPO_ROOT / _STEPS / "progressive/component.yaml": _kfp(
+        "components.steps.progressive.kfp_component:progressive_rollout", cached=False),
     REPO_ROOT / _STEPS / "rollout/components.yaml": _kfp(f"{_ROLLOUT}:promote", f"{_ROLLOUT}:rollback",
                                                          f"{_ROLLOUT}:finish_rollout",
                                                          f"{_ROLLOUT}:roll_back_on_failure", cached=False),

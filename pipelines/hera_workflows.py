@@ -7,7 +7,6 @@ from hera.workflows.models import (
     Volume,
 )
 
-from components.steps.analyze.hera_template import analyze
 from components.steps.benchmark.hera_template import benchmark, benchmark_pair
 from components.steps.cluster import (
     MODELS_CLAIM,
@@ -18,7 +17,8 @@ from components.steps.cluster import (
 )
 from components.steps.deploy.hera_template import deploy
 from components.steps.gate.hera_template import gate
-from components.steps.rollout.hera_template import finish_rollout, promote, roll_back_on_failure, rollback
+from components.steps.progressive.hera_template import progressive_rollout
+from components.steps.rollout.hera_template import promote, roll_back_on_failure, rollback
 from components.steps.train.hera_template import train
 from components.steps.upload.hera_template import upload
 
@@ -118,10 +118,11 @@ TRAIN_TO_SERVE_PARAMETERS = {
     "name": "digits", "dataset": "digits", "framework": "sklearn", "algorithm": "", "seed": "0",
     "storage_prefix": f"pvc://{MODELS_CLAIM}/meshserve", "models_claim": MODELS_CLAIM,
     "storage_secret": STORAGE_SECRET, "platform": "kubernetes", "namespace": "default", "runtime": "kserve-raw",
-    "router": "istio", "autoscaling": "none", "canary_percent": "10", "min_replicas": "1", "max_replicas": "1",
+    "router": "istio", "autoscaling": "none", "canary_percent": "0", "min_replicas": "1", "max_replicas": "1",
     "scale_target": "0", "scale_metric": "", "metric_selector": "{}", "cpu": "", "memory": "", "gpus": "0",
     "node_selector": "{}", "tolerations": "[]", "service_account": "", "storage_options": "{}",
     "runtime_options": "{}", "router_options": "{}", "protocol": "", "qps": "500", "budget_s": "120", "policy": "{}",
+    "rollout_policy": '{"guard": {"address": "http://prometheus.istio-system:9090"}}',  # Istio's sample Prometheus
 }
 _DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router", "autoscaling", "min_replicas",
                   "max_replicas", "scale_target", "scale_metric", "metric_selector", "cpu", "memory", "gpus",
@@ -130,7 +131,8 @@ _DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router"
 
 
 def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
-    """train → upload → deploy → analyze (side by side with a fresh copy of the primary) → promote or roll back.
+    """train → upload → deploy → progressive rollout (traffic steps under the live guard, analysed side by side
+    with a fresh copy of the primary at the first step) → promoted or rolled back.
 
     The same DAG and parameters as the KFP pipeline. The exit handler rolls back the candidate a failed
     run left half-deployed. The run's ServiceAccount is manifests/rbac's.
@@ -157,18 +159,17 @@ def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
             deployed = deploy(arguments={"name": ref["name"], "storage_uri": published.get_parameter("storage-uri"),
                                          "model_format": ref["framework"], "owner": RUN_OWNER,
                                          **{key: ref[key] for key in _DEPLOY_INPUTS}})
-            analysed = analyze(name="analyze", arguments=[
+            rolled = progressive_rollout(name="progressive-rollout", arguments=[
                 Parameter(name="name", value=ref["name"]),
                 trained.get_artifact("model").with_name("candidate-manifest"),
                 deployed.get_artifact("baseline-manifest").with_name("baseline-manifest"),
                 Parameter(name="platform", value=ref["platform"]), Parameter(name="namespace", value=ref["namespace"]),
                 Parameter(name="protocol", value=ref["protocol"]), Parameter(name="sample", value=ref["dataset"]),
                 Parameter(name="qps", value=ref["qps"]), Parameter(name="budget_s", value=ref["budget_s"]),
-                Parameter(name="policy", value=ref["policy"]), Parameter(name="owner", value=RUN_OWNER)])
-            finished = finish_rollout(name="finish-rollout", arguments={
-                "name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"],
-                "action": analysed.get_parameter("action"), "owner": RUN_OWNER})
-            _in_order(trained, published, deployed, analysed, finished)
+                Parameter(name="policy", value=ref["policy"]), Parameter(name="rollout_policy",
+                                                                         value=ref["rollout_policy"]),
+                Parameter(name="owner", value=RUN_OWNER)])
+            _in_order(trained, published, deployed, rolled)
     return template
 
 

@@ -2,7 +2,6 @@
 
 from kfp import dsl, kubernetes
 
-from components.steps.analyze.kfp_component import analyze
 from components.steps.cluster import (
     MODELS_CLAIM,
     MODELS_MOUNT,
@@ -11,7 +10,8 @@ from components.steps.cluster import (
     STORAGE_SECRET_MOUNT,
 )
 from components.steps.deploy.kfp_component import deploy
-from components.steps.rollout.kfp_component import finish_rollout, roll_back_on_failure
+from components.steps.progressive.kfp_component import progressive_rollout
+from components.steps.rollout.kfp_component import roll_back_on_failure
 from components.steps.train.kfp_component import train
 from components.steps.upload.kfp_component import upload
 
@@ -58,11 +58,14 @@ def train_upload_pipeline(
 # runs are compared with a fresh copy of the primary under the gate's default limits, analysed sequentially
 # (tests/bench/bench_analysis.py measures what they detect).
 LOCAL_POLICY = {"slo": {"max_p99_ms": 50.0, "min_accuracy": 0.9}}
+# The rollout's steps for the local run: 10% → 50% → 100%, each held for two 5 s guard intervals of the
+# background traffic `meshserve run` sends; the analysis runs at the first step.
+LOCAL_ROLLOUT = {"steps": [10, 50, 100], "interval_s": 5.0, "intervals_per_step": 2}
 
 
 @dsl.pipeline(name="meshserve-train-to-serve",
-              description="Train, publish, deploy a canary, analyse it against a fresh copy of the primary, promote or "
-                          "roll back")
+              description="Train, publish, deploy a canary, take it through traffic steps guarded by live metrics "
+                          "(analysed against a fresh copy of the primary at the first), promote or roll back")
 def train_to_serve_pipeline(
     name: str = "digits",
     dataset: str = "digits",
@@ -77,7 +80,7 @@ def train_to_serve_pipeline(
     runtime: str = "kserve-raw",
     router: str = "istio",
     autoscaling: str = "none",
-    canary_percent: int = 10,
+    canary_percent: int = 0,
     min_replicas: int = 1,
     max_replicas: int = 1,
     scale_target: int = 0,
@@ -96,14 +99,17 @@ def train_to_serve_pipeline(
     qps: float = 500.0,
     budget_s: float = 120.0,
     policy: dict = LOCAL_POLICY,
+    rollout_policy: dict = LOCAL_ROLLOUT,
 ):
     """The whole chain. platform local (kfp.local, `make run`) serves on this machine and ignores the
     deployment inputs; platform kubernetes applies them with the run's ServiceAccount (manifests/rbac).
     The load speaks the runtime's own protocol (KServe: v1 REST, OVMS: v2 gRPC, TF Serving: its REST API)
     unless `protocol` names another the runtime speaks.
-    The analysis measures the canary and a fresh copy of the primary side by side, window by window, for at
-    most `budget_s` per side, and stops as soon as it can tell. If any step fails, the exit task rolls back
-    the candidate the run left half-deployed."""
+    The canary starts at `canary_percent` (0: no traffic before the pre-rollout hooks) and takes the rollout
+    policy's steps; at each the live guard reads real traffic (on a cluster, set `rollout_policy.guard.address`
+    to the mesh's Prometheus), and at the first the analysis measures the canary and a fresh copy of the primary
+    side by side for at most `budget_s` per side. If any step fails, the exit task rolls back the candidate the
+    run left half-deployed."""
     cleanup = never_cached(roll_back_on_failure(name=name, platform=platform, namespace=namespace, owner=RUN_OWNER))
     cleanup.set_display_name("roll back on failure")
     with dsl.ExitHandler(cleanup, name="train-to-serve"):
@@ -122,13 +128,11 @@ def train_to_serve_pipeline(
             router_options=router_options, owner=RUN_OWNER), models_claim,
             storage_secret))
         deployed.set_display_name("deploy canary")
-        # One analysis step for both cases: beside a primary it measures the canary against a fresh copy of
-        # the primary until it can tell; a first deploy is judged on its SLOs alone.
-        analysed = never_cached(analyze(name=name, candidate_manifest=published.outputs["manifest"],
-                           baseline_manifest=deployed.outputs["baseline_manifest"], platform=platform,
-                           namespace=namespace, protocol=protocol, sample=dataset, qps=qps, budget_s=budget_s,
-                           policy=policy, owner=RUN_OWNER))
-        analysed.set_display_name("analyze canary against baseline")
-        action = analysed.outputs["action"]
-        never_cached(finish_rollout(name=name, action=action, platform=platform, namespace=namespace,
-                                    owner=RUN_OWNER)).set_display_name("promote or roll back")
+        # One step drives the rollout as a controller would: steps, live guard, analysis at the first step,
+        # hooks and gates; beside no primary (a first deploy) it is the analysis on the SLOs alone.
+        rolled = never_cached(progressive_rollout(
+            name=name, candidate_manifest=published.outputs["manifest"],
+            baseline_manifest=deployed.outputs["baseline_manifest"], platform=platform, namespace=namespace,
+            protocol=protocol, sample=dataset, qps=qps, budget_s=budget_s, policy=policy,
+            rollout_policy=rollout_policy, owner=RUN_OWNER))
+        rolled.set_display_name("progressive rollout")

@@ -20,6 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import TextIO
 
+from components.benchmark.background import BackgroundLoad
 from components.errors import PlatformError
 from components.platform.state import STATE_DIR_ENV, state_dir
 
@@ -47,6 +48,7 @@ def run_local_pipeline(name: str, dataset: str, framework: str, storage_prefix: 
     log = pipeline_root / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"meshserve run: {name} ({framework} on {dataset}, seed {seed}); kfp.local's full log: {log}", flush=True)
+    traffic = _background_traffic(name, dataset, root)
     with open(log, "w") as written, contextlib.redirect_stdout(TaskProgress(written, sys.stdout)) as progress:
         try:
             train_to_serve_pipeline(name=name, dataset=dataset, framework=framework, seed=seed,
@@ -57,7 +59,9 @@ def run_local_pipeline(name: str, dataset: str, framework: str, storage_prefix: 
                                 ) from None
         finally:
             progress.flush()
+            sent = traffic.stop() if traffic else None
     summary = summarize(_latest_run(pipeline_root), name)
+    summary["traffic"] = {"requests": sent.total, "failed": sent.failed, "qps": BACKGROUND_QPS} if sent else None
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["log"] = str(log)
     _print(summary)
@@ -65,6 +69,25 @@ def run_local_pipeline(name: str, dataset: str, framework: str, storage_prefix: 
 
 
 _JSON_PUNCTUATION = '{}[]"'
+BACKGROUND_QPS = 50.0
+BACKGROUND_S = 900.0  # an upper bound: it is stopped when the pipeline ends
+
+
+def _background_traffic(name: str, dataset: str, root: Path) -> BackgroundLoad | None:
+    """Production-like traffic through the router while the pipeline runs, when a version already serves (a
+    progressive rollout's live guard reads it); None on a first deploy (no traffic to send yet)."""
+    from components.benchmark.background import start_background_load
+    from components.platform.local import LocalPlatform
+
+    platform = LocalPlatform(root)
+    status = platform.status().model(name)
+    if status is None or "primary" not in status.tracks():
+        return None
+    url = f"http://127.0.0.1:{platform.router.ports()['http']}"
+    print(f"  background traffic: {BACKGROUND_QPS:g} qps through {url} (no track header) while the pipeline runs",
+          flush=True)
+    return start_background_load(url, name, BACKGROUND_QPS, BACKGROUND_S, root / "traffic" / "counts.jsonl",
+                                 sample=dataset)
 
 
 class TaskProgress(io.TextIOBase):
@@ -152,13 +175,19 @@ def _latest_run(pipeline_root: Path) -> Path:
 def summarize(run_dir: Path, name: str) -> dict:
     """The run's verdict and benchmark figures, read from its artifacts, and the platform's state."""
     from components.platform.local import LocalPlatform
+    from components.rollout.progress import Progress
+    from components.steps.progressive.core import rollout_action, step_table
 
     verdict_file = next(run_dir.rglob("verdict"))
     verdict = json.loads(verdict_file.read_text())
+    progress = Progress.from_dict(json.loads(next(run_dir.rglob("progress")).read_text()))
+    if progress is None:
+        raise ValueError(f"the run under {run_dir} wrote no progress")
     reports = sorted(str(p) for p in run_dir.rglob("*report"))
     analysis = verdict.get("analysis") or {}
-    return {"decision": verdict["decision"], "action": verdict["action"], "reason": verdict["summary"],
-            "evidence": verdict["evidence"], "model": verdict["candidate_model"], "reports": reports,
+    return {"phase": progress.phase, "steps": step_table(progress), "decision": verdict.get("decision", "-"),
+            "action": rollout_action(progress), "reason": progress.message,
+            "evidence": verdict.get("evidence", {}), "model": verdict.get("candidate_model"), "reports": reports,
             "verdict": str(verdict_file), "status": LocalPlatform().status().to_dict(),
             "analysis": {"stopped": analysis.get("stopped", ""), "looks": analysis.get("looks_taken", 0),
                          "measured_s": analysis.get("measured_s_per_side", 0.0),
@@ -166,11 +195,16 @@ def summarize(run_dir: Path, name: str) -> dict:
 
 
 def _print(summary: dict) -> None:
-    print(f"\nmeshserve run: {summary['decision']} → {summary['action']} ({summary['seconds']} s)")
+    print(f"\nmeshserve run: {summary['phase']} → {summary['action']} ({summary['seconds']} s)")
     print(f"  why: {summary['reason']}")
+    print("  " + summary["steps"].replace("\n", "\n  "))
+    if summary["traffic"]:
+        traffic = summary["traffic"]
+        print(f"  background traffic: {traffic['requests']} requests at {traffic['qps']:g} qps, "
+              f"{traffic['failed']} failed")
     analysis = summary["analysis"]
-    print(f"  analysis: {analysis['looks']} look(s), {analysis['measured_s']:.0f} s per side, baseline "
-          f"{analysis['baseline']}; {analysis['stopped']}")
+    print(f"  analysis: {summary['decision']} after {analysis['looks']} look(s), {analysis['measured_s']:.0f} s per "
+          f"side, baseline {analysis['baseline']}; {analysis['stopped']}")
     model = summary["model"] or {}
     print(f"  candidate: {model.get('name')} digest {str(model.get('model_digest'))[:12]} "
           f"accuracy {model.get('metrics', {}).get('accuracy')}")

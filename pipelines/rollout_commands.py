@@ -83,9 +83,9 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     policy = load_rollout_policy(args.rollout_policy)
     gate = with_budget(load_policy(args.policy), args.budget)
     load = Load(protocol=args.protocol, model=args.name, sample=args.sample, qps=args.qps)
-    progress = run_progressive_rollout(args.name, policy, gate, load, platform=args.platform,
-                                       namespace=args.namespace, cluster=cluster_access(args), report=_say)
-    return _ended(progress, args)
+    outcome = run_progressive_rollout(args.name, policy, gate, load, platform=args.platform,
+                                      namespace=args.namespace, cluster=cluster_access(args), report=_say)
+    return _ended(outcome.progress, args)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -93,9 +93,9 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from pipelines.platform_commands import check_platform_flags, cluster_access
 
     check_platform_flags(args)
-    progress = run_resume(args.name, platform=args.platform, namespace=args.namespace,
-                          cluster=cluster_access(args), report=_say)
-    return _ended(progress, args)
+    outcome = run_resume(args.name, platform=args.platform, namespace=args.namespace,
+                         cluster=cluster_access(args), report=_say)
+    return _ended(outcome.progress, args)
 
 
 def _ended(progress: Progress, args: argparse.Namespace) -> int:

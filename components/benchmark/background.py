@@ -69,11 +69,13 @@ def start_background_load(url: str, model: str, qps: float, seconds: float, coun
     return BackgroundLoad(process, counts_file)
 
 
-def read_counts(counts_file: Path) -> TrafficCounts:
-    """The counts of every window the file holds."""
+def read_counts(counts_file: Path, since: float = 0.0) -> TrafficCounts:
+    """The counts of every window the file holds (that began at or after `since`, epoch seconds)."""
     windows, total, errors = 0, 0, dict[str, int]()
     for line in counts_file.read_text().splitlines() if counts_file.is_file() else []:
         window = json.loads(line)
+        if window["started"] < since:
+            continue
         windows += 1
         total += window["total"]
         for kind, count in window["errors"].items():

@@ -67,10 +67,12 @@ class ProgressiveRollout:
     analyse: Analyser
     owner: str
     on_inconclusive: str = "rollback"
-    first_deploy: bool = False  # no primary: the canary takes all traffic, there are no steps to take
+    first_deploy: bool = False  # no primary: no steps to take, no production traffic to guard (as Flagger's
+    # initialization), only the analysis (the SLOs) and the gates
     report: Callable[[str], None] = print
     sleep: Callable[[float], None] = time.sleep
     progress: Progress = field(init=False)
+    analyses: list[Analysis] = field(init=False, default_factory=list)  # this driver's, in order
 
     # the run
 
@@ -157,7 +159,7 @@ class ProgressiveRollout:
         self._save()
         if index + 1 in self.policy.analysis_steps and record.analysis is None:
             self._analyse(record)
-        while _count(record, g.PASS) < self.policy.intervals_per_step:
+        while not self.first_deploy and _count(record, g.PASS) < self.policy.intervals_per_step:
             self._wait_for_interval(record)
             self._check_interval(record)
         record.verdict, record.ended = PASSED, time.time()
@@ -168,14 +170,16 @@ class ProgressiveRollout:
 
     def _analyse(self, record: StepRecord) -> None:
         """The side-by-side analysis at this step, the guard reading real traffic at every look meanwhile."""
-        self.report(f"  analysis at step {record.index + 1}: the canary against a fresh copy of the primary")
+        against = "its SLOs alone (a first deploy)" if self.first_deploy else "a fresh copy of the primary"
+        self.report(f"  analysis at step {record.index + 1}: the canary against {against}")
 
         def each_look(look: Look) -> None:
             self.report(f"  look {look.index}: {look.decision}")
-            if time.time() >= _last_reading_at(record) + self.policy.interval_s:
+            if not self.first_deploy and time.time() >= _last_reading_at(record) + self.policy.interval_s:
                 self._check_interval(record)
 
         analysis = self.analyse(each_look)
+        self.analyses.append(analysis)
         decision = analysis.verdict.decision
         record.analysis = analysis_summary(analysis)
         self._save()

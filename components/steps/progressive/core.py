@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from components.analysis.run import Analysis
 from components.errors import InvalidInputError
 from components.gate.policy import GatePolicy, policy_from_dict
 from components.platform.protocol import ModelRef, Platform
@@ -20,11 +21,19 @@ from components.rollout.progress import Progress, StepRecord
 from components.steps.analyze.core import Load, analyse_on
 
 
+@dataclass(frozen=True)
+class RolloutOutcome:
+    """Where the rollout ended, and the last analysis this driver ran (None when it ran none)."""
+
+    progress: Progress
+    analysis: Analysis | None = None
+
+
 def run_progressive_rollout(name: str, policy: RolloutPolicy, gate: GatePolicy, load: Load, *,
                             platform: str = "local", namespace: str = "default", owner: str = "",
                             candidate_model: dict | None = None, baseline_model: dict | None = None,
                             cluster: ClusterAccess | None = None,
-                            report: Callable[[str], None] = print) -> Progress:
+                            report: Callable[[str], None] = print) -> RolloutOutcome:
     """Drive the model's canary to promotion, rollback or a hold; a rollout of that canary already under way (its
     driver killed) is resumed where it stood. `owner` "" acts as the run that deployed the canary."""
     target = platform_for(platform, cluster)
@@ -35,7 +44,7 @@ def run_progressive_rollout(name: str, policy: RolloutPolicy, gate: GatePolicy, 
         stored = target.progress(model)
         if stored is not None and stored.finished:
             report(f"{name} {stored.version}: the rollout already ended ({stored.phase}: {stored.message})")
-            return stored
+            return RolloutOutcome(stored)
         raise InvalidInputError("name", f"{name} has no canary to roll out", "deploy the new version first "
                                 "(meshserve deploy --canary-percent 0)")
     canary = next(v for v in status.versions if v.track == "canary") if status else None
@@ -47,11 +56,12 @@ def run_progressive_rollout(name: str, policy: RolloutPolicy, gate: GatePolicy, 
                                    context={"platform": platform}),
         owner, gate.on_inconclusive, first_deploy="primary" not in tracks, report=report)
     fresh = Progress(tracks["canary"], owner=owner, policy=policy.to_dict(), gate=gate.to_dict(), load=asdict(load))
-    return rollout.drive(fresh)
+    progress = rollout.drive(fresh)
+    return RolloutOutcome(progress, rollout.analyses[-1] if rollout.analyses else None)
 
 
 def run_resume(name: str, *, platform: str = "local", namespace: str = "default",
-               cluster: ClusterAccess | None = None, report: Callable[[str], None] = print) -> Progress:
+               cluster: ClusterAccess | None = None, report: Callable[[str], None] = print) -> RolloutOutcome:
     """Resume the model's progressive rollout with the policies it was started with (kept with its progress)."""
     stored = platform_for(platform, cluster).progress(ModelRef(name, namespace))
     if stored is None:
@@ -123,3 +133,27 @@ def write_progress(progress: Progress, name: str, record: Path, report: Path | N
                for query in ("request-count", "request-success-rate", "request-duration-p99")}
     report.write_text(render_page("progressive.html.j2", title=f"{name} progressive rollout", name=name,
                                   progress=progress, policy=policy, queries=queries))
+
+
+def write_outcome(outcome: RolloutOutcome, name: str, progress: Path, report: Path, verdict: Path,
+                  results: tuple[Path, Path]) -> None:
+    """The step's artifacts: the progress (every step) and its HTML page, and the last analysis's verdict and
+    each side's merged result (a note saying so when this driver ran no analysis)."""
+    from components.steps.analyze.core import write_analysis
+
+    write_progress(outcome.progress, name, progress, report)
+    if outcome.analysis is not None:
+        write_analysis(outcome.analysis, verdict, None, results)
+        return
+    note = {"note": "no analysis ran in this driver (none at its steps, or it ran before a resume)",
+            "phase": outcome.progress.phase}
+    for path in (verdict, *results):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(note) + "\n")
+
+
+def rollout_action(progress: Progress) -> str:
+    """The gate's word for where the rollout ended: promote, rollback or hold."""
+    from components.rollout.progress import HELD, SUCCEEDED
+
+    return "promote" if progress.phase == SUCCEEDED else "hold" if progress.phase == HELD else "rollback"

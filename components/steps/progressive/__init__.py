@@ -1,0 +1,1 @@
+"""The progressive-rollout step: traffic steps guarded by live metrics, as a controller would drive them."""
