@@ -19,7 +19,8 @@ from components.redaction import scrub
 from components.routing.istio import MeshTarget
 from pipelines.analysis_commands import add_analysis_commands
 from pipelines.deployment_flags import add_deployment_flags
-from pipelines.platform_commands import add_platform_commands, print_status
+from pipelines.platform_commands import add_platform_commands, platform_flags, print_status
+from pipelines.rollout_commands import add_rollout_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.set_defaults(handler=_cmd_gate)
 
     add_platform_commands(commands)
+    add_rollout_commands(commands, platform_flags)
     add_analysis_commands(commands)
     local = commands.add_parser("local", help="the local platform's processes")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)

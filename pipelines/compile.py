@@ -117,6 +117,7 @@ GOLDEN_FILES: dict[Path, Callable[[], str]] = {
     COMPILED_DIR / "gate.argo.yaml": _argo("pipelines.hera_workflows:gate_template"),
     COMPILED_DIR / "train_to_serve.argo.yaml": _argo("pipelines.hera_workflows:train_to_serve_template"),
     COMPILED_DIR / "rollout.argo.yaml": _argo("pipelines.hera_workflows:rollout_template"),
+    COMPILED_DIR / "analyze.argo.yaml": _argo("pipelines.hera_workflows:analyze_template"),
     REPO_ROOT / "manifests/mesh/istio/mesh.yaml": _mesh("istio"),
     REPO_ROOT / "manifests/mesh/asm/mesh.yaml": _mesh("asm"),
 }
@@ -140,7 +141,7 @@ def render_all() -> dict[Path, str]:
 
 # What `meshserve compile` writes for users: the pipelines and WorkflowTemplates, and each step's component.
 RELEASED = ("train_upload.kfp.yaml", "train_to_serve.kfp.yaml", "train_upload.argo.yaml", "benchmark.argo.yaml",
-            "gate.argo.yaml", "train_to_serve.argo.yaml", "rollout.argo.yaml")
+            "gate.argo.yaml", "train_to_serve.argo.yaml", "rollout.argo.yaml", "analyze.argo.yaml")
 _IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
                     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$")
 

@@ -7,6 +7,7 @@ from hera.workflows.models import (
     Volume,
 )
 
+from components.steps.analyze.hera_template import analyze
 from components.steps.benchmark.hera_template import benchmark, benchmark_pair
 from components.steps.cluster import (
     MODELS_CLAIM,
@@ -18,7 +19,7 @@ from components.steps.cluster import (
 from components.steps.deploy.hera_template import deploy
 from components.steps.gate.hera_template import gate
 from components.steps.progressive.hera_template import progressive_rollout
-from components.steps.rollout.hera_template import promote, roll_back_on_failure, rollback
+from components.steps.rollout.hera_template import finish_rollout, promote, roll_back_on_failure, rollback
 from components.steps.train.hera_template import train
 from components.steps.upload.hera_template import upload
 
@@ -170,6 +171,30 @@ def train_to_serve_template(namespace: str = "kubeflow") -> WorkflowTemplate:
                                                                          value=ref["rollout_policy"]),
                 Parameter(name="owner", value=RUN_OWNER)])
             _in_order(trained, published, deployed, rolled)
+    return template
+
+
+def analyze_template(namespace: str = "kubeflow") -> WorkflowTemplate:
+    """A deployed canary judged once, without traffic steps: analyze (side by side with a fresh copy of the
+    primary), then promote, roll back or hold as the verdict says (`argo submit --from
+    workflowtemplate/meshserve-analyze -p name=N`)."""
+    from hera.workflows import DAG
+
+    defaults = {"name": "", "platform": "kubernetes", "namespace": "default", "protocol": "", "sample": "",
+                "qps": "500", "budget_s": "120", "policy": "{}"}
+    ref = {name: _workflow(name) for name in defaults}
+    with WorkflowTemplate(
+        name="meshserve-analyze", namespace=namespace, entrypoint="analyze-and-finish",
+        service_account_name=STEPS_SERVICE_ACCOUNT, arguments=_parameters(**defaults),
+    ) as template:
+        with DAG(name="analyze-and-finish"):
+            analysed = analyze(name="analyze", arguments={
+                **{key: ref[key] for key in ("name", "platform", "namespace", "protocol", "sample", "qps", "budget_s",
+                                             "policy")}, "owner": ""})
+            finished = finish_rollout(name="finish-rollout", arguments={
+                "name": ref["name"], "platform": ref["platform"], "namespace": ref["namespace"],
+                "action": analysed.get_parameter("action"), "owner": ""})
+            _in_order(analysed, finished)
     return template
 
 

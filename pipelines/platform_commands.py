@@ -47,9 +47,6 @@ def add_platform_commands(commands) -> None:
     status.add_argument("--watch", action="store_true", help="refresh every second until every progressive "
                         "rollout shown has ended (phase, step, weight, the latest guard reading and analysis)")
     status.set_defaults(handler=_cmd_status)
-    from pipelines.rollout_commands import add_rollout_commands
-
-    add_rollout_commands(commands, platform_flags)
 
 
 def platform_flags(parser: argparse.ArgumentParser) -> None:

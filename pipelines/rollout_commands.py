@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from components.errors import InvalidInputError
@@ -21,7 +22,7 @@ TIMED_OUT = 5
 MAX_WAIT_S = 86400.0
 
 
-def add_rollout_commands(commands, platform_flags) -> None:
+def add_rollout_commands(commands, platform_flags: Callable[[argparse.ArgumentParser], None]) -> None:
     """rollout, resume, approve, wait and traffic (`platform_flags` adds --platform, --kubeconfig, ...)."""
     rollout = commands.add_parser("rollout", help="take a deployed canary through traffic steps, guarded by live "
                                   "metrics, to promotion or rollback (resumes one under way)")

@@ -25,7 +25,8 @@ def test_first_run_deploys_analyses_and_finishes_the_rollout(isolated_state):
         trace = verdict["analysis"]
         assert verdict["evidence"]["candidate"]["samples"] == 2500 * trace["looks_taken"]  # 500 qps x 5 s a look
         assert trace["context"]["baseline"] == "none (first deploy)"
-        assert f"analysis: {trace['looks_taken']} look(s)" in summary
+        assert f"analysis: {verdict['decision']} after {trace['looks_taken']} look(s)" in summary
+        assert "step weight  verdict" in summary and "background traffic" not in summary  # nothing served yet
         status = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "status", "--json"],
                                 capture_output=True, text=True, env=env, check=True)
         versions = versions_of(json.loads(status.stdout), "digits")
@@ -65,7 +66,10 @@ def test_a_rollout_measures_candidate_and_baseline_side_by_side(isolated_state, 
         assert {role: facts["samples"] for role, facts in verdict["evidence"].items()} == {
             "candidate": 2500 * looks, "baseline": 2500 * looks}
         assert "relative_accuracy" in {check["name"] for check in verdict["checks"]}  # the deploy step's manifest
-        step_dir = next(isolated_state.rglob("analyze"))
+        assert "background traffic: 50 qps through" in completed.stdout  # the live guard's real traffic
+        steps = [line.split() for line in summary.splitlines() if line.strip()[:1].isdigit()]
+        assert [row[1] for row in steps][:1] == ["10%"]  # the first step: 10% of the traffic
+        step_dir = next(isolated_state.rglob("progressive-rollout"))
         results = {role: json.loads((step_dir / f"{role}_result").read_text()) for role in ("candidate", "baseline")}
         assert results["candidate"]["target"]["headers"] == {"x-meshserve-track": "canary"}
         assert results["baseline"]["target"]["headers"] == {"x-meshserve-track": "baseline"}  # the fresh copy

@@ -14,9 +14,11 @@ import pytest
 
 from components.errors import InvalidInputError
 from components.metrics.prometheus import PrometheusProvider
-from components.metrics.provider import MALFORMED, NO_DATA, UNREACHABLE
+from components.metrics.provider import MALFORMED, UNREACHABLE
 from components.metrics.registry import metrics_provider_for
 from components.metrics.templates import DEFAULT_TEMPLATES, QueryArguments, render_query
+from components.progressive.guard import ERROR, FAIL, NO_DATA, PASS, LiveGuard
+from components.progressive.policy import GuardPolicy
 from tests.support.prometheus_server import prometheus_version, start_prometheus
 from tests.support.servers import free_port, serve_bytes
 
@@ -116,3 +118,33 @@ def test_templates_refuse_unknown_placeholders_and_values_that_would_break_the_q
         render_query(DEFAULT_TEMPLATES["request-count"], QueryArguments("models", 'x"} or vector(1) #'))
     with pytest.raises(InvalidInputError, match="unknown metrics provider"):
         metrics_provider_for("datadog", "http://127.0.0.1:1")
+
+
+def guard(provider, **policy) -> LiveGuard:
+    return LiveGuard(provider, GuardPolicy(**policy), "models", "5s")
+
+
+def test_the_live_guard_passes_fails_or_has_no_data_on_real_prometheus_figures(prometheus):
+    passing = guard(prometheus, min_success_rate=90.0, max_p99_ms=25.0).read("digits-v2")
+    assert passing.outcome == PASS and passing.success_rate == pytest.approx(95.0, abs=0.01)
+    assert passing.p99_ms == pytest.approx(10.0, abs=0.01) and passing.requests >= 350
+    assert 'destination_workload="digits-v2"' in passing.queries["request-success-rate"]
+    failing = guard(prometheus, min_success_rate=99.0).read("digits-v2")
+    assert failing.outcome == FAIL and "success rate 95.00% is under 99%" in failing.detail
+    slow = guard(prometheus, min_success_rate=90.0, max_p99_ms=5.0).read("digits-v2")
+    assert slow.outcome == FAIL and "p99 10.0 ms is over 5 ms" in slow.detail
+    few = guard(prometheus, min_success_rate=90.0, min_requests=100_000).read("digits-v2")
+    assert few.outcome == NO_DATA and "the guard needs 100000" in few.detail
+    for workload in ("idle", "absent"):  # no requests (NaN), no series: never a pass
+        assert guard(prometheus).read(workload).outcome == NO_DATA
+
+
+def test_an_unreachable_or_malformed_provider_is_an_error_reading_never_a_pass():
+    unreachable = guard(PrometheusProvider(f"http://127.0.0.1:{free_port()}", timeout_s=2)).read("digits-v2")
+    assert unreachable.outcome == ERROR and "cannot reach Prometheus" in unreachable.detail
+    server = serve_bytes(lambda: b"<html>login</html>")
+    try:
+        malformed = guard(PrometheusProvider(f"http://127.0.0.1:{server.server_address[1]}")).read("digits-v2")
+        assert malformed.outcome == ERROR and "not JSON" in malformed.detail
+    finally:
+        server.shutdown()

@@ -120,24 +120,24 @@ def test_a_run_input_reaches_the_rendered_objects():
     assert run_deploy  # the step that takes these fields (its signature is what the walk reads)
 
 
-def _analyze_protocol_binding(pipeline: str) -> str:
+def _rollout_protocol_binding(pipeline: str) -> str:
     if pipeline == "kfp":
         spec = next(doc for doc in yaml.safe_load_all((COMPILED / "train_to_serve.kfp.yaml").read_text())
                     if doc and "root" in doc)
-        handler = next(c for c in spec["components"].values() if "analyze" in c.get("dag", {}).get("tasks", {}))
+        handler = next(c for c in spec["components"].values() if "progressive-rollout" in c.get("dag", {}).get("tasks", {}))
         default = spec["root"]["inputDefinitions"]["parameters"]["protocol"].get("defaultValue")
-        binding = handler["dag"]["tasks"]["analyze"]["inputs"]["parameters"]["protocol"]
+        binding = handler["dag"]["tasks"]["progressive-rollout"]["inputs"]["parameters"]["protocol"]
         return f"{binding['componentInputParameter']} default {default!r}"
     template = yaml.safe_load((COMPILED / "train_to_serve.argo.yaml").read_text())
     dag = next(t for t in template["spec"]["templates"] if t["name"] == "train-to-serve")["dag"]
-    task = next(t for t in dag["tasks"] if t["name"] == "analyze")
+    task = next(t for t in dag["tasks"] if t["name"] == "progressive-rollout")
     default = next(p for p in template["spec"]["arguments"]["parameters"] if p["name"] == "protocol").get("value")
     return f"{next(p['value'] for p in task['arguments']['parameters'] if p['name'] == 'protocol')} default {default!r}"
 
 
 def test_both_pipelines_leave_the_protocol_to_the_runtime_unless_a_run_input_names_one():
-    assert _analyze_protocol_binding("kfp") == "pipelinechannel--protocol default ''"
-    assert _analyze_protocol_binding("argo") == "{{workflow.parameters.protocol}} default ''"
+    assert _rollout_protocol_binding("kfp") == "pipelinechannel--protocol default ''"
+    assert _rollout_protocol_binding("argo") == "{{workflow.parameters.protocol}} default ''"
 
 
 @pytest.mark.parametrize("runtime, protocol", [("kserve", "kserve-v1"), ("kserve-raw", "kserve-v1"),

@@ -58,25 +58,24 @@ def test_the_strict_parse_rejects_an_unknown_field():
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
 
 
-def test_the_kfp_task_graph_analyses_inside_the_exit_handler():
+def test_the_kfp_task_graph_rolls_out_progressively_inside_the_exit_handler():
     spec, platform = kfp_documents(COMPILED_DIR / "train_to_serve.kfp.yaml")
     root = spec["root"]["dag"]["tasks"]
     assert set(root) == {"exit-handler-1", "roll-back-on-failure"}
     assert root["roll-back-on-failure"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
     inner = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
-    assert set(inner) == {"train", "upload", "deploy", "analyze", "finish-rollout"}
-    analyze = inner["analyze"]["inputs"]
-    assert analyze["artifacts"]["baseline_manifest"]["taskOutputArtifact"] == {
+    assert set(inner) == {"train", "upload", "deploy", "progressive-rollout"}
+    rollout = inner["progressive-rollout"]["inputs"]
+    assert rollout["artifacts"]["baseline_manifest"]["taskOutputArtifact"] == {
         "outputArtifactKey": "baseline_manifest", "producerTask": "deploy"}
-    assert analyze["parameters"]["budget_s"] == {"componentInputParameter": "pipelinechannel--budget_s"}
-    assert inner["finish-rollout"]["inputs"]["parameters"]["action"]["taskOutputParameter"] == {
-        "outputParameterKey": "action", "producerTask": "analyze"}
+    assert rollout["parameters"]["budget_s"] == {"componentInputParameter": "pipelinechannel--budget_s"}
+    assert rollout["parameters"]["rollout_policy"] == {"componentInputParameter": "pipelinechannel--rollout_policy"}
     mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert mounts["exec-upload"]["pvcMount"][0]["pvcNameParameter"] == {
         "componentInputParameter": "pipelinechannel--models_claim"}  # the claim is a run parameter
     assert mounts["exec-deploy"]["secretAsVolume"][0]["secretNameParameter"] == {
         "componentInputParameter": "pipelinechannel--storage_secret"}
-    for task in (inner["deploy"], inner["finish-rollout"], root["roll-back-on-failure"]):  # the run owns its canary
+    for task in (inner["deploy"], inner["progressive-rollout"], root["roll-back-on-failure"]):  # the run's canary
         assert task["inputs"]["parameters"]["owner"] == {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}}
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert {"platform", "namespace", "runtime", "router", "autoscaling", "canary_percent", "cpu", "memory",
@@ -94,13 +93,13 @@ def test_the_lint_finds_dangling_references():
     template = yaml.safe_load((COMPILED_DIR / "train_to_serve.argo.yaml").read_text())
     dag = next(t for t in template["spec"]["templates"] if t["name"] == "train-to-serve")
     tasks = {t["name"]: t for t in dag["dag"]["tasks"]}
-    tasks["finish-rollout"]["depends"] = "analyse"
-    tasks["finish-rollout"]["arguments"]["parameters"][-1]["value"] = "{{tasks.analyze.outputs.parameters.actio}}"
+    tasks["progressive-rollout"]["depends"] = "deploi"
+    tasks["progressive-rollout"]["arguments"]["parameters"][0]["value"] = "{{tasks.deploy.outputs.parameters.nam}}"
     tasks["upload"]["arguments"]["parameters"] = []
     template["spec"]["volumes"] = template["spec"]["volumes"][:1]
     assert sorted(lint(template)) == sorted([
-        "finish-rollout: depends on unknown task analyse",
-        "finish-rollout: analyze has no parameters actio",
+        "progressive-rollout: depends on unknown task deploi",
+        "progressive-rollout: deploy has no parameters nam",
         "upload: required input to has no argument",
         "deploy: volume storage-secret is not declared", "upload: volume storage-secret is not declared"])
 
@@ -110,10 +109,9 @@ def test_the_argo_train_to_serve_dag():
     assert template["spec"]["onExit"] == "exit-handler" and template["spec"]["serviceAccountName"] == "meshserve-steps"
     dag = next(t for t in template["spec"]["templates"] if t["name"] == "train-to-serve")
     shape = {t["name"]: t.get("depends") for t in dag["dag"]["tasks"]}
-    assert shape == {"train": None, "upload": "train", "deploy": "upload", "analyze": "deploy",
-                     "finish-rollout": "analyze"}
-    analyze = next(t for t in dag["dag"]["tasks"] if t["name"] == "analyze")
-    assert {a["name"] for a in analyze["arguments"]["artifacts"]} == {
+    assert shape == {"train": None, "upload": "train", "deploy": "upload", "progressive-rollout": "deploy"}
+    rollout = next(t for t in dag["dag"]["tasks"] if t["name"] == "progressive-rollout")
+    assert {a["name"] for a in rollout["arguments"]["artifacts"]} == {
         "candidate-manifest", "baseline-manifest"}  # accuracy checks too
 
 
