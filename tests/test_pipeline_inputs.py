@@ -124,7 +124,8 @@ def _rollout_protocol_binding(pipeline: str) -> str:
     if pipeline == "kfp":
         spec = next(doc for doc in yaml.safe_load_all((COMPILED / "train_to_serve.kfp.yaml").read_text())
                     if doc and "root" in doc)
-        handler = next(c for c in spec["components"].values() if "progressive-rollout" in c.get("dag", {}).get("tasks", {}))
+        handler = next(c for c in spec["components"].values()
+                       if "progressive-rollout" in c.get("dag", {}).get("tasks", {}))
         default = spec["root"]["inputDefinitions"]["parameters"]["protocol"].get("defaultValue")
         binding = handler["dag"]["tasks"]["progressive-rollout"]["inputs"]["parameters"]["protocol"]
         return f"{binding['componentInputParameter']} default {default!r}"
