@@ -46,7 +46,7 @@ kube-assets:
 	else echo "$(SHARED)/kube is absent: the Kubernetes tests will skip"; fi
 
 ## bench: the benchmark scripts under tests/bench, printing figures (installs nginx, hey, wrk if missing)
-bench: $(STAMP) bench-tools router
+bench: $(STAMP) bench-tools router prometheus
 	$(BIN)/python tests/bench/bench_train.py
 	$(BIN)/python tests/bench/bench_upload.py
 	$(BIN)/python tests/bench/bench_loadgen.py
@@ -55,6 +55,7 @@ bench: $(STAMP) bench-tools router
 	$(BIN)/python tests/bench/bench_serving.py
 	$(BIN)/python tests/bench/bench_gate_aa.py
 	$(BIN)/python tests/bench/bench_analysis.py
+	$(BIN)/python tests/bench/bench_progressive.py
 
 bench-tools:
 	@command -v nginx >/dev/null && command -v hey >/dev/null && command -v wrk >/dev/null || { \

@@ -19,13 +19,15 @@ from components.rollout.progress import FAILED, HELD, SUCCEEDED, Progress
 
 EXIT_CODES = {SUCCEEDED: 0, FAILED: 3, HELD: 4}
 TIMED_OUT = 5
+EXIT_TEXT = "0 promoted, 3 rolled back, 4 held for a person"
 MAX_WAIT_S = 86400.0
 
 
 def add_rollout_commands(commands, platform_flags: Callable[[argparse.ArgumentParser], None]) -> None:
     """rollout, resume, approve, wait and traffic (`platform_flags` adds --platform, --kubeconfig, ...)."""
     rollout = commands.add_parser("rollout", help="take a deployed canary through traffic steps, guarded by live "
-                                  "metrics, to promotion or rollback (resumes one under way)")
+                                  "metrics, to promotion or rollback (resumes one under way)",
+                                  description=f"Exit codes: {EXIT_TEXT}, 2 bad input.")
     _model_flags(rollout, platform_flags)
     rollout.add_argument("--rollout-policy", type=Path, help="YAML/JSON: steps, interval_s, guard, hooks, ... "
                          "(default: steps 10, 50, 100; docs/progressive.md)")
@@ -38,7 +40,7 @@ def add_rollout_commands(commands, platform_flags: Callable[[argparse.ArgumentPa
     _output_flags(rollout)
     rollout.set_defaults(handler=_cmd_rollout)
     resume = commands.add_parser("resume", help="resume a progressive rollout whose driver stopped, with the "
-                                 "policies it was started with")
+                                 "policies it was started with", description=f"Exit codes: {EXIT_TEXT}, 2 bad input.")
     _model_flags(resume, platform_flags)
     _output_flags(resume)
     resume.set_defaults(handler=_cmd_resume)
@@ -46,7 +48,8 @@ def add_rollout_commands(commands, platform_flags: Callable[[argparse.ArgumentPa
     _model_flags(approve, platform_flags)
     approve.set_defaults(handler=_cmd_approve)
     wait = commands.add_parser("wait", help="wait for a progressive rollout to end: exit 0 promoted, 3 rolled "
-                               "back, 4 held, 5 timed out")
+                               "back, 4 held, 5 timed out",
+                               description=f"Exit codes: {EXIT_TEXT}, {TIMED_OUT} timed out, 2 bad input.")
     wait.add_argument("name", help="the model")
     wait.add_argument("--namespace", default="default", help="kubernetes: the model's namespace")
     wait.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait at most (default 1800)")

@@ -172,6 +172,16 @@ def test_a_candidate_twice_as_slow_is_rolled_back_at_the_first_step(state):
     print(checks["relative_p50"]["detail"])
 
 
+def test_an_unreachable_prometheus_never_promotes(state):
+    from tests.support.servers import free_port
+
+    deploy_canary(state, "primary", "blind")
+    progress = roll_out({"guard": {"address": f"http://127.0.0.1:{free_port()}", "max_no_data": 2}})
+    assert progress.phase == FAILED and len(progress.steps) == 1
+    assert [reading["outcome"] for reading in progress.steps[0].guard] == ["error", "error"]
+    assert "no data for 2 interval(s)" in progress.message and "cannot reach Prometheus" in progress.message
+
+
 def test_a_failing_pre_rollout_hook_stops_before_any_traffic_moves(state, webhooks: Webhooks):
     webhooks.answers["/pre"] = 500
     deploy_canary(state, "primary", "aa2")
@@ -241,6 +251,17 @@ def test_the_rollout_holds_at_confirm_promotion_until_approved(state, tmp_path):
     assert state.platform.status().model("digits").tracks() == {"primary": "aa5"}
 
 
+def kill_at_step(state, command: list[str], step: int) -> None:
+    """Run the driver until it has read the guard once at `step` (0-based), then SIGKILL it."""
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: (p := state.platform.progress(MODEL)) and p.step == step and len(p.steps) == step + 1
+                   and p.steps[step].guard)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+
+
 def test_kill_9_at_step_2_then_the_same_command_resumes_at_step_2_and_no_request_fails(state, tmp_path):
     started = time.time()
     deploy_canary(state, "primary", "aa6")
@@ -248,24 +269,26 @@ def test_kill_9_at_step_2_then_the_same_command_resumes_at_step_2_and_no_request
     policy_file.write_text(json.dumps({**POLICY, "intervals_per_step": 3}))
     command = [sys.executable, "-m", "pipelines.cli", "rollout", "--name", "digits", "--rollout-policy",
                str(policy_file)]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_until(lambda: (p := state.platform.progress(MODEL)) and p.step == 1 and len(p.steps) == 2
-                   and p.steps[1].guard)
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+    kill_at_step(state, command, 1)
     killed = state.platform.progress(MODEL)
     weights = {v.track: v.weight for v in state.platform.status().model("digits").versions}
     assert weights == {"primary": 50, "canary": 50}  # not half-routed: step 2's weights stay in force
-    again = cli(*command[3:], timeout=300)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "resuming digits aa6 at step 2 of 3 (weight 50%)" in again.stdout
+    again = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:  # the same command picks it up at step 2; killed again at step 3, `meshserve resume` finishes it
+        wait_until(lambda: (p := state.platform.progress(MODEL)) and p.step == 2 and len(p.steps) == 3
+                   and p.steps[2].guard)
+    finally:
+        again.send_signal(signal.SIGKILL)
+        output = again.communicate()[0]
+    assert "resuming digits aa6 at step 2 of 3 (weight 50%)" in output
+    resumed = cli("resume", "--name", "digits", timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming digits aa6 at step 3 of 3 (weight 100%)" in resumed.stdout
     progress = state.platform.progress(MODEL)
-    assert progress.phase == SUCCEEDED and progress.resumed == 1
+    assert progress.phase == SUCCEEDED and progress.resumed == 2
     assert [step.index for step in progress.steps] == [0, 1, 2]  # never restarted at step 0
     assert progress.steps[1].guard[:len(killed.steps[1].guard)] == killed.steps[1].guard  # kept what it had read
-    print(again.stdout)
+    print(output + resumed.stdout)
     time.sleep(6)  # the background load's window under way ends
     sent = read_counts(state.traffic.counts_file, since=started)
     assert sent.total > 1000 and sent.failed == 0, sent

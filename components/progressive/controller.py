@@ -131,12 +131,7 @@ class ProgressiveRollout:
         """A new rollout: the confirm-rollout gates, then the pre-rollout hooks, before any traffic moves."""
         self._event(f"new rollout of {self.progress.version}: steps {list(self.policy.steps)}")
         self._await_gates("confirm-rollout")
-        for hook in self.policy.hooks_of("pre-rollout"):
-            answer = call(hook, payload(hook, self._facts()))
-            self._record_hook(answer)
-            if not answer.ok:
-                raise StepEnded(FAILED_STEP, f"pre-rollout hook {hook.name} failed after {answer.attempts} "
-                                f"attempt(s) ({answer.status or answer.detail}); no traffic was moved")
+        self._call_required("pre-rollout", "; no traffic was moved")
 
     def _step(self, index: int) -> None:
         """One traffic step, from setting its weight to its verdict."""
@@ -150,12 +145,7 @@ class ProgressiveRollout:
             self.platform.set_weight(self.model, weight, self.owner)
         self.report(f"step {index + 1}/{len(self.steps)}: {self.progress.version} at {weight}%")
         self._event(f"advance {self.progress.version} canary weight {weight}")
-        for hook in self.policy.hooks_of("rollout"):
-            answer = call(hook, payload(hook, self._facts()))
-            self._record_hook(answer)
-            if not answer.ok:
-                raise StepEnded(FAILED_STEP, f"rollout hook {hook.name} failed at step {index + 1} "
-                                f"({answer.status or answer.detail})")
+        self._call_required("rollout", f" at step {index + 1}")
         self._save()
         if index + 1 in self.policy.analysis_steps and record.analysis is None:
             self._analyse(record)
@@ -167,6 +157,15 @@ class ProgressiveRollout:
             f"; analysis {record.analysis['decision']}" if record.analysis else "")
         self.progress.step = index + 1
         self._save()
+
+    def _call_required(self, kind: str, where: str) -> None:
+        """Call the hooks of `kind` in order; the first that still fails after its retries fails the rollout."""
+        for hook in self.policy.hooks_of(kind):
+            answer = call(hook, payload(hook, self._facts()))
+            self._record_hook(answer)
+            if not answer.ok:
+                raise StepEnded(FAILED_STEP, f"{kind} hook {hook.name} failed after {answer.attempts} attempt(s) "
+                                f"({answer.status or answer.detail}){where}")
 
     def _analyse(self, record: StepRecord) -> None:
         """The side-by-side analysis at this step, the guard reading real traffic at every look meanwhile."""
@@ -303,7 +302,7 @@ class ProgressiveRollout:
 
     def _facts(self) -> RolloutFacts:
         return RolloutFacts(self.model.name, self.model.namespace, self.progress.version, self.progress.phase,
-                            self.progress.step + 1, self.progress.weight)
+                            min(self.progress.step + 1, len(self.steps)), self.progress.weight)
 
     def _record_hook(self, answer: HookCall, keep: bool = True) -> None:
         self.report(f"  hook {answer.name} ({answer.kind}): {'yes' if answer.ok else 'no'} "

@@ -25,11 +25,11 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 from components.errors import InvalidInputError, PlatformError
+from components.processes.waiting import free_port, wait_for
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec
 
 DEBIAN_NGINX = Path("/usr/sbin/nginx")  # not always on a non-root user's PATH
@@ -243,7 +243,7 @@ class NginxRouter:
         workers = self.orphaned_workers()
         for worker in workers:
             os.kill(worker, signal.SIGQUIT)
-        _wait_for(lambda: not any(_title(worker) for worker in workers), 35)
+        wait_for(lambda: not any(_title(worker) for worker in workers), 35)
         self._apply(self.spec())
         return [f"the router was not running (its {len(workers)} orphaned workers stopped): restarted on the same "
                 f"ports with the routes in force"]
@@ -277,7 +277,7 @@ class NginxRouter:
         if pid is None:
             return
         os.kill(pid, signal.SIGQUIT)
-        _wait_for(lambda: not _title(pid), 35)
+        wait_for(lambda: not _title(pid), 35)
 
     def _apply(self, spec: RoutingSpec) -> None:
         """Render, check with `nginx -t`, swap in, then reload (or start)."""
@@ -304,7 +304,7 @@ class NginxRouter:
         process = subprocess.Popen([binary, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
                                    stdout=log, stderr=log, start_new_session=True)
         # nginx writes its pid file once its sockets are bound; a port already taken makes it exit instead.
-        if not _wait_for(lambda: self.pid() is not None or process.poll() is not None, 10) or process.poll():
+        if not wait_for(lambda: self.pid() is not None or process.poll() is not None, 10) or process.poll():
             (self.dir / "ports.json").unlink(missing_ok=True)  # a port that clashed is not remembered
             error = (self.dir / "error.log").read_text()[-300:] if (self.dir / "error.log").exists() else ""
             raise PlatformError("router", f"nginx did not start ({error.strip() or 'see nginx.out'})",
@@ -314,7 +314,7 @@ class NginxRouter:
         """SIGHUP, then wait until the old worker has finished its requests and exited."""
         old_workers = _children(pid)
         os.kill(pid, signal.SIGHUP)
-        _wait_for(lambda: _children(pid) and not (old_workers & _children(pid)), 35)
+        wait_for(lambda: _children(pid) and not (old_workers & _children(pid)), 35)
 
     def _save(self, spec: RoutingSpec) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -353,11 +353,7 @@ def _port_from_env(kind: str, kept: int | None = None) -> int:
         return int(from_env)
     if kept:
         return kept
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def _title(pid: int) -> str:
@@ -402,12 +398,3 @@ def _children(pid: int) -> set[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             children.add(int(stat.parent.name))
     return children
-
-
-def _wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False

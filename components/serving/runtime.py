@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Protocol
 
 from components.errors import InvalidInputError, PlatformError
 from components.processes import SERVES_ENV, STATE_ID_ENV, carries, processes_carrying, start_time, state_identity
+from components.processes.waiting import free_port
 
 READY_TIMEOUT_S = 90.0
 
@@ -98,7 +98,7 @@ class LocalKServeRuntime:
 
     def _launch(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
                 replica: int) -> tuple[RunningVersion, subprocess.Popen]:
-        http_port, grpc_port = _free_port(), _free_port()
+        http_port, grpc_port = free_port(), free_port()
         log = self.dir / (f"{name}-{version}.log" if replica == 0 else f"{name}-{version}-{replica}.log")
         # Every model server gets the same hash seed: two processes serving the same model then lay out their
         # dicts alike, and differ less from each other (A/A p90 spread between processes: 3.4% -> 2.0%).
@@ -172,12 +172,6 @@ def local_runtime_for(kind: str, state_dir: Path) -> ServingRuntime:
     if kind == DEFAULT_LOCAL_RUNTIME:
         return LocalKServeRuntime(state_dir)
     raise InvalidInputError("runtime", f"unknown serving runtime {kind!r}", f"use one of {', '.join(LOCAL_RUNTIMES)}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _last_line(log: Path) -> str:

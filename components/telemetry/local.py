@@ -12,13 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from components.errors import PlatformError
 from components.processes.identity import STATE_ID_ENV, carries, start_time, state_identity
+from components.processes.waiting import free_port, wait_for
 from components.routing.nginx import NginxRouter
 
 SCRAPE_INTERVAL = "1s"
@@ -49,7 +49,7 @@ class LocalTelemetry:
         exporter, prometheus = kept.get("exporter"), kept.get("prometheus")
         udp_port = kept.get("udp_port", 0)
         if exporter is None or not self._alive(exporter):
-            udp_port = _free_port(socket.SOCK_DGRAM)
+            udp_port = free_port(socket.SOCK_DGRAM)
             exporter = self._start("exporter", [sys.executable, "-m", "components.telemetry.exporter",
                                                 str(self.root), str(udp_port)])
         if prometheus is None or not self._alive(prometheus):
@@ -60,25 +60,21 @@ class LocalTelemetry:
 
     def stop(self) -> list[str]:
         """Stop both processes (only this directory's); say what was stopped."""
-        stopped = []
-        for role, process in self._kept_processes().items():
-            if self._alive(process):
-                os.kill(process.pid, signal.SIGTERM)
-                _wait(lambda process=process: start_time(process.pid) is None, 30)
-                stopped.append(f"{role} (pid {process.pid})")
+        stopped = [f"{role} (pid {process.pid})" for role, process in self._kept_processes().items()
+                   if self._alive(process) and _terminated(process.pid)]
         self.file.unlink(missing_ok=True)
         return stopped
 
     def _start(self, role: str, command: list[str]) -> TelemetryProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port(socket.SOCK_STREAM)
+        port = free_port(socket.SOCK_STREAM)
         environment = {**os.environ, STATE_ID_ENV: state_identity(self.root)}
         with open(self.dir / f"{role}.log", "ab") as log:
             process = subprocess.Popen([*command, str(port)] if role == "exporter" else command + [
                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log, env=environment,
                 start_new_session=True, cwd=self.dir)
         ready = "/metrics" if role == "exporter" else "/-/ready"
-        if not _wait(lambda: _answers(f"http://127.0.0.1:{port}{ready}") or process.poll() is not None, 60) \
+        if not wait_for(lambda: _answers(f"http://127.0.0.1:{port}{ready}") or process.poll() is not None, 60) \
                 or process.poll() is not None:
             process.kill()
             tail = (self.dir / f"{role}.log").read_text(errors="replace")[-300:].strip()
@@ -118,10 +114,11 @@ class LocalTelemetry:
         temporary.replace(self.file)
 
 
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _terminated(pid: int) -> bool:
+    """SIGTERM, then wait (at most 30 s) until the process is gone; True."""
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: start_time(pid) is None, 30)
+    return True
 
 
 def _answers(url: str) -> bool:
@@ -130,12 +127,3 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False

@@ -60,6 +60,20 @@ def run_progressive_rollout(name: str, policy: RolloutPolicy, gate: GatePolicy, 
     return RolloutOutcome(progress, rollout.analyses[-1] if rollout.analyses else None)
 
 
+def run_progressive_step(name: str, *, platform: str, namespace: str, protocol: str, sample: str, qps: float,
+                         budget_s: float, policy: dict, rollout_policy: dict, owner: str,
+                         candidate_manifest: Path | None, baseline_manifest: Path | None) -> RolloutOutcome:
+    """The pipelines' step (KFP and Argo alike): the policies as the run passed them, the models' manifests as
+    artifacts (the baseline's absent on a first deploy)."""
+    from components.steps.analyze.core import with_budget
+    from components.steps.gate.core import read_model
+
+    return run_progressive_rollout(
+        name, rollout_policy_from_dict(rollout_policy), with_budget(policy_from_dict(policy), budget_s),
+        Load(protocol=protocol, model=name, sample=sample, qps=qps), platform=platform, namespace=namespace,
+        owner=owner, candidate_model=read_model(candidate_manifest), baseline_model=read_model(baseline_manifest))
+
+
 def run_resume(name: str, *, platform: str = "local", namespace: str = "default",
                cluster: ClusterAccess | None = None, report: Callable[[str], None] = print) -> RolloutOutcome:
     """Resume the model's progressive rollout with the policies it was started with (kept with its progress)."""
@@ -128,9 +142,11 @@ def write_progress(progress: Progress, name: str, record: Path, report: Path | N
     if report is None:
         return
     policy = rollout_policy_from_dict(progress.policy)
+    readings = [reading for step in progress.steps for reading in step.guard]
     arguments = QueryArguments("NAMESPACE", "WORKLOAD", policy.query_interval)
-    queries = {query: render_query(policy.guard.query(query), arguments)
-               for query in ("request-count", "request-success-rate", "request-duration-p99")}
+    queries = readings[-1]["queries"] if readings else {
+        query: render_query(policy.guard.query(query), arguments)
+        for query in ("request-count", "request-success-rate", "request-duration-p99")}
     report.write_text(render_page("progressive.html.j2", title=f"{name} progressive rollout", name=name,
                                   progress=progress, policy=policy, queries=queries))
 

@@ -36,20 +36,15 @@ def progressive_rollout(
 ) -> None:
     """Take the deployed canary through the rollout policy's traffic steps, guarded by live metrics, to promotion
     or rollback (a retried pod resumes where the rollout stood)."""
-    from components.gate.policy import policy_from_dict
-    from components.progressive.policy import rollout_policy_from_dict
-    from components.steps.analyze.core import Load, with_budget
     from components.steps.artifacts import given
     from components.steps.errors import step_errors
-    from components.steps.gate.core import read_model
-    from components.steps.progressive.core import rollout_action, run_progressive_rollout, write_outcome
+    from components.steps.progressive.core import rollout_action, run_progressive_step, write_outcome
 
     with step_errors("progressive-rollout"):
-        outcome = run_progressive_rollout(
-            name, rollout_policy_from_dict(rollout_policy), with_budget(policy_from_dict(policy), budget_s),
-            Load(protocol=protocol, model=name, sample=sample, qps=qps), platform=platform, namespace=namespace,
-            owner=owner, candidate_model=read_model(given(candidate_manifest)),
-            baseline_model=read_model(given(baseline_manifest)))
+        outcome = run_progressive_step(
+            name, platform=platform, namespace=namespace, protocol=protocol, sample=sample, qps=qps,
+            budget_s=budget_s, policy=policy, rollout_policy=rollout_policy, owner=owner,
+            candidate_manifest=given(candidate_manifest), baseline_manifest=given(baseline_manifest))
         write_outcome(outcome, name, progress, report, verdict, (candidate_result, baseline_result))
         phase.write_text(outcome.progress.phase)
         action.write_text(rollout_action(outcome.progress))

@@ -36,19 +36,15 @@ def progressive_rollout(
     from collections import namedtuple
     from pathlib import Path
 
-    from components.gate.policy import policy_from_dict
-    from components.progressive.policy import rollout_policy_from_dict
-    from components.steps.analyze.core import Load, with_budget
     from components.steps.errors import step_errors
-    from components.steps.gate.core import read_model
-    from components.steps.progressive.core import rollout_action, run_progressive_rollout, write_outcome
+    from components.steps.progressive.core import rollout_action, run_progressive_step, write_outcome
 
     with step_errors("progressive-rollout"):
-        outcome = run_progressive_rollout(
-            name, rollout_policy_from_dict(rollout_policy), with_budget(policy_from_dict(policy), budget_s),
-            Load(protocol=protocol, model=name, sample=sample, qps=qps), platform=platform, namespace=namespace,
-            owner=owner, candidate_model=read_model(Path(candidate_manifest.path)),
-            baseline_model=read_model(Path(baseline_manifest.path)) if baseline_manifest is not None else None)
+        outcome = run_progressive_step(
+            name, platform=platform, namespace=namespace, protocol=protocol, sample=sample, qps=qps,
+            budget_s=budget_s, policy=policy, rollout_policy=rollout_policy, owner=owner,
+            candidate_manifest=Path(candidate_manifest.path),
+            baseline_manifest=Path(baseline_manifest.path) if baseline_manifest is not None else None)
         write_outcome(outcome, name, Path(progress.path), Path(report.path), Path(verdict.path),
                       (Path(candidate_result.path), Path(baseline_result.path)))
         done = outcome.progress
