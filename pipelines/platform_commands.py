@@ -187,3 +187,7 @@ def _print_progress(progress: Progress) -> None:
         analysis = last.analysis
         print(f"    analysis (step {last.index + 1}): {analysis['decision']} after {analysis['looks']} look(s), "
               f"{analysis['measured_s']:.0f} s per side")
+    elif last is not None and last.look:
+        look = last.look
+        print(f"    analysis (step {last.index + 1}) running: look {look['index']} {look['decision']} after "
+              f"{look['measured_s']:.0f} s per side")

@@ -174,8 +174,11 @@ class ProgressiveRollout:
 
         def each_look(look: Look) -> None:
             self.report(f"  look {look.index}: {look.decision}")
+            record.look = {"index": look.index, "decision": look.decision, "measured_s": round(look.measured_s, 1)}
             if not self.first_deploy and time.time() >= _last_reading_at(record) + self.policy.interval_s:
                 self._check_interval(record)
+            else:
+                self._save()
 
         analysis = self.analyse(each_look)
         self.analyses.append(analysis)

@@ -35,6 +35,7 @@ class StepRecord:
     reason: str = ""
     guard: list[dict] = field(default_factory=list)
     analysis: dict | None = None
+    look: dict | None = None  # the analysis's latest look while it runs (index, decision, seconds per side)
     hooks: list[dict] = field(default_factory=list)
 
     @classmethod
