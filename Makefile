@@ -24,7 +24,7 @@ run: $(STAMP) router prometheus
 
 ## test: every test
 test: $(STAMP) router prometheus kube-assets
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 ## router: nginx (with the stream module, for the L4 comparison), the local platform's router
 router:

@@ -127,11 +127,10 @@ def test_a_redirect_to_another_origin_never_carries_the_token(kind, flag, env, m
 # A run its deploy or analysis would refuse is refused before anything is submitted, with the reason.
 REFUSED = [
     (["runtime=tfserving"], "model_format: runtime tfserving does not serve sklearn models"),
-    (["runtime=modelmesh"], "canary_percent: ModelMesh routes by model name"),
-    (["runtime=modelmesh", "canary_percent=0"],
-     "policy: router istio with runtime modelmesh cannot route a fresh copy"),
-    (["router=none"], "canary_percent: no router splits traffic"),
-    (["router=none", "canary_percent=0"], "policy: router none with runtime kserve-raw cannot route a fresh copy"),
+    (["runtime=modelmesh", "canary_percent=10"], "canary_percent: ModelMesh routes by model name"),
+    (["runtime=modelmesh"], "policy: router istio with runtime modelmesh cannot route a fresh copy"),
+    (["router=none", "canary_percent=10"], "canary_percent: no router splits traffic"),
+    (["router=none"], "policy: router none with runtime kserve-raw cannot route a fresh copy"),
     (["autoscaling=kpa"], "autoscaling: kpa with runtime kserve-raw"),
 ]
 
