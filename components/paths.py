@@ -40,10 +40,13 @@ def replaceable_directory(field: str, path: Path | str, ours: Callable[[Path], b
 
 def staging_beside(target: Path) -> Path:
     """A new, empty directory next to `target`, named after it, that nothing else uses: built there, then
-    renamed into place, so an existing path is never reclaimed as staging."""
-    import tempfile
+    renamed into place, so an existing path is never reclaimed as staging. Made like any directory (the umask
+    decides its mode), so a model server running as another user can read what is renamed into place."""
+    import secrets
 
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    staging = target.parent / f".{target.name}.partial-{secrets.token_hex(8)}"
+    staging.mkdir()  # exclusive: an existing path is an error, never reused
+    return staging
 
 
 def _writable_parent(field: str, path: Path) -> None:

@@ -150,3 +150,16 @@ def _tritons_model_config():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_a_model_directory_is_made_like_any_directory_so_a_server_running_as_another_user_reads_it(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        model_dir = train_model(TrainConfig(framework="sklearn", dataset="iris"), tmp_path / "m").model_dir
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(model_dir.stat().st_mode) == 0o755  # mkdtemp's 0700 kept KServe's uid 1000 out
+    assert all(stat.S_IMODE(path.stat().st_mode) & 0o004 for path in model_dir.iterdir())
