@@ -191,4 +191,16 @@ def model_for(name: str, model_dir: Path) -> ManifestModel:
     if framework not in _MODEL_CLASSES:
         raise InvalidInputError("model", f"framework {framework!r} cannot be served",
                                 f"serve one of {', '.join(_MODEL_CLASSES)}")
+    _require_framework(framework)
     return _MODEL_CLASSES[framework](name, Path(model_dir))
+
+
+def _require_framework(framework: str) -> None:
+    """A model whose framework this installation lacks (the scikit-learn image has no TensorFlow) is refused
+    before anything loads, naming the ServingRuntime that serves it. Each framework's module has its name."""
+    import importlib.util
+
+    if importlib.util.find_spec(framework) is None:
+        raise InvalidInputError("model", f"a {framework} model, and this model server has no {framework}",
+                                f"serve it with the meshserve-{framework} ServingRuntime "
+                                f"(image model-server-{framework})")
