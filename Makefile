@@ -6,8 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test router prometheus kube-assets bench bench-tools lint golden clean fetch-mnist
+.PHONY: run test router prometheus kube-assets container-engine base-image images lock bench bench-tools lint golden \
+	clean fetch-mnist
 SHARED := ../shared
+# The container engine's settings for this machine's rootful podman (runtime_images/podman); yours win if set.
+export CONTAINERS_CONF ?= $(CURDIR)/runtime_images/podman/containers.conf
+LOCK_IMAGE = $(BIN)/uv pip compile --quiet pyproject.toml -c requirements.lock --python-version 3.11 \
+	--custom-compile-command "make lock"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +28,7 @@ run: $(STAMP) router prometheus
 	$(BIN)/meshserve run
 
 ## test: every test
-test: $(STAMP) router prometheus kube-assets
+test: $(STAMP) router prometheus kube-assets base-image
 	$(BIN)/python -m pytest -q --durations=20
 
 ## router: nginx (with the stream module, for the L4 comparison), the local platform's router
@@ -45,8 +50,34 @@ kube-assets:
 	  echo "kube-apiserver assets: $$(bash $(SHARED)/kube/build-apiserver.sh)"; \
 	else echo "$(SHARED)/kube is absent: the Kubernetes tests will skip"; fi
 
+## container-engine: Debian's rootful podman (with runc, iptables, and debootstrap for the base image's stand-in);
+## where it cannot be installed, the image tests skip and say why
+container-engine:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || { \
+	  command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc iptables debootstrap; } || \
+	  echo "podman could not be installed: the image tests will skip"
+
+## base-image: python:3.11-slim in podman's store, pulled, or where no registry answers built once from Debian's
+## packages (1 minute; cached in ~/.cache/meshserve-images)
+base-image: container-engine
+	@command -v podman >/dev/null && echo "base image: $$(sh runtime_images/base-image.sh)" || \
+	  echo "no podman: the image tests will skip"
+
+## images: the three runtime images (runtime_images/Dockerfile), tagged REGISTRY/TARGET:VERSION
+## (REGISTRY defaults to ghcr.io/meshserve)
+images: base-image
+	sh runtime_images/build.sh $(REGISTRY)
+
+## lock: recompile the images' locks from pyproject's extras, at requirements.lock's versions
+lock: $(STAMP)
+	$(LOCK_IMAGE) --extra serving -o runtime_images/locks/model-server-sklearn.lock
+	$(LOCK_IMAGE) --extra serving --extra tensorflow -o runtime_images/locks/model-server-tensorflow.lock
+	$(LOCK_IMAGE) --extra train --extra storage --extra pipelines --extra steps -o runtime_images/locks/steps.lock
+	sed -n '/^# Added by hand/,$$p' requirements.lock >> runtime_images/locks/steps.lock
+
 ## bench: the benchmark scripts under tests/bench, printing figures (installs nginx, hey, wrk if missing)
-bench: $(STAMP) bench-tools router prometheus
+bench: $(STAMP) bench-tools router prometheus base-image
 	$(BIN)/python tests/bench/bench_train.py
 	$(BIN)/python tests/bench/bench_upload.py
 	$(BIN)/python tests/bench/bench_loadgen.py
@@ -56,6 +87,7 @@ bench: $(STAMP) bench-tools router prometheus
 	$(BIN)/python tests/bench/bench_gate_aa.py
 	$(BIN)/python tests/bench/bench_analysis.py
 	$(BIN)/python tests/bench/bench_progressive.py
+	$(BIN)/python tests/bench/bench_images.py
 
 bench-tools:
 	@command -v nginx >/dev/null && command -v hey >/dev/null && command -v wrk >/dev/null || { \
