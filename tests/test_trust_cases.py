@@ -84,6 +84,7 @@ def test_a_client_key_is_never_on_disk_even_after_kill_9(tmp_path):
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch), "MESHSERVE_STATE_DIR": str(tmp_path / "state"),
            "MESHSERVE_REQUEST_TIMEOUT_S": "60"}
+    started = time.time() - 1  # the filesystem's clock may round down
     command = subprocess.Popen([*MESHSERVE, "status", "--platform", "kubernetes", "--kubeconfig", str(kubeconfig)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     silent.settimeout(60)
@@ -91,23 +92,26 @@ def test_a_client_key_is_never_on_disk_even_after_kill_9(tmp_path):
     try:
         time.sleep(0.5)
         assert command.poll() is None
-        assert not _files_holding(key.split(b"\n")[1], [scratch, Path("/tmp"), Path("/dev/shm")], tmp_path)
+        assert not _files_holding(key.split(b"\n")[1], [scratch, Path("/tmp"), Path("/dev/shm")], tmp_path, started)
     finally:
         command.send_signal(signal.SIGKILL)
         command.wait(timeout=10)
         connection.close()
         silent.close()
     assert command.returncode == -signal.SIGKILL
-    assert not _files_holding(key.split(b"\n")[1], [scratch, Path("/tmp"), Path("/dev/shm")], tmp_path)
+    assert not _files_holding(key.split(b"\n")[1], [scratch, Path("/tmp"), Path("/dev/shm")], tmp_path, started)
 
 
-def _files_holding(marker: bytes, roots: list[Path], own: Path) -> list[str]:
+def _files_holding(marker: bytes, roots: list[Path], own: Path, since: float) -> list[str]:
+    """Files under `roots` (but `own`, the test's directory) written since `since` that hold `marker`: a file the
+    command wrote has a later mtime, so older files (a whole checkout's venv under /tmp) are not read."""
     found = []
     for root in roots:
         for path in root.rglob("*") if root.is_dir() else []:
             try:
-                if path.is_file() and not path.is_relative_to(own) and path.stat().st_size < 1 << 20 \
-                        and marker in path.read_bytes():
+                stat = path.stat()
+                if path.is_file() and not path.is_relative_to(own) and stat.st_mtime >= since \
+                        and stat.st_size < 1 << 20 and marker in path.read_bytes():
                     found.append(str(path))
             except OSError:
                 continue
