@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from components.errors import MeshserveError
+from components.errors import InvalidInputError, MeshserveError
 from components.redaction import scrub
 from components.routing.istio import MeshTarget
 from pipelines.analysis_commands import add_analysis_commands
@@ -136,9 +136,17 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_local_status(args: argparse.Namespace) -> None:
+    from components.platform.autoscaler import AutoscalerProcess, kept_status
     from components.platform.local import LocalPlatform
 
-    print_status(LocalPlatform().status(), args.json)
+    platform = LocalPlatform()
+    print_status(platform.status(), args.json)
+    pid = AutoscalerProcess(platform.root).pid()
+    if pid is not None and not args.json:
+        print(f"autoscaler  pid {pid}")
+        for scaling in kept_status(platform.root):
+            print(f"  {scaling.model} {scaling.track} {scaling.version}: {scaling.current} -> {scaling.desired} "
+                  f"replicas ({scaling.reason}: {scaling.message})")
 
 
 def _cmd_local_down(args: argparse.Namespace) -> None:
@@ -146,6 +154,32 @@ def _cmd_local_down(args: argparse.Namespace) -> None:
 
     stopped = LocalPlatform().down()
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def _cmd_local_scale(args: argparse.Namespace) -> None:
+    from components.platform.local import LocalPlatform
+    from components.platform.protocol import ModelRef
+    from components.platform.state import processes_of
+
+    version = LocalPlatform().scale(ModelRef(args.name), args.replicas, args.track)
+    pids = ", ".join(str(process.pid) for process in processes_of(version))
+    print(f"{args.name} {args.track} {version.version}: {args.replicas} replica(s), pids {pids}")
+
+
+def _cmd_local_autoscale(args: argparse.Namespace) -> None:
+    from components.platform.autoscaler import AutoscalerProcess, ScalingTarget
+    from components.platform.local import LocalPlatform
+
+    platform = LocalPlatform()
+    if platform.status().model(args.name) is None:
+        raise InvalidInputError("name", f"{args.name} is not deployed on the local platform", "deploy it first")
+    if args.autoscaling == "hpa-qps":
+        platform.metrics_address()  # the router reports each request to the local Prometheus from now on
+    target = ScalingTarget(args.name, args.autoscaling, args.min_replicas, args.max_replicas, args.scale_target,
+                           args.stabilization_window)
+    pid = AutoscalerProcess(platform.root).configure(target, args.sync_period)
+    print(f"{args.name}: {args.autoscaling} target {args.scale_target:g} per replica, {args.min_replicas} to "
+          f"{args.max_replicas} replicas; autoscaler pid {pid}, every {args.sync_period:g} s")
 
 
 def _cmd_local_mesh(args: argparse.Namespace) -> None:
@@ -316,6 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_cmd_local_status)
     local_commands.add_parser("down", help="stop everything the local platform started").set_defaults(
         handler=_cmd_local_down)
+    scale = local_commands.add_parser("scale", help="serve a version by more or fewer model-server processes")
+    scale.add_argument("name", help="the model")
+    scale.add_argument("--replicas", type=int, required=True, help="model-server processes (1 to 16)")
+    scale.add_argument("--track", choices=["primary", "canary"], default="primary", help="which version")
+    scale.set_defaults(handler=_cmd_local_scale)
+    autoscale = local_commands.add_parser("autoscale", help="scale a model's versions by the HPA's rules, beside "
+                                          "the router, until `local down`")
+    autoscale.add_argument("name", help="the model")
+    autoscale.add_argument("--autoscaling", required=True, choices=["hpa-qps", "hpa-cpu"],
+                           help="requests per second (the router's live metrics) or CPU per replica")
+    autoscale.add_argument("--min-replicas", type=int, default=1)
+    autoscale.add_argument("--max-replicas", type=int, required=True)
+    autoscale.add_argument("--scale-target", type=float, required=True,
+                           help="per replica: requests per second (hpa-qps) or CPU percent of one core (hpa-cpu)")
+    autoscale.add_argument("--stabilization-window", type=float, default=300.0,
+                           help="seconds a scale-down waits for the highest recommendation (HPA default 300)")
+    autoscale.add_argument("--sync-period", type=float, default=15.0, help="seconds between syncs (HPA default 15)")
+    autoscale.set_defaults(handler=_cmd_local_autoscale)
     mesh = local_commands.add_parser("mesh", help="the routes in force, as Istio or ASM objects for a cluster")
     mesh.add_argument("--flavor", default="istio", help="istio (networking.istio.io/v1) or asm (v1beta1)")
     mesh.add_argument("--namespace", default="default", help="namespace of the objects and Services")

@@ -39,6 +39,9 @@ BASES = {
     "status": ["status"],
     "local status": ["local", "status"],  # (`local down` takes no flag: tests/support/cli_cases.py runs it)
     "local mesh": ["local", "mesh"],
+    "local scale": ["local", "scale", "m", "--replicas", "2"],  # nothing is deployed
+    "local autoscale": ["local", "autoscale", "m", "--autoscaling", "hpa-cpu", "--max-replicas", "2",
+                        "--scale-target", "50"],
     "serve": ["serve", "{emptydir}", "--name", "d"],
     "render": ["render", "--name", "m", "--storage-uri", "s3://b/m/v1"],
     "compile": ["compile", "--out", "{tmp}/compiled"],

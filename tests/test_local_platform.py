@@ -294,3 +294,89 @@ def test_a_state_directory_nginx_cannot_carry_is_refused_before_anything_starts(
         platform.deploy_version("digits", uris[0])
     assert platform.status().models == ()
     assert not any(str(state).encode() in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())
+
+
+def test_scaling_adds_replicas_once_ready_and_removes_them_without_failing_a_request(platform_env, tmp_path,
+                                                                                      capsys):
+    from components.benchmark.background import start_background_load
+    from pipelines.cli import main
+
+    platform, uris, _ = platform_env
+    platform.down()
+    platform.deploy_version("digits", uris[0], replicas=1)
+    platform.promote(ModelRef("digits"))
+    load = start_background_load(platform.status().gateway["http"], "digits", 100, 30, tmp_path / "counts.jsonl")
+    try:
+        time.sleep(0.5)
+        grown = platform.scale(ModelRef("digits"), 3)
+        replicas = tracks(platform)["primary"].instances
+        assert len(replicas) == 3 and all(r.ready for r in replicas)
+        assert set(platform.router.live_weights("digits")) == set(grown.endpoint.addresses("http"))
+        time.sleep(3)
+        assert all(replica_predictions(r.http) > 0 for r in replicas)  # each new replica takes its share
+        assert main(["local", "scale", "digits", "--replicas", "1"]) == 0
+        assert "digits primary" in capsys.readouterr().out
+        kept = tracks(platform)["primary"].instances
+        assert [r.pid for r in kept] == [replicas[0].pid]
+        assert all(start_time(r.pid) is None for r in replicas[1:])  # left the router, then stopped
+        time.sleep(6)  # the windows that saw both changes end
+    finally:
+        counts = load.stop()
+    assert counts.windows >= 2 and counts.total >= 900 and counts.errors == {}, counts
+    assert platform.scale(ModelRef("digits"), 1) == platform.scale(ModelRef("digits"), 1)  # already so: no change
+    with pytest.raises(InvalidInputError, match="^name: digits has no canary; deploy it first"):
+        platform.scale(ModelRef("digits"), 2, track="canary")
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus: `make test` installs it")
+def test_the_local_autoscaler_follows_the_load_by_the_hpa_rules(platform_env, tmp_path):
+    from components.benchmark.background import start_background_load
+    from components.platform.autoscaler import LocalAutoscaler, ScalingTarget, kept_status
+
+    platform, uris, root = platform_env
+    platform.down()
+    platform.deploy_version("digits", uris[0], replicas=1)
+    platform.promote(ModelRef("digits"))
+    platform.metrics_address()  # the router reports every request to the local Prometheus from now on
+    autoscaler = LocalAutoscaler(platform, [ScalingTarget("digits", "hpa-qps", 1, 3, 10.0, stabilization_s=3.0)])
+    load = start_background_load(platform.status().gateway["http"], "digits", 40, 60, tmp_path / "counts.jsonl")
+    seen = []
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(tracks(platform)["primary"].instances) < 3:
+            seen += autoscaler.sync()
+            time.sleep(1)
+        assert len(tracks(platform)["primary"].instances) == 3, seen
+        assert any(s.reason == "TooManyReplicas" and s.desired == 3 and s.reading > 30 for s in seen), seen
+    finally:
+        counts = load.stop()
+    assert counts.total > 0 and counts.errors == {}, counts
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and len(tracks(platform)["primary"].instances) > 1:
+        seen += autoscaler.sync()
+        time.sleep(1)
+    assert len(tracks(platform)["primary"].instances) == 1, seen[-5:]
+    assert any(s.reason == "ScaleDownStabilized" for s in seen)  # held for the window before scaling down
+    kept = kept_status(root)
+    assert [(s.model, s.track, s.desired) for s in kept] == [("digits", "primary", 1)]  # the last sync's decision
+
+
+def test_local_autoscale_runs_beside_the_router_shows_in_status_and_stops_with_down(platform_env, capsys):
+    from components.platform.autoscaler import AutoscalerProcess
+    from components.processes.waiting import wait_for
+    from pipelines.cli import main
+
+    platform, uris, root = platform_env
+    platform.down()
+    platform.deploy_version("digits", uris[0], replicas=2)
+    platform.promote(ModelRef("digits"))
+    assert main(["local", "autoscale", "digits", "--autoscaling", "hpa-cpu", "--max-replicas", "3",
+                 "--scale-target", "80", "--stabilization-window", "0", "--sync-period", "0.5"]) == 0
+    pid = AutoscalerProcess(root).pid()
+    assert pid is not None and f"autoscaler pid {pid}" in capsys.readouterr().out
+    assert wait_for(lambda: len(tracks(platform)["primary"].instances) == 1, 30)  # idle: below target, to min
+    assert main(["local", "status"]) == 0
+    shown = capsys.readouterr().out
+    assert f"autoscaler  pid {pid}" in shown and "digits primary" in shown and "-> 1 replicas" in shown, shown
+    assert f"autoscaler (pid {pid})" in platform.down()
+    assert start_time(pid) is None and AutoscalerProcess(root).pid() is None

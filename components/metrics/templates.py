@@ -16,6 +16,7 @@ REQUEST_SUCCESS_RATE = (
     f'sum(rate(istio_requests_total{{{_SELECTOR}, response_code!~"5.*"}}[{{{{ interval }}}}])) / '
     f'sum(rate(istio_requests_total{{{_SELECTOR}}}[{{{{ interval }}}}])) * 100')
 REQUEST_COUNT = f'sum(increase(istio_requests_total{{{_SELECTOR}}}[{{{{ interval }}}}]))'
+REQUESTS_PER_SECOND = f'sum(rate(istio_requests_total{{{_SELECTOR}}}[{{{{ interval }}}}]))'  # the local HPA's QPS
 
 
 def request_duration(quantile: float) -> str:

@@ -10,8 +10,10 @@ status reports it down.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from components.rollout.progress import Progress
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec, model_headers
-from components.serving.runtime import DEFAULT_LOCAL_RUNTIME, ServingRuntime, local_runtime_for
+from components.serving.runtime import DEFAULT_LOCAL_RUNTIME, RunningVersion, ServingRuntime, local_runtime_for
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
 from components.storage.uri import published_version_name
@@ -67,10 +69,19 @@ class LocalProcesses:
         replicas = candidate.spec.replicas if isinstance(candidate.spec, LocalDeployment) else default_replicas()
         processes = self.runtime.start(candidate.name, candidate.version, model_dir, candidate.model_digest,
                                        candidate.storage_uri, replicas)
-        addresses = [(f"127.0.0.1:{p.http_port}", f"127.0.0.1:{p.grpc_port}") for p in processes]
-        endpoint = Endpoint(candidate.version, *addresses[0], more_replicas=tuple(addresses[1:]))
-        return Version(candidate.name, candidate.version, candidate.model_digest, candidate.storage_uri, endpoint,
-                       LocalDetails(tuple(processes)))
+        return Version(candidate.name, candidate.version, candidate.model_digest, candidate.storage_uri,
+                       _endpoint(candidate.version, processes), LocalDetails(tuple(processes)))
+
+    def resized(self, version: Version, replicas: int) -> tuple[Version, Version | None]:
+        """`version` served by `replicas` processes: new ones started beside its own (returned once ready), or
+        its last ones set apart. Returns the resized version and the set-apart replicas (None when growing)."""
+        processes = processes_of(version)
+        if replicas > len(processes):
+            model_dir = materialize(version.storage_uri, self.models_dir)
+            started = self.runtime.start(version.name, version.version, model_dir, version.model_digest,
+                                         version.storage_uri, replicas - len(processes), len(processes))
+            return _served_by(version, processes + tuple(started)), None
+        return _served_by(version, processes[:replicas]), _served_by(version, processes[replicas:])
 
     def details_from(self, data: dict) -> LocalDetails:
         """The processes kept with a version in platform.json."""
@@ -111,8 +122,8 @@ class LocalPlatform:
         self.router = NginxRouter(self.root)
         self.runtime = local_runtime_for(runtime, self.root)
         self.journal = FileJournal(self.root)
-        self.rollout = Rollout(LocalProcesses(self.runtime, self.root / "models"), self.router, self.state,
-                               self.journal)
+        self.processes = LocalProcesses(self.runtime, self.root / "models")
+        self.rollout = Rollout(self.processes, self.router, self.state, self.journal)
 
     def converge(self) -> list[str]:
         """Settle what a killed command left (kill -9 of deploy, promote, rollback or of nginx's master): finish
@@ -155,8 +166,7 @@ class LocalPlatform:
         Route(name, Endpoint("-", "-", "-"), canary_weight=canary_percent).validated()
         self.router.refuse_unusable_state()
         replicas = default_replicas() if replicas is None else replicas
-        if not 1 <= replicas <= MAX_REPLICAS:
-            raise InvalidInputError("replicas", f"{replicas} is out of range", f"pass 1 to {MAX_REPLICAS}")
+        _check_replicas(replicas)
         manifest = read_published_manifest(storage_uri)
         version = version or published_version_name(storage_uri) or manifest.version_id
         self.converge()
@@ -224,6 +234,26 @@ class LocalPlatform:
         """Give the canary `percent` of the traffic through nginx (after settling what a killed command left)."""
         self.converge()
         self.rollout.set_weight(model.name, percent, owner)
+
+    def scale(self, model: ModelRef, replicas: int, track: str = "primary") -> Version:
+        """Serve the track's version by `replicas` processes: new ones join the router once ready; removed ones
+        leave it first, then stop (nginx retries a request a stopping replica drops on another). Returns the
+        version as it now serves; nothing changes when it already has that many."""
+        _check_replicas(replicas)
+        self.converge()
+        current = dict((dict(self.state.records()).get(model.name) or ModelRecord()).tracks()).get(track)
+        if current is None:
+            raise InvalidInputError("name", f"{model.name} has no {track}", "deploy it first")
+        if len(processes_of(current)) == replicas:
+            return current
+        resized, retired = self.processes.resized(current, replicas)
+        try:
+            self.rollout.rescale(model.name, track, resized, retired)
+        except PlatformError:  # refused before any change: the processes it started serve nothing (an interrupted
+            if retired is None:  # change is settled by the next command, which stops processes no record holds)
+                self.processes.stop(_served_by(current, processes_of(resized)[len(processes_of(current)):]))
+            raise
+        return resized
 
     def progress(self, model: ModelRef) -> Progress | None:
         """The progressive rollout kept in platform.json with the model's record."""
@@ -293,10 +323,11 @@ class LocalPlatform:
         file that cannot be read, it still stops the model servers this directory started and the router, and
         moves the file aside.
         """
+        stopped = self._stop_autoscaler()  # first: it would scale what is being stopped
         try:
-            return self._down()
+            return stopped + self._down()
         except PlatformError:
-            return self._down_without_state()
+            return stopped + self._down_without_state()
 
     def _down(self) -> list[str]:
         stopped = []
@@ -317,6 +348,11 @@ class LocalPlatform:
             if pid:
                 stopped.append(f"router (pid {pid})")
         return stopped + self._stop_telemetry()
+
+    def _stop_autoscaler(self) -> list[str]:
+        from components.platform.autoscaler import AutoscalerProcess
+
+        return AutoscalerProcess(self.root).stop()
 
     def _stop_telemetry(self) -> list[str]:
         from components.telemetry.local import LocalTelemetry
@@ -345,6 +381,24 @@ class LocalPlatform:
                                          self.runtime.ready(p)) for p in processes_of(version))
         return VersionStatus(track, version.version, weight, all(i.ready for i in instances), version.storage_uri,
                              instances, version.owner)
+
+
+def _check_replicas(replicas: int) -> None:
+    """A replica count the local platform runs."""
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise InvalidInputError("replicas", f"{replicas} is out of range", f"pass 1 to {MAX_REPLICAS}")
+
+
+def _endpoint(version: str, processes: Sequence[RunningVersion]) -> Endpoint:
+    """The router's endpoint for a version's processes: the first replica, then the rest."""
+    addresses = [(f"127.0.0.1:{p.http_port}", f"127.0.0.1:{p.grpc_port}") for p in processes]
+    return Endpoint(version, *addresses[0], more_replicas=tuple(addresses[1:]))
+
+
+def _served_by(version: Version, processes: tuple[RunningVersion, ...]) -> Version:
+    """The same version, served by `processes`."""
+    return dataclasses.replace(version, endpoint=_endpoint(version.version, processes),
+                               details=LocalDetails(processes))
 
 
 def _versions(record: ModelRecord) -> list[Version]:

@@ -1,7 +1,10 @@
-"""Small waits the local processes need: until a condition holds (bounded), and a free port on 127.0.0.1."""
+"""Small waits the local processes need: until a condition holds (bounded), a free port on 127.0.0.1, and a
+process gone after SIGTERM."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -22,3 +25,12 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def terminated(pid: int, timeout: float = 30) -> bool:
+    """SIGTERM, then wait (at most `timeout` s) until the process is gone; True."""
+    from components.processes.identity import start_time
+
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: start_time(pid) is None, timeout)
+    return True

@@ -152,6 +152,24 @@ class Rollout:
             _assign(record, after)
         self.journal.end(name)
 
+    def rescale(self, name: str, track: str, resized: Version, retired: Version | None) -> None:
+        """Serve `track` with `resized` (its version, by other replicas: a scale up or down) and put its routes in
+        force, journaled as every change; then stop `retired`, the replicas the router no longer sends to. A
+        track that no longer holds that version (a promote or rollback came first) is refused."""
+        with self.state.transaction(name) as record:
+            self.settle(name, record)
+            current = dict(record.tracks()).get(track)
+            if current is None or current.version != resized.version:
+                raise PlatformError("name", f"{name}'s {track} is no longer {resized.version}",
+                                    "look at `meshserve status` and scale what serves now")
+            after = _changed(record, **{track: resized})
+            self._begin(name, f"scale of the {track}", record, after, _snapshot_of(after, name))
+            self.router.reconcile(after.route(name, record.canary_percent))
+            if retired is not None:
+                self.runtime.stop(retired)
+            _assign(record, after)
+        self.journal.end(name)
+
     def save_progress(self, name: str, progress: Progress) -> None:
         """Keep the progressive rollout's progress with the record of the canary it drives."""
         with self.state.transaction(name) as record:

@@ -47,9 +47,9 @@ class ServingRuntime(Protocol):
     protocols: tuple[str, ...]  # the inference protocols the server speaks, its own first
 
     def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
-              replicas: int = 1) -> list[RunningVersion]:
-        """Serve a model directory from `replicas` processes; return once all answer ready, or raise and leave
-        nothing running."""
+              replicas: int = 1, first_replica: int = 0) -> list[RunningVersion]:
+        """Serve a model directory from `replicas` processes (numbered from `first_replica`, when a scale-up adds
+        them to running ones); return once all answer ready, or raise and leave nothing running."""
 
     def ready(self, running: RunningVersion) -> bool:
         """Whether the version answers its readiness probe."""
@@ -83,12 +83,12 @@ class LocalKServeRuntime:
         return state_identity(self.root)
 
     def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
-              replicas: int = 1) -> list[RunningVersion]:
+              replicas: int = 1, first_replica: int = 0) -> list[RunningVersion]:
         """Launch `replicas` processes of `python -m components.serving` at once; return when all answer ready."""
         self.dir.mkdir(parents=True, exist_ok=True)
         launched = []
         try:
-            for replica in range(replicas):
+            for replica in range(first_replica, first_replica + replicas):
                 launched.append(self._launch(name, version, model_dir, model_digest, storage_uri, replica))
             return [self._await_ready(running, process) for running, process in launched]
         except BaseException:  # not ready, failed, or interrupted (Ctrl-C, SIGTERM): leave no server behind

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from components.errors import PlatformError
 from components.processes.identity import STATE_ID_ENV, carries, start_time, state_identity
-from components.processes.waiting import free_port, wait_for
+from components.processes.waiting import free_port, terminated, wait_for
 from components.routing.nginx import NginxRouter
 
 SCRAPE_INTERVAL = "1s"
@@ -61,7 +60,7 @@ class LocalTelemetry:
     def stop(self) -> list[str]:
         """Stop both processes (only this directory's); say what was stopped."""
         stopped = [f"{role} (pid {process.pid})" for role, process in self._kept_processes().items()
-                   if self._alive(process) and _terminated(process.pid)]
+                   if self._alive(process) and terminated(process.pid)]
         self.file.unlink(missing_ok=True)
         return stopped
 
@@ -112,13 +111,6 @@ class LocalTelemetry:
         temporary = self.file.with_suffix(".tmp")
         temporary.write_text(json.dumps(data))
         temporary.replace(self.file)
-
-
-def _terminated(pid: int) -> bool:
-    """SIGTERM, then wait (at most 30 s) until the process is gone; True."""
-    os.kill(pid, signal.SIGTERM)
-    wait_for(lambda: start_time(pid) is None, 30)
-    return True
 
 
 def _answers(url: str) -> bool:
