@@ -18,6 +18,7 @@ from components.errors import InvalidInputError, MeshserveError
 from components.redaction import scrub
 from components.routing.istio import MeshTarget
 from pipelines.analysis_commands import add_analysis_commands
+from pipelines.capacity_commands import add_capacity_commands
 from pipelines.deployment_flags import add_deployment_flags
 from pipelines.platform_commands import add_platform_commands, platform_flags, print_status
 from pipelines.rollout_commands import add_rollout_commands
@@ -175,11 +176,35 @@ def _cmd_local_autoscale(args: argparse.Namespace) -> None:
         raise InvalidInputError("name", f"{args.name} is not deployed on the local platform", "deploy it first")
     if args.autoscaling == "hpa-qps":
         platform.metrics_address()  # the router reports each request to the local Prometheus from now on
-    target = ScalingTarget(args.name, args.autoscaling, args.min_replicas, args.max_replicas, args.scale_target,
-                           args.stabilization_window)
+    value, source = _scale_target(args.scale_target, args.capacity)
+    target = ScalingTarget(args.name, args.autoscaling, args.min_replicas, args.max_replicas, value,
+                           args.stabilization_window, source)
     pid = AutoscalerProcess(platform.root).configure(target, args.sync_period)
-    print(f"{args.name}: {args.autoscaling} target {args.scale_target:g} per replica, {args.min_replicas} to "
+    print(f"{args.name}: {args.autoscaling} target {value:g} per replica ({source}), {args.min_replicas} to "
           f"{args.max_replicas} replicas; autoscaler pid {pid}, every {args.sync_period:g} s")
+
+
+def _scale_target(given: str, capacity: str | None) -> tuple[float, str]:
+    """The target per replica and where it came from: a number given, or `auto` from a capacity search."""
+    if given != "auto":
+        try:
+            return float(given), "given"
+        except ValueError:
+            raise InvalidInputError("scale_target", f"{given!r} is not a number", "pass a number, or auto") from None
+    if not capacity:
+        raise InvalidInputError("capacity", "--scale-target auto needs the capacity search's JSON",
+                                "run `meshserve capacity ... --json FILE`, then pass --capacity FILE")
+    import json
+
+    try:
+        document = json.loads(Path(capacity).read_text())
+    except ValueError:
+        raise InvalidInputError("capacity", f"{capacity} is not JSON", "pass the file `meshserve capacity --json` "
+                                "wrote") from None
+    if not isinstance(document, dict) or not isinstance(document.get("scale_target"), int | float):
+        raise InvalidInputError("capacity", f"{capacity} holds no scale target (no rate was within the SLO)",
+                                "search again from a lower --start-qps")
+    return float(document["scale_target"]), str(document.get("scale_target_source", capacity))
 
 
 def _cmd_local_mesh(args: argparse.Namespace) -> None:
@@ -343,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_platform_commands(commands)
     add_rollout_commands(commands, platform_flags)
     add_analysis_commands(commands)
+    add_capacity_commands(commands)
     local = commands.add_parser("local", help="the local platform's processes")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
     status = local_commands.add_parser("status", help="router URLs, versions, weights, health")
@@ -362,8 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="requests per second (the router's live metrics) or CPU per replica")
     autoscale.add_argument("--min-replicas", type=int, default=1)
     autoscale.add_argument("--max-replicas", type=int, required=True)
-    autoscale.add_argument("--scale-target", type=float, required=True,
-                           help="per replica: requests per second (hpa-qps) or CPU percent of one core (hpa-cpu)")
+    autoscale.add_argument("--scale-target", required=True,
+                           help="per replica: requests per second (hpa-qps) or CPU percent of one core (hpa-cpu); "
+                                "auto: the scale target of `meshserve capacity --json` (--capacity)")
+    autoscale.add_argument("--capacity", help="with --scale-target auto: the JSON `meshserve capacity` wrote")
     autoscale.add_argument("--stabilization-window", type=float, default=300.0,
                            help="seconds a scale-down waits for the highest recommendation (HPA default 300)")
     autoscale.add_argument("--sync-period", type=float, default=15.0, help="seconds between syncs (HPA default 15)")

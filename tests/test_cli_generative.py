@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pipelines.cli import build_parser, command_parser
 
 DOCUMENTED_EXITS = {0, 2, 3, 4}
-EXAMPLES = {"compile": 6}  # compiling every pipeline takes seconds; the rest fail or finish fast
+EXAMPLES = {"compile": 6, "capacity": 6}  # compiling every pipeline, or a 1 s look of load, takes seconds
 EXAMPLES_PER_COMMAND = 60
 # argv that starts each command; {placeholders} as in tests/support/cli_cases.py
 BASES = {
@@ -39,6 +39,8 @@ BASES = {
     "status": ["status"],
     "local status": ["local", "status"],  # (`local down` takes no flag: tests/support/cli_cases.py runs it)
     "local mesh": ["local", "mesh"],
+    "capacity": ["capacity", "http://127.0.0.1:{closed}/", "--model", "m", "--start-qps", "10", "--max-qps", "10",
+                 "--look-seconds", "1", "--max-looks", "1"],
     "local scale": ["local", "scale", "m", "--replicas", "2"],  # nothing is deployed
     "local autoscale": ["local", "autoscale", "m", "--autoscaling", "hpa-cpu", "--max-replicas", "2",
                         "--scale-target", "50"],
@@ -49,7 +51,8 @@ BASES = {
 }
 # flags left as the base sets them: they bound the load, or they would name a host off this machine
 PINNED = {"bench": {"-n", "-t", "-qps", "--ramp-to", "--warmup", "-timeout", "--procs", "--json"},
-          "run": {"--to"}, "submit": {"--kfp", "--argo"}, "serve": set(), "compile": set()}
+          "run": {"--to"}, "submit": {"--kfp", "--argo"}, "serve": set(), "compile": set(),
+          "capacity": {"--start-qps", "--step-qps", "--max-qps", "--look-seconds", "--max-looks", "-c"}}
 WORDS = ["", "0", "-1", "1", "65536", "70000", "1e309", "nan", "-0.5", "0.999", "abc", "a" * 300, "KEY=VALUE", "=",
          "x=y=z", "/nonexistent", "{emptydir}", "{junk}", "{array}", "{model}", "{result}", "pvc://m/x", "s3://b/x",
          "oss://b/x", "ftp://x", "http://127.0.0.1:{closed}/", "kubernetes", "local", "istio", "kserve-raw",

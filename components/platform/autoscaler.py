@@ -42,7 +42,7 @@ RATE_WINDOW = "10s"  # the QPS rate's window: a few of the local Prometheus's 1 
 @dataclass(frozen=True)
 class ScalingTarget:
     """What one model asks of the autoscaler: the metric, the bounds, the target per replica (requests per
-    second, or CPU percent of one core) and the scale-down stabilization window."""
+    second, or CPU percent of one core), the scale-down stabilization window, and where the target came from."""
 
     model: str
     metric: str
@@ -50,6 +50,7 @@ class ScalingTarget:
     max_replicas: int
     target: float
     stabilization_s: float = 300.0
+    target_source: str = "given"
 
     def validated(self) -> ScalingTarget:
         """This target, or the first field that is out of range as an error."""

@@ -1,0 +1,1 @@
+"""How much one replica serves within an SLO (`meshserve capacity`)."""
