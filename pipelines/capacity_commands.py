@@ -97,6 +97,11 @@ def _write_report(document: dict, path: Path) -> None:
     axes.legend()
     image = png_base64(shown)
     path.write_text("<!doctype html><meta charset=utf-8><title>meshserve capacity</title>"
-                    f"<h1>Capacity: {document['capacity_qps']} qps per replica</h1>"
+                    f"<h1>Capacity: {_qps(document['capacity_qps'])} per replica</h1>"
                     f"<p>{document['scale_target_source'] or 'no rate was within the SLO'}</p>"
                     f'<img alt="p99 against QPS" src="data:image/png;base64,{image}">')
+
+
+def _qps(value: float | None) -> str:
+    """A rate for the report's heading."""
+    return "none" if value is None else f"{value:g} qps"

@@ -4,13 +4,14 @@
    500 qps for 60 s: p50 1.378, p90 1.588, p95 1.746, p99 2.99, max 18.873 ms, 100% success. Here:
    the same shape against the local runtime through the local router, printed beside it.
 2. Seed 001 (OpenVINO on OpenShift Service Mesh): gRPC connections are sticky, so L4 balancing pins
-   a client to one replica while L7 spreads its requests. Here: two replicas of a CPU-bound model
-   (a digits SVM), each pinned to its own CPU, behind the router, one long-lived gRPC connection with
-   8 requests in flight, through the L4 (stream) listener and the L7 (grpc_pass) listener; the
-   per-replica split from each runtime's /metrics and the throughput ratio.
+   a client to one replica while L7 spreads its requests. Here: one version of a CPU-bound model
+   (a digits SVM) served by two replicas, each pinned to its own CPU, behind the router; one long-lived
+   gRPC channel with 8 requests in flight, through the L4 (stream) listener and the L7 (grpc_pass)
+   listener, alternating, `--trials` times each; the per-replica split from each replica's /metrics and
+   the throughput ratio per trial, for a cheap model (SVM) and a costly one (random forest).
 
-Run: `.venv/bin/python tests/bench/bench_local_platform.py [--seconds 60]` (needs nginx with its stream
-module: `make run` installs it). Loads are bounded and target 127.0.0.1 only.
+Run: `.venv/bin/python tests/bench/bench_local_platform.py [--seconds 60] [--trials 3]` (needs nginx with its
+stream module: `make run` installs it). Loads are bounded and target 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def seed_002(root: Path, seconds: float) -> None:
     platform.deploy_version("sklearn-iris", publish(root, "iris", 0))
     platform.promote(ModelRef("sklearn-iris"))
     status = platform.status()
-    router, server_pid = status["router"]["http"], status["models"]["sklearn-iris"][0]["pid"]
+    router = status.gateway["http"]
+    server_pid = status.model("sklearn-iris").versions[0].instances[0].pid
     cpu_before = cpu_seconds(server_pid)
     result = run_benchmark_step(router, protocol="kserve-v1", model="sklearn-iris", qps=500, duration=seconds,
                                 warmup=2.0, headers=["Host: sklearn-iris.kserve-test.example.com"],
@@ -81,29 +83,32 @@ def predictions_served(http: str) -> float:
     return sum(float(v) for v in re.findall(r"^request_predict_seconds_count\{[^}]*\} ([0-9.e+]+)$", text, re.M))
 
 
-def seed_001(root: Path, seconds: float) -> None:
-    """One gRPC connection, 8 in flight, through L4 and L7: per-replica split and throughput."""
+def seed_001(root: Path, seconds: float, trials: int, algorithm: str) -> None:
+    """One gRPC channel, 8 in flight, to a version with two replicas, through L4 and L7: split and throughput."""
     platform = LocalPlatform(root)
-    platform.deploy_version("digits", publish(root, "digits", 0, "svm"))
+    platform.deploy_version("digits", publish(root, "digits", 0, algorithm), replicas=2)
     platform.promote(ModelRef("digits"))
-    platform.deploy_version("digits", publish(root, "digits", 1, "svm"), canary_percent=50)
     status = platform.status()
-    replicas = [v["http"] for v in status["models"]["digits"]]
-    for cpu, version in enumerate(status["models"]["digits"]):
-        os.sched_setaffinity(version["pid"], {cpu})  # one CPU per replica, as one replica per node would have
-    print(f"\n## seed 001 claim: 2 replicas (50/50), one gRPC connection, 8 in flight, {seconds:.0f} s each")
-    print(f"{'listener':10} {'qps':>8} {'replica A':>10} {'replica B':>10} {'p50 ms':>8}")
-    rates = {}
-    for label, address in (("L4 stream", status["router"]["l4_grpc"]), ("L7 grpc", status["router"]["grpc"])):
-        before = [predictions_served(r) for r in replicas]
-        result = run_benchmark_step(address, protocol="v2-grpc", model="digits", sample="digits", concurrency=8,
-                                    duration=seconds, grpc_channels=1, keep_samples=False)
-        served = [predictions_served(r) - b for r, b in zip(replicas, before, strict=True)]
-        total = sum(served) or 1
-        rates[label] = result["achieved_qps"]
-        print(f"{label:10} {result['achieved_qps']:8.1f} {served[0] / total:10.1%} {served[1] / total:10.1%} "
-              f"{result['latency_ms']['p50']:8.3f}")
-    print(f"L7 / L4 throughput: {rates['L7 grpc'] / rates['L4 stream']:.2f}x")
+    replicas = status.model("digits").versions[0].instances
+    for cpu, replica in enumerate(replicas):
+        os.sched_setaffinity(replica.pid, {cpu})  # one CPU per replica, as one replica per node would have
+    print(f"\n## seed 001 claim: digits {algorithm}, 1 version, 2 replicas, one gRPC channel, 8 in flight, "
+          f"{seconds:.0f} s per run")
+    print(f"{'trial':5} {'listener':10} {'qps':>8} {'replica A':>10} {'replica B':>10} {'p50 ms':>8}")
+    ratios = []
+    for trial in range(1, trials + 1):
+        rates = {}
+        for label, address in (("L4 stream", status.gateway["l4"]), ("L7 grpc", status.gateway["grpc"])):
+            before = [predictions_served(replica.http) for replica in replicas]
+            result = run_benchmark_step(address, protocol="v2-grpc", model="digits", sample="digits", concurrency=8,
+                                        duration=seconds, grpc_channels=1, keep_samples=False)
+            served = [predictions_served(replica.http) - b for replica, b in zip(replicas, before, strict=True)]
+            total = sum(served) or 1
+            rates[label] = result["achieved_qps"]
+            print(f"{trial:5} {label:10} {result['achieved_qps']:8.1f} {served[0] / total:10.1%} "
+                  f"{served[1] / total:10.1%} {result['latency_ms']['p50']:8.3f}")
+        ratios.append(rates["L7 grpc"] / rates["L4 stream"])
+    print("L7 / L4 throughput per trial: " + ", ".join(f"{ratio:.2f}x" for ratio in ratios))
     platform.down()
 
 
@@ -111,12 +116,17 @@ def main() -> None:
     """Both comparisons in one run, each in its own state directory."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60.0, help="seed 002 duration (seed 001: a third)")
+    parser.add_argument("--trials", type=int, default=3, help="seed 001: L4 and L7 runs, alternating")
+    parser.add_argument("--algorithms", default="svm,random_forest",
+                        help="seed 001: the digits models, cheapest first (the replicas must be the bottleneck)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        for part, run in (("seed-002", seed_002), ("seed-001", seed_001)):
-            root = Path(scratch) / part
+        os.environ["MESHSERVE_STATE_DIR"] = str(Path(scratch) / "seed-002")
+        seed_002(Path(scratch) / "seed-002", args.seconds)
+        for algorithm in args.algorithms.split(","):
+            root = Path(scratch) / f"seed-001-{algorithm}"
             os.environ["MESHSERVE_STATE_DIR"] = str(root)
-            run(root, args.seconds if part == "seed-002" else max(5.0, args.seconds / 3))
+            seed_001(root, max(5.0, args.seconds / 3), args.trials, algorithm)
 
 
 if __name__ == "__main__":
