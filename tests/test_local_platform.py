@@ -296,42 +296,15 @@ def test_a_state_directory_nginx_cannot_carry_is_refused_before_anything_starts(
     assert not any(str(state).encode() in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())
 
 
-def test_scaling_adds_replicas_once_ready_and_removes_them_without_failing_a_request(platform_env, tmp_path,
-                                                                                      capsys):
-    from components.benchmark.background import start_background_load
-    from pipelines.cli import main
-
-    platform, uris, _ = platform_env
-    platform.down()
-    platform.deploy_version("digits", uris[0], replicas=1)
-    platform.promote(ModelRef("digits"))
-    load = start_background_load(platform.status().gateway["http"], "digits", 100, 30, tmp_path / "counts.jsonl")
-    try:
-        time.sleep(0.5)
-        grown = platform.scale(ModelRef("digits"), 3)
-        replicas = tracks(platform)["primary"].instances
-        assert len(replicas) == 3 and all(r.ready for r in replicas)
-        assert set(platform.router.live_weights("digits")) == set(grown.endpoint.addresses("http"))
-        time.sleep(3)
-        assert all(replica_predictions(r.http) > 0 for r in replicas)  # each new replica takes its share
-        assert main(["local", "scale", "digits", "--replicas", "1"]) == 0
-        assert "digits primary" in capsys.readouterr().out
-        kept = tracks(platform)["primary"].instances
-        assert [r.pid for r in kept] == [replicas[0].pid]
-        assert all(start_time(r.pid) is None for r in replicas[1:])  # left the router, then stopped
-        time.sleep(6)  # the windows that saw both changes end
-    finally:
-        counts = load.stop()
-    assert counts.windows >= 2 and counts.total >= 900 and counts.errors == {}, counts
-    assert platform.scale(ModelRef("digits"), 1) == platform.scale(ModelRef("digits"), 1)  # already so: no change
-    with pytest.raises(InvalidInputError, match="^name: digits has no canary; deploy it first"):
-        platform.scale(ModelRef("digits"), 2, track="canary")
-
-
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus: `make test` installs it")
-def test_the_local_autoscaler_follows_the_load_by_the_hpa_rules(platform_env, tmp_path):
+def test_the_local_autoscaler_follows_the_load_by_the_hpa_rules_and_no_request_fails(platform_env, tmp_path,
+                                                                                        capsys):
+    """Scaling under load: new replicas join the router once ready and take their share, removed ones leave it
+    before they stop; the HPA's rules decide (TooManyReplicas at the bound, ScaleDownStabilized for the window);
+    then `local scale` by hand."""
     from components.benchmark.background import start_background_load
     from components.platform.autoscaler import LocalAutoscaler, ScalingTarget, kept_status
+    from pipelines.cli import main
 
     platform, uris, root = platform_env
     platform.down()
@@ -346,8 +319,13 @@ def test_the_local_autoscaler_follows_the_load_by_the_hpa_rules(platform_env, tm
         while time.monotonic() < deadline and len(tracks(platform)["primary"].instances) < 3:
             seen += autoscaler.sync()
             time.sleep(1)
-        assert len(tracks(platform)["primary"].instances) == 3, seen
+        replicas = tracks(platform)["primary"].instances
+        assert len(replicas) == 3 and all(r.ready for r in replicas), seen
         assert any(s.reason == "TooManyReplicas" and s.desired == 3 and s.reading > 30 for s in seen), seen
+        version = dict(platform.state.records())["digits"].primary
+        assert set(platform.router.live_weights("digits")) == set(version.endpoint.addresses("http"))
+        time.sleep(2)
+        assert all(replica_predictions(r.http) > 0 for r in replicas)  # each new replica takes its share
     finally:
         counts = load.stop()
     assert counts.total > 0 and counts.errors == {}, counts
@@ -355,10 +333,16 @@ def test_the_local_autoscaler_follows_the_load_by_the_hpa_rules(platform_env, tm
     while time.monotonic() < deadline and len(tracks(platform)["primary"].instances) > 1:
         seen += autoscaler.sync()
         time.sleep(1)
-    assert len(tracks(platform)["primary"].instances) == 1, seen[-5:]
+    kept = tracks(platform)["primary"].instances
+    assert [r.pid for r in kept] == [replicas[0].pid], seen[-5:]
+    assert all(start_time(r.pid) is None for r in replicas[1:])  # left the router, then stopped
     assert any(s.reason == "ScaleDownStabilized" for s in seen)  # held for the window before scaling down
-    kept = kept_status(root)
-    assert [(s.model, s.track, s.desired) for s in kept] == [("digits", "primary", 1)]  # the last sync's decision
+    assert [(s.model, s.track, s.desired) for s in kept_status(root)] == [("digits", "primary", 1)]
+    assert main(["local", "scale", "digits", "--replicas", "2"]) == 0
+    assert "digits primary" in capsys.readouterr().out and len(tracks(platform)["primary"].instances) == 2
+    assert platform.scale(ModelRef("digits"), 2) == platform.scale(ModelRef("digits"), 2)  # already so: no change
+    with pytest.raises(InvalidInputError, match="^name: digits has no canary; deploy it first"):
+        platform.scale(ModelRef("digits"), 2, track="canary")
 
 
 def test_local_autoscale_runs_beside_the_router_shows_in_status_and_stops_with_down(platform_env, capsys):
