@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from components.autoscaling.algorithm import HPA_SYNC_PERIOD_S
 from components.errors import InvalidInputError, MeshserveError
 from components.redaction import scrub
 from components.routing.istio import MeshTarget
@@ -168,18 +169,16 @@ def _cmd_local_scale(args: argparse.Namespace) -> None:
 
 
 def _cmd_local_autoscale(args: argparse.Namespace) -> None:
-    from components.platform.autoscaler import AutoscalerProcess, ScalingTarget
+    from components.platform.autoscaler import ScalingTarget
     from components.platform.local import LocalPlatform
 
     platform = LocalPlatform()
     if platform.status().model(args.name) is None:
         raise InvalidInputError("name", f"{args.name} is not deployed on the local platform", "deploy it first")
-    if args.autoscaling == "hpa-qps":
-        platform.metrics_address()  # the router reports each request to the local Prometheus from now on
     value, source = _scale_target(args.scale_target, args.capacity)
     target = ScalingTarget(args.name, args.autoscaling, args.min_replicas, args.max_replicas, value,
                            args.stabilization_window, source)
-    pid = AutoscalerProcess(platform.root).configure(target, args.sync_period)
+    pid = platform.autoscale(target, args.sync_period)
     print(f"{args.name}: {args.autoscaling} target {value:g} per replica ({source}), {args.min_replicas} to "
           f"{args.max_replicas} replicas; autoscaler pid {pid}, every {args.sync_period:g} s")
 
@@ -394,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     autoscale.add_argument("--capacity", help="with --scale-target auto: the JSON `meshserve capacity` wrote")
     autoscale.add_argument("--stabilization-window", type=float, default=300.0,
                            help="seconds a scale-down waits for the highest recommendation (HPA default 300)")
-    autoscale.add_argument("--sync-period", type=float, default=15.0, help="seconds between syncs (HPA default 15)")
+    autoscale.add_argument("--sync-period", type=float, default=HPA_SYNC_PERIOD_S,
+                           help="seconds between syncs (HPA default 15)")
     autoscale.set_defaults(handler=_cmd_local_autoscale)
     mesh = local_commands.add_parser("mesh", help="the routes in force, as Istio or ASM objects for a cluster")
     mesh.add_argument("--flavor", default="istio", help="istio (networking.istio.io/v1) or asm (v1beta1)")

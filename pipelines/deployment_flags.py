@@ -39,7 +39,8 @@ def add_deployment_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-format", help=", ".join(MODEL_FORMATS))
     parser.add_argument("--runtime", help=", ".join(RUNTIMES) + " (default: kserve)")
     parser.add_argument("--router", help=", ".join(ROUTERS) + " (default: none)")
-    parser.add_argument("--autoscaling", help=", ".join(AUTOSCALERS) + " (default: none)")
+    parser.add_argument("--autoscaling", help=", ".join(AUTOSCALERS) + " (default: none; the local platform runs "
+                        "hpa-qps and hpa-cpu with its own autoscaler)")
     parser.add_argument("--canary-percent", type=int, help="the new version's share of traffic, 0-100")
     parser.add_argument("--min-replicas", type=int, help="pods at least (0 with kpa: scale to zero)")
     parser.add_argument("--max-replicas", type=int, help="pods at most")

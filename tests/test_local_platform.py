@@ -345,22 +345,30 @@ def test_the_local_autoscaler_follows_the_load_by_the_hpa_rules_and_no_request_f
         platform.scale(ModelRef("digits"), 2, track="canary")
 
 
-def test_local_autoscale_runs_beside_the_router_shows_in_status_and_stops_with_down(platform_env, capsys):
+def test_a_deploy_with_autoscaling_runs_the_autoscaler_beside_the_router_until_down(platform_env, capsys,
+                                                                                     monkeypatch):
     from components.platform.autoscaler import AutoscalerProcess
     from components.processes.waiting import wait_for
     from pipelines.cli import main
 
     platform, uris, root = platform_env
     platform.down()
-    platform.deploy_version("digits", uris[0], replicas=2)
-    platform.promote(ModelRef("digits"))
-    assert main(["local", "autoscale", "digits", "--autoscaling", "hpa-cpu", "--max-replicas", "3",
-                 "--scale-target", "80", "--stabilization-window", "0", "--sync-period", "0.5"]) == 0
+    deploy = ["deploy", "--platform", "local", "--name", "digits", "--storage-uri", uris[0], "--replicas", "2",
+              "--max-replicas", "3", "--scale-target", "80"]
+    assert main([*deploy, "--autoscaling", "kpa"]) == 2
+    assert "autoscaling: kpa does not run on the local platform; use hpa-qps or hpa-cpu" in capsys.readouterr().err
+    assert platform.status().model("digits") is None  # refused before anything started
+    monkeypatch.setenv("MESHSERVE_AUTOSCALER_SYNC_S", "0.5")
+    assert main([*deploy, "--autoscaling", "hpa-cpu"]) == 0
     pid = AutoscalerProcess(root).pid()
-    assert pid is not None and f"autoscaler pid {pid}" in capsys.readouterr().out
-    assert wait_for(lambda: len(tracks(platform)["primary"].instances) == 1, 30)  # idle: below target, to min
+    assert pid is not None and len(tracks(platform)["canary"].instances) == 2
+    assert wait_for(lambda: len(tracks(platform)["canary"].instances) == 1, 30)  # idle: below target, to min
     assert main(["local", "status"]) == 0
     shown = capsys.readouterr().out
-    assert f"autoscaler  pid {pid}" in shown and "digits primary" in shown and "-> 1 replicas" in shown, shown
+    assert f"autoscaler  pid {pid}" in shown and "digits canary" in shown and "-> 1 replicas" in shown, shown
+    assert main(["local", "autoscale", "digits", "--autoscaling", "hpa-cpu", "--max-replicas", "2",
+                 "--scale-target", "50"]) == 0  # a new target for the running process
+    assert f"autoscaler pid {pid}" in capsys.readouterr().out
+    assert [(t.model, t.max_replicas, t.target) for t in AutoscalerProcess(root).targets()] == [("digits", 2, 50.0)]
     assert f"autoscaler (pid {pid})" in platform.down()
     assert start_time(pid) is None and AutoscalerProcess(root).pid() is None

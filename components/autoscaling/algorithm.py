@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+HPA_SYNC_PERIOD_S = 15.0  # the HPA controller's default sync period
+
 
 @dataclass(frozen=True)
 class ScalingBehavior:

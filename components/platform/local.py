@@ -16,8 +16,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from components.autoscaling.algorithm import HPA_SYNC_PERIOD_S
 from components.errors import InvalidInputError, PlatformError
+from components.inputs.documents import seconds_from_env
 from components.platform.protocol import (
     ClientEndpoint,
     ClusterAccess,
@@ -41,7 +44,12 @@ from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
 from components.storage.uri import published_version_name
 
+if TYPE_CHECKING:
+    from components.deployment.spec import DeploymentSpec
+    from components.platform.autoscaler import ScalingTarget
+
 MAX_REPLICAS = 16
+AUTOSCALER_SYNC_ENV = "MESHSERVE_AUTOSCALER_SYNC_S"  # a deploy's autoscaler period, shortened by tests
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ class LocalProcesses:
 class LocalPlatform:
     """Model versions as KServe model-server processes, routed by a local nginx."""
 
-    READS = frozenset({"name", "storage_uri", "canary_percent", "replicas"})  # the request fields it reads
+    READS = frozenset({"name", "storage_uri", "canary_percent", "replicas",  # the request fields it reads
+                       "autoscaling", "min_replicas", "max_replicas", "scale_target"})
     SPEC_DEFAULTS = {"model_format": "sklearn"}  # a cluster's field, which the local model server does not read
 
     @classmethod
@@ -114,7 +123,9 @@ class LocalPlatform:
         extra = sorted(given - cls.READS)
         if extra:
             raise InvalidInputError(extra[0], "applies to --platform kubernetes only",
-                                    "the local platform takes --name, --storage-uri, --canary-percent and --replicas")
+                                    "the local platform takes --name, --storage-uri, --canary-percent, --replicas, and "
+                                    "--autoscaling hpa-qps or hpa-cpu with --min-replicas, --max-replicas and "
+                                    "--scale-target")
 
     def __init__(self, root: Path | None = None, runtime: str = DEFAULT_LOCAL_RUNTIME):
         self.root = Path(root) if root else state_dir()
@@ -146,8 +157,12 @@ class LocalPlatform:
         """Deploy the request's version (see `deploy_version`); clients reach it and the primary through the
         router, by the track header."""
         spec = request.spec
-        version = self.deploy_version(spec.name, spec.storage_uri, spec.canary_percent, request.replicas,
+        scaling = _local_scaling(spec)  # checked before anything starts
+        replicas = request.replicas if request.replicas is not None or scaling is None else scaling.min_replicas
+        version = self.deploy_version(spec.name, spec.storage_uri, spec.canary_percent, replicas,
                                       request.allow_same_model, spec.version, request.owner)
+        if scaling is not None:
+            self.autoscale(scaling, seconds_from_env(AUTOSCALER_SYNC_ENV) or HPA_SYNC_PERIOD_S)
         url = self._router_url()
         primary = dict(self.state.records())[spec.name].primary
         return Deployed(version, ClientEndpoint(url, {}), ClientEndpoint(url, {TRACK_HEADER: "canary"}),
@@ -254,6 +269,15 @@ class LocalPlatform:
                 self.processes.stop(_served_by(current, processes_of(resized)[len(processes_of(current)):]))
             raise
         return resized
+
+    def autoscale(self, target: ScalingTarget, sync_period_s: float = HPA_SYNC_PERIOD_S) -> int:
+        """Keep the model's autoscaling target and run the autoscaler beside the router (started if it is not
+        running; its QPS comes from the router's live metrics, started too); returns the autoscaler's PID."""
+        from components.platform.autoscaler import AutoscalerProcess
+
+        if target.metric == "hpa-qps":
+            self.metrics_address()
+        return AutoscalerProcess(self.root).configure(target, sync_period_s)
 
     def progress(self, model: ModelRef) -> Progress | None:
         """The progressive rollout kept in platform.json with the model's record."""
@@ -381,6 +405,20 @@ class LocalPlatform:
                                          self.runtime.ready(p)) for p in processes_of(version))
         return VersionStatus(track, version.version, weight, all(i.ready for i in instances), version.storage_uri,
                              instances, version.owner)
+
+
+def _local_scaling(spec: DeploymentSpec) -> ScalingTarget | None:
+    """The spec's autoscaling as the local autoscaler runs it (None: a fixed size); KPA is a cluster's."""
+    from components.platform.autoscaler import ScalingTarget
+
+    scaling = spec.autoscaling.resolved()
+    if scaling.kind == "none":
+        return None
+    if scaling.kind not in ("hpa-qps", "hpa-cpu"):
+        raise InvalidInputError("autoscaling", f"{scaling.kind} does not run on the local platform",
+                                "use hpa-qps or hpa-cpu here (a cluster runs kpa)")
+    return ScalingTarget(spec.name, scaling.kind, scaling.min_replicas, scaling.max_replicas,
+                         float(scaling.target)).validated()
 
 
 def _check_replicas(replicas: int) -> None:
