@@ -185,6 +185,8 @@ def _cmd_local_autoscale(args: argparse.Namespace) -> None:
 
 def _scale_target(given: str, capacity: str | None) -> tuple[float, str]:
     """The target per replica and where it came from: a number given, or `auto` from a capacity search."""
+    from components.capacity.search import scale_target_from
+
     if given != "auto":
         try:
             return float(given), "given"
@@ -193,17 +195,7 @@ def _scale_target(given: str, capacity: str | None) -> tuple[float, str]:
     if not capacity:
         raise InvalidInputError("capacity", "--scale-target auto needs the capacity search's JSON",
                                 "run `meshserve capacity ... --json FILE`, then pass --capacity FILE")
-    import json
-
-    try:
-        document = json.loads(Path(capacity).read_text())
-    except ValueError:
-        raise InvalidInputError("capacity", f"{capacity} is not JSON", "pass the file `meshserve capacity --json` "
-                                "wrote") from None
-    if not isinstance(document, dict) or not isinstance(document.get("scale_target"), int | float):
-        raise InvalidInputError("capacity", f"{capacity} holds no scale target (no rate was within the SLO)",
-                                "search again from a lower --start-qps")
-    return float(document["scale_target"]), str(document.get("scale_target_source", capacity))
+    return scale_target_from(capacity)
 
 
 def _cmd_local_mesh(args: argparse.Namespace) -> None:

@@ -44,8 +44,11 @@ def add_deployment_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canary-percent", type=int, help="the new version's share of traffic, 0-100")
     parser.add_argument("--min-replicas", type=int, help="pods at least (0 with kpa: scale to zero)")
     parser.add_argument("--max-replicas", type=int, help="pods at most")
-    parser.add_argument("--scale-target", type=int,
-                        help="hpa-cpu: CPU %% (80); hpa-qps: requests/s per pod (10); kpa: per pod (10)")
+    parser.add_argument("--scale-target", type=_whole_or_auto,
+                        help="hpa-cpu: CPU %% (80); hpa-qps: requests/s per pod (10); kpa: per pod (10); auto: the "
+                             "scale target of a capacity search (--capacity)")
+    parser.add_argument("--capacity", help="with --scale-target auto: the JSON `meshserve capacity` wrote (its "
+                        "target, and where it came from, as the meshserve.io/scale-target-source annotation)")
     parser.add_argument("--scale-metric", help="hpa-qps: the External metric (sls_ingress_qps); kpa: concurrency|rps")
     parser.add_argument("--metric-selector", action="append", metavar="KEY=VALUE", help="hpa-qps: metric labels")
     parser.add_argument("--cpu", help="CPU per pod, requests = limits (e.g. 4 or 500m)")
@@ -66,9 +69,10 @@ def spec_from_args(args: argparse.Namespace, defaults: dict[str, str] | None = N
     from components.deployment.spec import load_spec, spec_from_mapping
 
     data = dict(defaults or {}) | (load_spec(Path(args.spec)).to_mapping() if args.spec else {})
+    _put_capacity_target(data, getattr(args, "scale_target", None), getattr(args, "capacity", None))
     for flag, path in _PATHS.items():
         value = getattr(args, flag, None)
-        if value is None:
+        if value is None or value == "auto":
             continue
         if flag in _PAIRS:
             value = _pairs(flag, value)
@@ -82,6 +86,34 @@ def given_flags(args: argparse.Namespace) -> set[str]:
     """The deployment flags given on the command line (and --spec)."""
     given = {flag for flag in _PATHS if getattr(args, flag, None) is not None}
     return given | ({"spec"} if getattr(args, "spec", None) else set())
+
+
+def _whole_or_auto(text: str) -> int | str:
+    """--scale-target: a whole number, or auto."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; pass one, or auto with --capacity") from None
+
+
+def _put_capacity_target(data: dict, scale_target: int | str | None, capacity: str | None) -> None:
+    """--scale-target auto: the capacity search's target (rounded down, at least 1) and its source."""
+    import math
+
+    from components.capacity.search import scale_target_from
+
+    if scale_target != "auto":
+        if capacity:
+            raise InvalidInputError("capacity", "is read only with --scale-target auto", "add --scale-target auto")
+        return
+    if not capacity:
+        raise InvalidInputError("capacity", "--scale-target auto needs the capacity search's JSON",
+                                "run `meshserve capacity ... --json FILE`, then pass --capacity FILE")
+    target, source = scale_target_from(capacity)
+    _put(data, ("autoscaling", "target"), max(1, math.floor(target)))
+    _put(data, ("autoscaling", "target_source"), source)
 
 
 def _pairs(flag: str, items: list[str]) -> dict[str, str]:

@@ -120,13 +120,15 @@ TRAIN_TO_SERVE_PARAMETERS = {
     "storage_prefix": f"pvc://{MODELS_CLAIM}/meshserve", "models_claim": MODELS_CLAIM,
     "storage_secret": STORAGE_SECRET, "platform": "kubernetes", "namespace": "default", "runtime": "kserve-raw",
     "router": "istio", "autoscaling": "none", "canary_percent": "0", "min_replicas": "1", "max_replicas": "1",
-    "scale_target": "0", "scale_metric": "", "metric_selector": "{}", "cpu": "", "memory": "", "gpus": "0",
+    "scale_target": "0", "scale_metric": "", "scale_target_source": "", "metric_selector": "{}", "cpu": "",
+    "memory": "", "gpus": "0",
     "node_selector": "{}", "tolerations": "[]", "service_account": "", "storage_options": "{}",
     "runtime_options": "{}", "router_options": "{}", "protocol": "", "qps": "500", "budget_s": "120", "policy": "{}",
     "rollout_policy": '{"guard": {"address": "http://prometheus.istio-system:9090"}}',  # Istio's sample Prometheus
 }
 _DEPLOY_INPUTS = ("canary_percent", "platform", "namespace", "runtime", "router", "autoscaling", "min_replicas",
-                  "max_replicas", "scale_target", "scale_metric", "metric_selector", "cpu", "memory", "gpus",
+                  "max_replicas", "scale_target", "scale_metric", "scale_target_source", "metric_selector", "cpu",
+                  "memory", "gpus",
                   "node_selector", "tolerations", "service_account", "storage_secret", "storage_options",
                   "runtime_options", "router_options")
 

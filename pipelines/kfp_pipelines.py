@@ -85,6 +85,7 @@ def train_to_serve_pipeline(
     max_replicas: int = 1,
     scale_target: int = 0,
     scale_metric: str = "",
+    scale_target_source: str = "",
     metric_selector: dict = {},  # noqa: B006
     cpu: str = "",
     memory: str = "",
@@ -122,7 +123,8 @@ def train_to_serve_pipeline(
             name=name, storage_uri=published.outputs["storage_uri"], canary_percent=canary_percent,
             platform=platform, namespace=namespace, model_format=framework, runtime=runtime, router=router,
             autoscaling=autoscaling, min_replicas=min_replicas, max_replicas=max_replicas, scale_target=scale_target,
-            scale_metric=scale_metric, metric_selector=metric_selector, cpu=cpu, memory=memory, gpus=gpus,
+            scale_metric=scale_metric, scale_target_source=scale_target_source,
+            metric_selector=metric_selector, cpu=cpu, memory=memory, gpus=gpus,
             node_selector=node_selector, tolerations=tolerations, service_account=service_account,
             storage_secret=storage_secret, storage_options=storage_options, runtime_options=runtime_options,
             router_options=router_options, owner=RUN_OWNER), models_claim,

@@ -135,7 +135,8 @@ def _typed(name: str, value: str, parameter_type: str):
 
 
 _SPEC_INPUTS = ("namespace", "runtime", "router", "autoscaling", "min_replicas", "max_replicas", "scale_target",
-                "scale_metric", "metric_selector", "cpu", "memory", "gpus", "node_selector", "tolerations",
+                "scale_metric", "scale_target_source", "metric_selector", "cpu", "memory", "gpus", "node_selector",
+                "tolerations",
                 "service_account", "storage_secret", "storage_options", "runtime_options", "router_options")
 
 

@@ -71,3 +71,29 @@ def test_local_autoscale_takes_its_target_from_the_capacity_search_with_its_sour
     (tmp_path / "none.json").write_text(json.dumps({"scale_target": None}))
     with pytest.raises(InvalidInputError, match="holds no scale target"):
         _scale_target("auto", str(tmp_path / "none.json"))
+
+
+@pytest.mark.parametrize("flags, kind", [
+    (["--runtime", "tfserving", "--model-format", "tensorflow", "--storage-uri", "pvc://models/m/v1",
+      "--autoscaling", "hpa-qps"], "HorizontalPodAutoscaler"),
+    (["--model-format", "sklearn", "--storage-uri", "s3://b/m/v1", "--autoscaling", "kpa"], "InferenceService")])
+def test_a_rendered_autoscaler_takes_the_capacity_s_target_and_says_where_it_came_from(tmp_path, capsys, flags,
+                                                                                         kind):
+    import yaml
+
+    from tests.conftest import shared_path
+    from tests.support.schemas import kube_object_errors
+
+    (tmp_path / "c.json").write_text(json.dumps({"scale_target": 2450.7, "scale_target_source": "meshserve "
+                                                 "capacity: 3501 qps per replica, times headroom 0.7"}))
+    assert main(["render", "--name", "m", *flags, "--max-replicas", "10", "--scale-target", "auto", "--capacity",
+                 str(tmp_path / "c.json")]) == 0
+    [rendered] = [o for o in yaml.safe_load_all(capsys.readouterr().out) if o and o["kind"] == kind]
+    assert rendered["metadata"]["annotations"]["meshserve.io/scale-target-source"] == (
+        "meshserve capacity: 3501 qps per replica, times headroom 0.7")
+    target = (rendered["spec"]["metrics"][0]["external"]["target"]["averageValue"] if kind != "InferenceService"
+              else rendered["spec"]["predictor"]["scaleTarget"])
+    assert str(target) == "2450"
+    assert kube_object_errors(shared_path("schemas"), rendered) == []
+    assert main(["render", "--name", "m", *flags, "--capacity", str(tmp_path / "c.json")]) == 2
+    assert "capacity: is read only with --scale-target auto" in capsys.readouterr().err

@@ -7,7 +7,7 @@ only when the runtime names a scale target; KServe RawDeployment makes its own C
 
 from __future__ import annotations
 
-from components.deployment.objects import Workload, metadata
+from components.deployment.objects import Workload, metadata, scale_target_annotations
 from components.deployment.spec import DeploymentSpec
 
 API_VERSION = "autoscaling/v2"
@@ -47,6 +47,6 @@ def horizontal_pod_autoscaler(spec: DeploymentSpec, workload: Workload, metric: 
         return []
     scaling = spec.autoscaling.resolved()
     return [{"apiVersion": API_VERSION, "kind": "HorizontalPodAutoscaler",
-             "metadata": metadata(spec, f"{workload.name}-hpa"),
+             "metadata": metadata(spec, f"{workload.name}-hpa", scale_target_annotations(spec)),
              "spec": {"scaleTargetRef": dict(workload.scale_target), "minReplicas": scaling.min_replicas,
                       "maxReplicas": scaling.max_replicas, "metrics": [metric]}}]

@@ -193,3 +193,19 @@ def capacity_document(result: CapacityResult, headroom: float) -> dict:
             "scale_target_source": None if capacity is None else (
                 f"meshserve capacity: {capacity:g} qps per replica within p99 <= {result.slo.p99_ms:g} ms and "
                 f"success >= {result.slo.success:.1%}, times headroom {headroom:g}")}
+
+
+def scale_target_from(path: str) -> tuple[float, str]:
+    """The scale target a capacity search wrote (`meshserve capacity --json`), and where it came from."""
+    import json
+    from pathlib import Path
+
+    try:
+        document = json.loads(Path(path).read_text())
+    except ValueError:
+        raise InvalidInputError("capacity", f"{path} is not JSON", "pass the file `meshserve capacity --json` "
+                                "wrote") from None
+    if not isinstance(document, dict) or not isinstance(document.get("scale_target"), int | float):
+        raise InvalidInputError("capacity", f"{path} holds no scale target (no rate was within the SLO)",
+                                "search again from a lower --start-qps")
+    return float(document["scale_target"]), str(document.get("scale_target_source") or path)

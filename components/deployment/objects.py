@@ -77,3 +77,12 @@ _BlockDumper.add_representer(str, _represent_text)
 def dump_objects(objects: list[dict]) -> str:
     """A YAML stream of the objects, in the order given, keys as rendered."""
     return yaml.dump_all(objects, Dumper=_BlockDumper, sort_keys=False)
+
+
+SCALE_TARGET_SOURCE = "meshserve.io/scale-target-source"
+
+
+def scale_target_annotations(spec: DeploymentSpec) -> dict[str, str]:
+    """Where the autoscaler's target came from (a capacity search), as an annotation; none when not said."""
+    source = spec.autoscaling.target_source
+    return {SCALE_TARGET_SOURCE: source} if source else {}

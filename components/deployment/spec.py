@@ -138,6 +138,7 @@ class Autoscaling:
     target: int = 0
     metric: str = ""
     selector: dict[str, str] = field(default_factory=dict)
+    target_source: str = ""  # where the target came from (a capacity search): the scale-target-source annotation
 
     DEFAULT_TARGETS = {"hpa-cpu": 80, "hpa-qps": 10, "kpa": 10}
     DEFAULT_METRICS = {"hpa-qps": "sls_ingress_qps", "kpa": "concurrency"}
@@ -169,8 +170,10 @@ class Autoscaling:
         if self.kind in ("none", "hpa-cpu") and (self.metric or self.selector):
             raise InvalidInputError("autoscaling.metric", f"{self.kind} takes no metric or selector",
                                     "use --autoscaling hpa-qps for an external metric")
-        if self.kind == "none" and self.target:
+        if self.kind == "none" and (self.target or self.target_source):
             raise InvalidInputError("autoscaling.target", "a fixed size has no target", "drop the target")
+        if len(str(self.target_source)) > 500:
+            raise InvalidInputError("autoscaling.target_source", "is longer than 500 characters", "shorten it")
         if self.kind == "none" and self.max_replicas not in (1, self.min_replicas):
             raise InvalidInputError("max_replicas", "a fixed size has no maximum",
                                     "pass only --min-replicas, or choose an autoscaler")

@@ -417,8 +417,8 @@ def _local_scaling(spec: DeploymentSpec) -> ScalingTarget | None:
     if scaling.kind not in ("hpa-qps", "hpa-cpu"):
         raise InvalidInputError("autoscaling", f"{scaling.kind} does not run on the local platform",
                                 "use hpa-qps or hpa-cpu here (a cluster runs kpa)")
-    return ScalingTarget(spec.name, scaling.kind, scaling.min_replicas, scaling.max_replicas,
-                         float(scaling.target)).validated()
+    return ScalingTarget(spec.name, scaling.kind, scaling.min_replicas, scaling.max_replicas, float(scaling.target),
+                         target_source=scaling.target_source or "given").validated()
 
 
 def _check_replicas(replicas: int) -> None:

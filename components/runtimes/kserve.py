@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.autoscaling.kpa import KNATIVE_CLASS_ANNOTATION, knative_class
-from components.deployment.objects import Readiness, Workload, condition_is, conditions_text, metadata
+from components.deployment.objects import (
+    Readiness,
+    Workload,
+    condition_is,
+    conditions_text,
+    metadata,
+    scale_target_annotations,
+)
 from components.deployment.options import parse_options
 from components.deployment.spec import DeploymentSpec
 from components.errors import InvalidInputError
@@ -111,7 +118,7 @@ class _KServe(ServiceClients):
                 model["runtime"] = options.runtime
             predictor["model"] = model | container
         return {"apiVersion": API_VERSION, "kind": "InferenceService",
-                "metadata": metadata(spec, spec.object_name, self._annotations(spec)),
+                "metadata": metadata(spec, spec.object_name, self._annotations(spec) | scale_target_annotations(spec)),
                 "spec": {"predictor": predictor}}
 
     def workload_ref(self, spec: DeploymentSpec) -> tuple[str, str, str]:

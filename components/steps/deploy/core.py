@@ -45,12 +45,15 @@ def cluster_spec_fields(namespace: str = "default", version: str = "", model_for
                         metric_selector: dict | None = None, cpu: str = "", memory: str = "", gpus: int = 0,
                         node_selector: dict | None = None, tolerations: list | None = None,
                         service_account: str = "", storage_secret: str = "", storage_options: dict | None = None,
-                        runtime_options: dict | None = None, router_options: dict | None = None) -> dict:
-    """The deployment spec's fields from a step's flat, typed inputs (the same names as `meshserve render`'s flags)."""
+                        runtime_options: dict | None = None, router_options: dict | None = None,
+                        scale_target_source: str = "") -> dict:
+    """The deployment spec's fields from a step's flat, typed inputs (the same names as `meshserve render`'s flags;
+    `scale_target_source`: where `scale_target` came from, e.g. a `meshserve capacity` search)."""
     return {"namespace": namespace, "version": version, "model_format": model_format, "runtime": runtime,
             "router": router, "service_account": service_account,
             "autoscaling": {"kind": autoscaling, "min_replicas": min_replicas, "max_replicas": max_replicas,
-                            "target": scale_target, "metric": scale_metric, "selector": metric_selector or {}},
+                            "target": scale_target, "metric": scale_metric, "selector": metric_selector or {},
+                            "target_source": scale_target_source},
             "resources": {"cpu": cpu, "memory": memory, "gpus": gpus},
             "placement": {"node_selector": node_selector or {}, "tolerations": list(tolerations or [])},
             "storage": {"secret": storage_secret, **(storage_options or {})},

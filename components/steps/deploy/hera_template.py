@@ -42,6 +42,7 @@ def deploy(
     storage_options: Optional[dict] = None,
     runtime_options: Optional[dict] = None,
     router_options: Optional[dict] = None,
+    scale_target_source: str = "",
     owner: str = "",
 ) -> None:
     """Deploy the version as the canary (the KFP component's inputs); outputs the URL and headers clients use,
@@ -55,7 +56,7 @@ def deploy(
         fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
                                      max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
                                      node_selector, tolerations, service_account, storage_secret, storage_options,
-                                     runtime_options, router_options)
+                                     runtime_options, router_options, scale_target_source)
         deployment = run_deploy(name, storage_uri, canary_percent, platform, fields, owner)
         router_url.write_text(deployment.router_url)
         version.write_text(deployment.version)

@@ -36,6 +36,7 @@ def deploy(
     storage_options: Optional[dict] = None,
     runtime_options: Optional[dict] = None,
     router_options: Optional[dict] = None,
+    scale_target_source: str = "",
     owner: str = "",
 ) -> NamedTuple("DeployOutputs", [  # type: ignore[valid-type]  # KFP reads the outputs here
     ("router_url", str), ("version", str), ("has_baseline", str), ("candidate_headers", list),
@@ -60,7 +61,7 @@ def deploy(
         fields = cluster_spec_fields(namespace, version_name, model_format, runtime, router, autoscaling, min_replicas,
                                      max_replicas, scale_target, scale_metric, metric_selector, cpu, memory, gpus,
                                      node_selector, tolerations, service_account, storage_secret, storage_options,
-                                     runtime_options, router_options)
+                                     runtime_options, router_options, scale_target_source)
         deployment = run_deploy(name, storage_uri, canary_percent, platform, fields, owner)
         Path(baseline_manifest.path).write_text(deployment.baseline_manifest_json())
         DeployOutputs = namedtuple("DeployOutputs", ["router_url", "version", "has_baseline", "candidate_headers",
