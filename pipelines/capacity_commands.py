@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
+from components.capacity.search import Look
 from components.errors import InvalidInputError
 
 NO_CAPACITY = 4  # as INCONCLUSIVE elsewhere: not even the first rate was shown within the SLO
@@ -46,7 +48,7 @@ def add_capacity_commands(commands) -> None:
 
 
 def _cmd_capacity(args: argparse.Namespace) -> int:
-    from components.capacity.search import CapacitySlo, SearchPlan, bench_looks, capacity_document, search_capacity
+    from components.capacity.search import CapacitySlo, SearchPlan, capacity_document, search_capacity
 
     if not (math.isfinite(args.p99_ms) and args.p99_ms > 0):
         raise InvalidInputError("p99_ms", f"{args.p99_ms:g} is not a positive number", "pass milliseconds above 0")
@@ -77,6 +79,21 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
           f"{slo.success:.1%}); scale target {document['scale_target']:g} qps per replica at headroom "
           f"{args.headroom:g}")
     return 0
+
+
+def bench_looks(url: str, *, protocol: str, model: str, sample: str = "", payload: str = "",
+                headers: tuple[str, ...] = (), concurrency: int = 64) -> Callable[[float, float], Look]:
+    """Looks measured by meshserve's load generator in open loop against `url` (one replica's endpoint)."""
+    from components.steps.benchmark.core import run_benchmark_step
+
+    def measure(qps: float, seconds: float) -> Look:
+        result = run_benchmark_step(url, protocol=protocol, model=model, qps=qps, duration=seconds,
+                                    concurrency=concurrency, headers=headers, payload=payload, sample=sample)
+        total, success = result["counts"]["total"], result["counts"]["success"]
+        return Look(qps, result["achieved_qps"], total, total - success,
+                    [sample_us / 1000 for sample_us in result.get("samples_us", [])])
+
+    return measure
 
 
 def _write_report(document: dict, path: Path) -> None:

@@ -163,21 +163,6 @@ def _run_step(measure: Callable[[float, float], Look], qps: float, plan: SearchP
     return step
 
 
-def bench_looks(url: str, *, protocol: str, model: str, sample: str = "", payload: str = "",
-                headers: tuple[str, ...] = (), concurrency: int = 64) -> Callable[[float, float], Look]:
-    """Looks measured by meshserve's load generator in open loop against `url` (one replica's endpoint)."""
-    from components.steps.benchmark.core import run_benchmark_step
-
-    def measure(qps: float, seconds: float) -> Look:
-        result = run_benchmark_step(url, protocol=protocol, model=model, qps=qps, duration=seconds,
-                                    concurrency=concurrency, headers=headers, payload=payload, sample=sample)
-        total, success = result["counts"]["total"], result["counts"]["success"]
-        return Look(qps, result["achieved_qps"], total, total - success,
-                    [sample_us / 1000 for sample_us in result.get("samples_us", [])])
-
-    return measure
-
-
 def capacity_document(result: CapacityResult, headroom: float) -> dict:
     """The search as JSON: the SLO, the plan, each step, the capacity, and the scale target it gives (capacity
     times `headroom`) with where the number came from."""

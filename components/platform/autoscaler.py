@@ -8,8 +8,8 @@ new replicas join the router once ready, removed ones leave it before they stop.
 version is kept in <state>/autoscaler/status.json for `meshserve local status`.
 
 `meshserve local autoscale` keeps a model's target in <state>/autoscaler/targets.json and starts the autoscaler
-process (`python -m components.platform.autoscaler STATE_DIR SYNC_PERIOD_S`) beside the router if it is not
-running; it carries the state directory's identity, and `meshserve local down` stops it first.
+process (`python -m components.platform.autoscaler_process STATE_DIR SYNC_PERIOD_S`) beside the router if it is
+not running; it carries the state directory's identity, and `meshserve local down` stops it first.
 """
 
 from __future__ import annotations
@@ -22,18 +22,15 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from components.autoscaling.algorithm import HorizontalScaler, ScaleDecision, ScalingBehavior
-from components.errors import InvalidInputError, MeshserveError
+from components.errors import InvalidInputError
 from components.platform.protocol import ModelRef
-from components.platform.state import processes_of
+from components.platform.state import MAX_REPLICAS, PlatformState, processes_of
 from components.processes.identity import STATE_ID_ENV, carries, start_time, state_identity
 from components.processes.waiting import terminated
 from components.rollout.contract import ModelRecord
-
-if TYPE_CHECKING:
-    from components.platform.local import LocalPlatform
 
 METRICS = ("hpa-qps", "hpa-cpu")
 RATE_WINDOW = "10s"  # the QPS rate's window: a few of the local Prometheus's 1 s scrapes
@@ -54,8 +51,6 @@ class ScalingTarget:
 
     def validated(self) -> ScalingTarget:
         """This target, or the first field that is out of range as an error."""
-        from components.platform.local import MAX_REPLICAS
-
         if self.metric not in METRICS:
             raise InvalidInputError("autoscaling", f"{self.metric!r} does not run locally", "use hpa-qps or hpa-cpu")
         if not 1 <= self.min_replicas <= self.max_replicas <= MAX_REPLICAS:
@@ -86,11 +81,24 @@ class VersionScaling:
     at: float
 
 
+class ScalablePlatform(Protocol):
+    """What the autoscaler needs of the local platform (components/platform/local.py)."""
+
+    root: Path
+    state: PlatformState
+
+    def scale(self, model: ModelRef, replicas: int, track: str = "primary") -> object:
+        """Serve the track's version by `replicas` processes."""
+
+    def metrics_address(self) -> str:
+        """The local Prometheus over the router's live traffic."""
+
+
 @dataclass
 class LocalAutoscaler:
     """Scales the versions of the models in `targets`, one sync at a time."""
 
-    platform: LocalPlatform
+    platform: ScalablePlatform
     targets: list[ScalingTarget]
     namespace: str = "default"
     scalers: dict[tuple[str, str], HorizontalScaler] = field(default_factory=dict)
@@ -191,7 +199,7 @@ class AutoscalerProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
         environment = {**os.environ, STATE_ID_ENV: state_identity(self.root)}
         with open(self.dir / "autoscaler.log", "ab") as log:
-            process = subprocess.Popen([sys.executable, "-m", "components.platform.autoscaler", str(self.root),
+            process = subprocess.Popen([sys.executable, "-m", "components.platform.autoscaler_process", str(self.root),
                                         str(sync_period_s)], stdout=log, stderr=log, env=environment,
                                        start_new_session=True)
         _write_json(self.dir / "autoscaler.json", {"pid": process.pid, "started": start_time(process.pid) or 0})
@@ -220,23 +228,3 @@ def _write_json(path: Path, data: object) -> None:
     temporary.write_text(json.dumps(data))
     temporary.replace(path)
 
-
-def main(root: Path, sync_period_s: float) -> None:
-    """The autoscaler process: sync the kept targets every period until stopped (SIGTERM)."""
-    from components.platform.local import LocalPlatform
-
-    autoscaler = LocalAutoscaler(LocalPlatform(root), [])
-    while True:
-        autoscaler.targets = AutoscalerProcess(root).targets()
-        try:
-            for outcome in autoscaler.sync():
-                if outcome.desired != outcome.current:
-                    print(f"{outcome.model} {outcome.track} {outcome.version}: {outcome.current} -> "
-                          f"{outcome.desired} ({outcome.reason}: {outcome.message})", flush=True)
-        except MeshserveError as error:  # a model removed or busy, Prometheus restarting: the next sync retries
-            print(f"sync failed: {error}", flush=True)
-        time.sleep(sync_period_s)
-
-
-if __name__ == "__main__":
-    main(Path(sys.argv[1]), float(sys.argv[2]))

@@ -33,7 +33,14 @@ from components.platform.protocol import (
     VersionStatus,
     drift_text,
 )
-from components.platform.state import FileJournal, LocalDetails, PlatformState, processes_of, state_dir
+from components.platform.state import (
+    MAX_REPLICAS,
+    FileJournal,
+    LocalDetails,
+    PlatformState,
+    processes_of,
+    state_dir,
+)
 from components.rollout.contract import AnalysisSides, Candidate, ModelRecord, Version
 from components.rollout.progress import Progress
 from components.rollout.rules import Rollout
@@ -48,7 +55,6 @@ if TYPE_CHECKING:
     from components.deployment.spec import DeploymentSpec
     from components.platform.autoscaler import ScalingTarget
 
-MAX_REPLICAS = 16
 AUTOSCALER_SYNC_ENV = "MESHSERVE_AUTOSCALER_SYNC_S"  # a deploy's autoscaler period, shortened by tests
 
 

@@ -17,6 +17,7 @@ from components.routing.spec import Endpoint
 from components.serving.runtime import RunningVersion
 
 STATE_DIR_ENV = "MESHSERVE_STATE_DIR"
+MAX_REPLICAS = 16  # model-server processes per version on one machine
 
 
 def state_dir() -> Path:
