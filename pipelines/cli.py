@@ -138,15 +138,23 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_local_status(args: argparse.Namespace) -> None:
+    import json
+    from dataclasses import asdict
+
     from components.platform.autoscaler import AutoscalerProcess, kept_status
     from components.platform.local import LocalPlatform
 
     platform = LocalPlatform()
-    print_status(platform.status(), args.json)
-    pid = AutoscalerProcess(platform.root).pid()
-    if pid is not None and not args.json:
+    status, pid = platform.status(), AutoscalerProcess(platform.root).pid()
+    decisions = kept_status(platform.root) if pid is not None else []
+    if args.json:
+        autoscaler = {"autoscaler": {"pid": pid, "last_sync": [asdict(decision) for decision in decisions]}}
+        print(json.dumps(status.to_dict() | (autoscaler if pid is not None else {}), indent=1))
+        return
+    print_status(status, as_json=False)
+    if pid is not None:
         print(f"autoscaler  pid {pid}")
-        for scaling in kept_status(platform.root):
+        for scaling in decisions:
             print(f"  {scaling.model} {scaling.track} {scaling.version}: {scaling.current} -> {scaling.desired} "
                   f"replicas ({scaling.reason}: {scaling.message})")
 

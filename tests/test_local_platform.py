@@ -366,6 +366,9 @@ def test_a_deploy_with_autoscaling_runs_the_autoscaler_beside_the_router_until_d
     assert main(["local", "status"]) == 0
     shown = capsys.readouterr().out
     assert f"autoscaler  pid {pid}" in shown and "digits canary" in shown and "-> 1 replicas" in shown, shown
+    assert main(["local", "status", "--json"]) == 0
+    autoscaler = json.loads(capsys.readouterr().out)["autoscaler"]
+    assert autoscaler["pid"] == pid and autoscaler["last_sync"][-1]["desired"] == 1
     assert main(["local", "autoscale", "digits", "--autoscaling", "hpa-cpu", "--max-replicas", "2",
                  "--scale-target", "50"]) == 0  # a new target for the running process
     assert f"autoscaler pid {pid}" in capsys.readouterr().out
