@@ -184,6 +184,9 @@ def _cmd_local_autoscale(args: argparse.Namespace) -> None:
     if platform.status().model(args.name) is None:
         raise InvalidInputError("name", f"{args.name} is not deployed on the local platform", "deploy it first")
     value, source = _scale_target(args.scale_target, args.capacity)
+    if args.scale_target == "auto" and args.autoscaling == "hpa-cpu":
+        raise InvalidInputError("scale_target", "a capacity is requests per second, and hpa-cpu scales on CPU",
+                                "use --autoscaling hpa-qps with --scale-target auto")
     target = ScalingTarget(args.name, args.autoscaling, args.min_replicas, args.max_replicas, value,
                            args.stabilization_window, source)
     pid = platform.autoscale(target, args.sync_period)

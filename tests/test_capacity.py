@@ -76,7 +76,8 @@ def test_local_autoscale_takes_its_target_from_the_capacity_search_with_its_sour
 @pytest.mark.parametrize("flags, kind", [
     (["--runtime", "tfserving", "--model-format", "tensorflow", "--storage-uri", "pvc://models/m/v1",
       "--autoscaling", "hpa-qps"], "HorizontalPodAutoscaler"),
-    (["--model-format", "sklearn", "--storage-uri", "s3://b/m/v1", "--autoscaling", "kpa"], "InferenceService")])
+    (["--model-format", "sklearn", "--storage-uri", "s3://b/m/v1", "--autoscaling", "kpa", "--scale-metric", "rps"],
+     "InferenceService")])
 def test_a_rendered_autoscaler_takes_the_capacity_s_target_and_says_where_it_came_from(tmp_path, capsys, flags,
                                                                                          kind):
     import yaml
@@ -97,3 +98,7 @@ def test_a_rendered_autoscaler_takes_the_capacity_s_target_and_says_where_it_cam
     assert kube_object_errors(shared_path("schemas"), rendered) == []
     assert main(["render", "--name", "m", *flags, "--capacity", str(tmp_path / "c.json")]) == 2
     assert "capacity: is read only with --scale-target auto" in capsys.readouterr().err
+    cpu = [flag if flag not in ("hpa-qps", "kpa") else "hpa-cpu" for flag in flags[:flags.index("--autoscaling") + 2]]
+    assert main(["render", "--name", "m", *cpu, "--max-replicas", "10", "--scale-target", "auto", "--capacity",
+                 str(tmp_path / "c.json")]) == 2
+    assert "a capacity is requests per second, and hpa-cpu scales on CPU" in capsys.readouterr().err

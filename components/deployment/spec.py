@@ -172,6 +172,10 @@ class Autoscaling:
                                     "use --autoscaling hpa-qps for an external metric")
         if self.kind == "none" and (self.target or self.target_source):
             raise InvalidInputError("autoscaling.target", "a fixed size has no target", "drop the target")
+        if self.target_source and (self.kind == "hpa-cpu" or self.kind == "kpa" and self.metric != "rps"):
+            raise InvalidInputError("autoscaling.target", f"a capacity is requests per second, and {self.kind} "
+                                    f"scales on {'CPU' if self.kind == 'hpa-cpu' else 'concurrency'}",
+                                    "use --autoscaling hpa-qps, or kpa with --scale-metric rps")
         if len(str(self.target_source)) > 500:
             raise InvalidInputError("autoscaling.target_source", "is longer than 500 characters", "shorten it")
         if self.kind == "none" and self.max_replicas not in (1, self.min_replicas):
