@@ -415,12 +415,13 @@ class LocalPlatform:
 
 def _local_scaling(spec: DeploymentSpec) -> ScalingTarget | None:
     """The spec's autoscaling as the local autoscaler runs it (None: a fixed size); KPA is a cluster's."""
-    from components.platform.autoscaler import ScalingTarget
+    from components.autoscaling.base import FixedSize
+    from components.platform.autoscaler import METRICS, ScalingTarget
 
     scaling = spec.autoscaling.resolved()
-    if scaling.kind == "none":
+    if scaling.kind == FixedSize.kind:
         return None
-    if scaling.kind not in ("hpa-qps", "hpa-cpu"):
+    if scaling.kind not in METRICS:
         raise InvalidInputError("autoscaling", f"{scaling.kind} does not run on the local platform",
                                 "use hpa-qps or hpa-cpu here (a cluster runs kpa)")
     return ScalingTarget(spec.name, scaling.kind, scaling.min_replicas, scaling.max_replicas, float(scaling.target),
