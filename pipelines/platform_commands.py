@@ -141,6 +141,8 @@ def print_status(status: PlatformStatus, as_json: bool, where: str = "on the loc
               + f"  {running}")
     for model in status.models:
         _print_model(model)
+    if status.mesh_routing:
+        _print_mesh(status)
     if not status.models:
         print(f"no model is deployed {where}")
 
@@ -158,12 +160,22 @@ def _print_model(model: ModelStatus) -> None:
         up = sum(instance.ready for instance in v.instances)
         health = "ready" if v.ready else "DOWN" if not v.instances or up == 0 else "DEGRADED"
         count = f" {up}/{len(v.instances)}" if v.instances else ""
-        processes = "  ".join(f"pid {i.pid} http {i.http} grpc {i.grpc}" for i in v.instances)
+        processes = "  ".join(f"pid {i.pid}{f' ({i.role})' if i.role else ''} http {i.http} grpc {i.grpc}"
+                              for i in v.instances)
         print(f"  {v.track:8} {v.version:16} {v.weight:3d}%  {health:8}{count}  {v.storage_uri}  {processes}".rstrip())
     if model.drift:
         print(f"  DRIFT: {model.drift}")
     if model.progress:
         _print_progress(model.progress)
+
+
+def _print_mesh(status: PlatformStatus) -> None:
+    """The local model mesh: its routing, and what each runtime holds and forwards."""
+    print(f"model mesh  routing {status.mesh_routing}, {len(status.mesh_runtimes)} runtimes")
+    for runtime in status.mesh_runtimes:
+        holds = f"  holds {', '.join(runtime.holds)}" if runtime.holds else "  holds nothing"
+        forwards = f"  forwards {', '.join(runtime.forwards)}" if runtime.forwards else ""
+        print(f"  {runtime.label}  pid {runtime.pid}  {runtime.address}{holds}{forwards}")
 
 
 def _print_progress(progress: Progress) -> None:

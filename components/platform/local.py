@@ -1,7 +1,8 @@
 """The local platform: model versions as local processes behind nginx, rolled out by the shared rules.
 
 It composes the three parts the rollout rules (components/rollout/rules.py) speak to: KServe model
-server processes (the runtime), nginx (the router) and a JSON state file under a lock. The rules
+server processes (the runtime: processes of a version's own, or its place on a local model mesh's shared
+runtimes), nginx (the router) and a JSON state file under a lock. The rules
 give it the same guarantees as a cluster: a candidate gets traffic only once ready, a failed deploy
 leaves the primary and its routes as they were, promote and rollback refuse an unhealthy target. A
 runtime that dies stays routed as a failing backend: nginx retries on the other version, and
@@ -30,6 +31,7 @@ from components.platform.protocol import (
     ModelRef,
     ModelStatus,
     PlatformStatus,
+    SharedRuntimeStatus,
     VersionStatus,
     drift_text,
 )
@@ -46,7 +48,8 @@ from components.rollout.progress import Progress
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec, model_headers
-from components.serving.runtime import DEFAULT_LOCAL_RUNTIME, RunningVersion, ServingRuntime, local_runtime_for
+from components.serving.registry import DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES, LocalServers
+from components.serving.runtime import RunningVersion
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
 from components.storage.uri import published_version_name
@@ -60,9 +63,12 @@ AUTOSCALER_SYNC_ENV = "MESHSERVE_AUTOSCALER_SYNC_S"  # a deploy's autoscaler per
 
 @dataclass(frozen=True)
 class LocalDeployment:
-    """What a local deploy asks of the runtime beyond the model: how many processes serve the version."""
+    """What a local deploy asks of the runtime beyond the model: how many processes (on a model mesh: copies)
+    serve the version, on which local runtime, with which of its options."""
 
     replicas: int
+    runtime: str = DEFAULT_LOCAL_RUNTIME
+    runtime_options: tuple[tuple[str, str], ...] = ()
 
 
 def default_replicas() -> int:
@@ -71,18 +77,22 @@ def default_replicas() -> int:
 
 
 class LocalProcesses:
-    """The rollout's runtime here: model-server processes (replicas) per version, from a materialized model."""
+    """The rollout's runtime here: model-server processes (replicas) per version, from a materialized model, each
+    handled by the local runtime that started it."""
 
-    def __init__(self, runtime: ServingRuntime, models_dir: Path):
-        self.runtime = runtime
+    def __init__(self, servers: LocalServers, models_dir: Path):
+        self.servers = servers
         self.models_dir = models_dir
 
     def start(self, candidate: Candidate) -> Version:
         """Copy the version out of storage and serve it; return once every replica answers ready."""
+        deployment = candidate.spec if isinstance(candidate.spec, LocalDeployment) else LocalDeployment(
+            default_replicas())
+        runtime = self.servers.kind(deployment.runtime)
+        runtime.configure(dict(deployment.runtime_options))
         model_dir = materialize(candidate.storage_uri, self.models_dir)
-        replicas = candidate.spec.replicas if isinstance(candidate.spec, LocalDeployment) else default_replicas()
-        processes = self.runtime.start(candidate.name, candidate.version, model_dir, candidate.model_digest,
-                                       candidate.storage_uri, replicas)
+        processes = runtime.start(candidate.name, candidate.version, model_dir, candidate.model_digest,
+                                  candidate.storage_uri, deployment.replicas)
         return Version(candidate.name, candidate.version, candidate.model_digest, candidate.storage_uri,
                        _endpoint(candidate.version, processes), LocalDetails(tuple(processes)))
 
@@ -90,10 +100,15 @@ class LocalProcesses:
         """`version` served by `replicas` processes: new ones started beside its own (returned once ready), or
         its last ones set apart. Returns the resized version and the set-apart replicas (None when growing)."""
         processes = processes_of(version)
+        if any(process.role for process in processes):
+            raise InvalidInputError("replicas", f"{version.name} {version.version} runs on runtimes its model "
+                                    "mesh's models share, so it does not scale on its own",
+                                    "deploy the version again with --replicas N")
         if replicas > len(processes):
             model_dir = materialize(version.storage_uri, self.models_dir)
-            started = self.runtime.start(version.name, version.version, model_dir, version.model_digest,
-                                         version.storage_uri, replicas - len(processes), len(processes))
+            started = self.servers.of(processes[0]).start(version.name, version.version, model_dir,
+                                                          version.model_digest, version.storage_uri,
+                                                          replicas - len(processes), len(processes))
             return _served_by(version, processes + tuple(started)), None
         return _served_by(version, processes[:replicas]), _served_by(version, processes[replicas:])
 
@@ -103,19 +118,25 @@ class LocalProcesses:
 
     def healthy(self, version: Version) -> bool:
         """Every replica answers its readiness probe."""
-        return all(self.runtime.ready(process) for process in processes_of(version))
+        return all(self.servers.ready(process) for process in processes_of(version))
 
     def stop(self, version: Version) -> None:
         """Stop the processes (only those still the servers this platform started)."""
         for process in processes_of(version):
-            self.runtime.stop(process)
+            self.servers.stop(process)
+
+    def deployment_of(self, version: Version) -> LocalDeployment:
+        """How a copy of the version is deployed: on its runtime, with as many copies as it has."""
+        processes = processes_of(version)
+        copies = [process for process in processes if process.role != "forwards"]
+        return LocalDeployment(len(copies), processes[0].runtime)
 
 
 class LocalPlatform:
     """Model versions as KServe model-server processes, routed by a local nginx."""
 
     READS = frozenset({"name", "storage_uri", "canary_percent", "replicas",  # the request fields it reads
-                       "autoscaling", "min_replicas", "max_replicas", "scale_target"})
+                       "autoscaling", "min_replicas", "max_replicas", "scale_target", "runtime", "runtime_option"})
     SPEC_DEFAULTS = {"model_format": "sklearn"}  # a cluster's field, which the local model server does not read
 
     @classmethod
@@ -129,17 +150,18 @@ class LocalPlatform:
         extra = sorted(given - cls.READS)
         if extra:
             raise InvalidInputError(extra[0], "applies to --platform kubernetes only",
-                                    "the local platform takes --name, --storage-uri, --canary-percent, --replicas, and "
+                                    "the local platform takes --name, --storage-uri, --canary-percent, --replicas, "
+                                    f"--runtime ({' or '.join(LOCAL_RUNTIMES)}) with --runtime-option, and "
                                     "--autoscaling hpa-qps or hpa-cpu with --min-replicas, --max-replicas and "
                                     "--scale-target")
 
-    def __init__(self, root: Path | None = None, runtime: str = DEFAULT_LOCAL_RUNTIME):
+    def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else state_dir()
         self.state = PlatformState(self.root)
         self.router = NginxRouter(self.root)
-        self.runtime = local_runtime_for(runtime, self.root)
+        self.servers = LocalServers(self.root)
         self.journal = FileJournal(self.root)
-        self.processes = LocalProcesses(self.runtime, self.root / "models")
+        self.processes = LocalProcesses(self.servers, self.root / "models")
         self.rollout = Rollout(self.processes, self.router, self.state, self.journal)
 
     def converge(self) -> list[str]:
@@ -152,8 +174,8 @@ class LocalPlatform:
             done = [self.rollout.settle(name, models.setdefault(name, ModelRecord())) for name in self.journal.names()]
             recorded = {process.pid for record in models.values() for version in _versions(record)
                         for process in processes_of(version)}
-            for pid, serves in self.runtime.unrecorded(recorded):
-                self.runtime.stop_pid(pid)
+            for pid, serves in self.servers.unrecorded(recorded):
+                self.servers.stop_pid(pid)
                 done.append(f"stopped model server {serves} (pid {pid}), which no record held")
             if any(not record.empty for record in models.values()):
                 done += self.router.recover()
@@ -165,8 +187,10 @@ class LocalPlatform:
         spec = request.spec
         scaling = _local_scaling(spec)  # checked before anything starts
         replicas = request.replicas if request.replicas is not None or scaling is None else scaling.min_replicas
+        self.servers.kind(spec.runtime).configure(spec.runtime_options)  # checked before anything starts
         version = self.deploy_version(spec.name, spec.storage_uri, spec.canary_percent, replicas,
-                                      request.allow_same_model, spec.version, request.owner)
+                                      request.allow_same_model, spec.version, request.owner, spec.runtime,
+                                      spec.runtime_options)
         if scaling is not None:
             self.autoscale(scaling, seconds_from_env(AUTOSCALER_SYNC_ENV) or HPA_SYNC_PERIOD_S)
         url = self._router_url()
@@ -179,20 +203,26 @@ class LocalPlatform:
         return f"http://127.0.0.1:{self.router.ports()['http']}"
 
     def deploy_version(self, name: str, storage_uri: str, canary_percent: int = 0, replicas: int | None = None,
-                       allow_same_model: bool = False, version: str = "", owner: str = "") -> Version:
+                       allow_same_model: bool = False, version: str = "", owner: str = "",
+                       runtime: str = DEFAULT_LOCAL_RUNTIME, runtime_options: dict[str, str] | None = None) -> Version:
         """Start the version as the canary with `canary_percent` of traffic (all of it on a first deploy),
-        served by `replicas` processes (default: `default_replicas()`). The version is named as it was
-        published (the storage URI's last segment) unless `version` names it; `allow_same_model` lets the
-        primary's own model be the canary under another name (an A/A rollout); `owner` names the run deploying it."""
+        served by `replicas` processes (default: `default_replicas()`; on a model mesh: copies, default 1) of the
+        local `runtime` with its options. The version is named as it was published (the storage URI's last
+        segment) unless `version` names it; `allow_same_model` lets the primary's own model be the canary under
+        another name (an A/A rollout); `owner` names the run deploying it."""
         Route(name, Endpoint("-", "-", "-"), canary_weight=canary_percent).validated()
         self.router.refuse_unusable_state()
-        replicas = default_replicas() if replicas is None else replicas
+        shared = runtime != DEFAULT_LOCAL_RUNTIME  # a pool's runtimes serve the version: one copy unless asked
+        replicas = (1 if shared else default_replicas()) if replicas is None else replicas
         _check_replicas(replicas)
+        self.servers.kind(runtime)  # an unknown runtime is refused before anything starts
         manifest = read_published_manifest(storage_uri)
         version = version or published_version_name(storage_uri) or manifest.version_id
         self.converge()
         return self.rollout.deploy(Candidate(name, version, manifest.model_digest, storage_uri, canary_percent,
-                                             LocalDeployment(replicas), allow_same_model, owner))
+                                             LocalDeployment(replicas, runtime,
+                                                             tuple(sorted((runtime_options or {}).items()))),
+                                             allow_same_model, owner))
 
     def analysis_sides(self, name: str, namespace: str = "") -> AnalysisSides:
         """How an analysis reaches the model's canary and its primary through the router (the primary's URL
@@ -200,7 +230,8 @@ class LocalPlatform:
         record, canary = self._record_with_canary(name)
         url = self._router_url()
         return AnalysisSides(url, baseline_url=url if record.primary is not None else "",
-                             instances=len(processes_of(canary)), protocols=self.runtime.protocols)
+                             instances=self.processes.deployment_of(canary).replicas,
+                             protocols=self.servers.of(processes_of(canary)[0]).protocols)
 
     def start_baseline(self, name: str, namespace: str = "") -> AnalysisSides:
         """Start a fresh copy of the primary for an analysis, with as many processes as the canary, reachable
@@ -208,13 +239,14 @@ class LocalPlatform:
         record, canary = self._record_with_canary(name)
         if record.primary is None:
             raise InvalidInputError("name", f"{name} has no primary to copy", "a first deploy is judged on its SLOs")
-        primary, instances = record.primary, len(processes_of(canary))
+        primary, instances = record.primary, self.processes.deployment_of(canary).replicas
         copy = Candidate(name, f"{primary.version}-baseline", primary.model_digest, primary.storage_uri, 0,
-                         LocalDeployment(instances), allow_same_model=True)
+                         LocalDeployment(instances, self.processes.deployment_of(primary).runtime),
+                         allow_same_model=True)
         version = self.rollout.start_baseline(name, copy)
         url = self._router_url()
         return AnalysisSides(url, baseline_url=url, baseline_headers=(f"{TRACK_HEADER}: baseline",),
-                             protocols=self.runtime.protocols,
+                             protocols=self.servers.of(processes_of(canary)[0]).protocols,
                              instances=instances, baseline_version=version.version)
 
     def stop_baseline(self, name: str, namespace: str = "") -> None:
@@ -323,7 +355,11 @@ class LocalPlatform:
                      ("l4", "127.0.0.1:{}" if self.router.stream_enabled() else ""))
         gateway = {kind: form.format(ports[kind]) for kind, form in listeners if ports and form}
         models = tuple(self._model_status(name, record, gateway.get("http", "")) for name, record in records.items())
-        return PlatformStatus(models, gateway, self.router.pid(), recovered)
+        placement = self.servers.mesh.placement()
+        routing, runtimes = (placement[0].routing, tuple(
+            SharedRuntimeStatus(item.runtime.label, item.runtime.pid, item.runtime.address, item.holds, item.forwards)
+            for item in placement[1])) if placement else ("", ())
+        return PlatformStatus(models, gateway, self.router.pid(), recovered, routing, runtimes)
 
     def _model_status(self, name: str, record: ModelRecord, url: str) -> ModelStatus:
         live = self._live_split(name, [version for track, version in record.tracks() if track != "baseline"])
@@ -364,9 +400,9 @@ class LocalPlatform:
         with self.state.locked() as models:
             for name, record in models.items():
                 for version in _versions(record):
-                    processes = [process for process in processes_of(version) if self.runtime.owns(process)]
+                    processes = [process for process in processes_of(version) if self.servers.owns(process)]
                     for process in processes:
-                        self.runtime.stop(process)
+                        self.servers.stop(process)
                     if processes:
                         pids = ", ".join(str(process.pid) for process in processes)
                         stopped.append(f"{name} {version.version} (pid {pids})")
@@ -401,14 +437,14 @@ class LocalPlatform:
 
     def _stop_unrecorded(self) -> list[str]:
         stopped = []
-        for pid, serves in self.runtime.unrecorded(set()):
-            self.runtime.stop_pid(pid)
+        for pid, serves in self.servers.every_server():
+            self.servers.stop_pid(pid)
             stopped.append(f"model server {serves} (pid {pid})")
         return stopped
 
     def _version_status(self, track: str, version: Version, weight: int) -> VersionStatus:
         instances = tuple(InstanceStatus(p.pid, f"127.0.0.1:{p.http_port}", f"127.0.0.1:{p.grpc_port}",
-                                         self.runtime.ready(p)) for p in processes_of(version))
+                                         self.servers.ready(p), p.role) for p in processes_of(version))
         return VersionStatus(track, version.version, weight, all(i.ready for i in instances), version.storage_uri,
                              instances, version.owner)
 

@@ -62,6 +62,7 @@ class InstanceStatus:
     http: str
     grpc: str
     ready: bool
+    role: str = ""  # on a model mesh's shared runtime: "holds" (loaded there) or "forwards" (to a holder)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,17 @@ class ModelStatus:
 
 
 @dataclass(frozen=True)
+class SharedRuntimeStatus:
+    """One runtime of the local model mesh: the versions loaded there and those it forwards to their holders."""
+
+    label: str
+    pid: int
+    address: str
+    holds: tuple[str, ...] = ()
+    forwards: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PlatformStatus:
     """Every model on the platform (in one namespace on a cluster), the gateway's listeners where the platform
     runs one itself (the local router: its addresses and pid), and what settling a killed command did first."""
@@ -105,6 +117,8 @@ class PlatformStatus:
     gateway: dict[str, str] = field(default_factory=dict)
     gateway_pid: int | None = None
     recovered: tuple[str, ...] = ()
+    mesh_routing: str = ""  # the local model mesh's routing ("" when there is no mesh)
+    mesh_runtimes: tuple[SharedRuntimeStatus, ...] = ()  # its runtimes, each with its placement
 
     def model(self, name: str) -> ModelStatus | None:
         """The model's status (None when it is not deployed)."""

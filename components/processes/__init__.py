@@ -8,7 +8,8 @@ from components.processes.identity import (
     processes_carrying,
     start_time,
     state_identity,
+    stop_carrier,
 )
 
 __all__ = ["STATE_ID_ENV", "SERVES_ENV", "carries", "process_environment", "processes_carrying", "start_time",
-           "state_identity"]
+           "state_identity", "stop_carrier"]

@@ -9,6 +9,9 @@ by a command-line prefix.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +61,17 @@ def processes_carrying(identity: str) -> Iterator[tuple[int, dict[str, str]]]:
         environment = process_environment(int(entry.name))
         if environment.get(STATE_ID_ENV) == identity and start_time(int(entry.name)) is not None:
             yield int(entry.name), environment
+
+
+def stop_carrier(pid: int, identity: str, started: int | None = None, grace_s: float = 20) -> None:
+    """SIGTERM a process carrying `identity` (at that start time, when given), SIGKILL after `grace_s`; a process
+    that does not carry it (another state directory's, a reused PID) is left alone."""
+    if not carries(pid, identity, started):
+        return
+    started = start_time(pid)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and carries(pid, identity, started):
+        time.sleep(0.1)
+    if carries(pid, identity, started):
+        os.kill(pid, signal.SIGKILL)

@@ -1,12 +1,13 @@
 """The ServingRuntime protocol, one implementation per runtime kind, and the registry that picks one.
 
-The local kind runs KServe's model server (meshserve's model classes) as a process on 127.0.0.1.
+The local kind here runs KServe's model server (meshserve's model classes) as processes of a version's own on
+127.0.0.1; the local model mesh (components/serving/mesh.py) is the other; components/serving/registry.py
+names both.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,15 @@ from pathlib import Path
 from typing import Protocol
 
 from components.errors import InvalidInputError, PlatformError
-from components.processes import SERVES_ENV, STATE_ID_ENV, carries, processes_carrying, start_time, state_identity
+from components.processes import (
+    SERVES_ENV,
+    STATE_ID_ENV,
+    carries,
+    processes_carrying,
+    start_time,
+    state_identity,
+    stop_carrier,
+)
 from components.processes.waiting import free_port
 
 READY_TIMEOUT_S = 90.0
@@ -35,6 +44,8 @@ class RunningVersion:
     grpc_port: int
     log: str
     started: int = 0  # the process's start time (clock ticks since boot); 0 in records from before it was kept
+    runtime: str = "kserve"  # the local kind that started it (records from before the mesh have none)
+    role: str = ""  # in a model mesh: "holds" (the version is loaded there) or "forwards" (to a runtime that holds it)
 
     def to_dict(self) -> dict:
         """The JSON form kept in the platform state."""
@@ -45,6 +56,10 @@ class ServingRuntime(Protocol):
     """Starts, probes and stops serving processes (or, on a cluster, workloads) for model versions."""
 
     protocols: tuple[str, ...]  # the inference protocols the server speaks, its own first
+
+    def configure(self, options: dict[str, str]) -> None:
+        """Take the runtime's options (`--runtime-option KEY=VALUE`) for the versions it starts next; an option it
+        does not know is an error."""
 
     def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
               replicas: int = 1, first_replica: int = 0) -> list[RunningVersion]:
@@ -81,6 +96,12 @@ class LocalKServeRuntime:
         """The state directory's identity, carried by every server started from it."""
         self.root.mkdir(parents=True, exist_ok=True)
         return state_identity(self.root)
+
+    def configure(self, options: dict[str, str]) -> None:
+        """It has no options."""
+        if options:
+            raise InvalidInputError(f"runtime_options.{next(iter(options))}", "the kserve runtime takes no option here",
+                                    "drop --runtime-option")
 
     def start(self, name: str, version: str, model_dir: Path, model_digest: str, storage_uri: str,
               replicas: int = 1, first_replica: int = 0) -> list[RunningVersion]:
@@ -145,33 +166,12 @@ class LocalKServeRuntime:
 
     def stop_pid(self, pid: int, started: int | None = None) -> None:
         """Stop one server of this state directory's (at that start time, when given)."""
-        identity = self.identity
-        if not carries(pid, identity, started):
-            return
-        started = start_time(pid)
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and carries(pid, identity, started):
-            time.sleep(0.1)
-        if carries(pid, identity, started):
-            os.kill(pid, signal.SIGKILL)
+        stop_carrier(pid, self.identity, started)
 
     def unrecorded(self, recorded: set[int]) -> list[tuple[int, str]]:
         """Servers started from this state directory whose PID no record holds, with their name/version."""
         return [(pid, environment[SERVES_ENV]) for pid, environment in processes_carrying(self.identity)
                 if SERVES_ENV in environment and pid not in recorded]
-
-
-LOCAL_RUNTIMES = {"kserve": "KServe's Python model server, one process per replica"}
-DEFAULT_LOCAL_RUNTIME = "kserve"
-
-
-def local_runtime_for(kind: str, state_dir: Path) -> ServingRuntime:
-    """The local serving runtime registered under `kind` (the cluster runtimes are components/runtimes); an
-    unknown kind is an error."""
-    if kind == DEFAULT_LOCAL_RUNTIME:
-        return LocalKServeRuntime(state_dir)
-    raise InvalidInputError("runtime", f"unknown serving runtime {kind!r}", f"use one of {', '.join(LOCAL_RUNTIMES)}")
 
 
 def _last_line(log: Path) -> str:
