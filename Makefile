@@ -88,6 +88,7 @@ bench: $(STAMP) bench-tools router prometheus base-image
 	$(BIN)/python tests/bench/bench_analysis.py
 	$(BIN)/python tests/bench/bench_progressive.py
 	$(BIN)/python tests/bench/bench_autoscaling.py --html .meshserve/autoscaling-ramp.html
+	$(BIN)/python tests/bench/bench_model_mesh.py
 	$(BIN)/python tests/bench/bench_images.py
 
 bench-tools:

@@ -229,7 +229,7 @@ def seed_002_runs(root: Path, storage_uri: str, runs: int, seconds: float, repli
     platform.deploy_version("sklearn-iris", storage_uri, replicas=replicas)
     platform.promote(ModelRef("sklearn-iris"))
     try:
-        router = platform.status()["router"]["http"]
+        router = platform.status().gateway["http"]
         print(f"\n## 2. seed 002: sklearn-iris, v1 REST via the router, 500 qps, {seconds:.0f} s, "
               f"{replicas} replica(s), client + router + server on this machine ({os.cpu_count()} cores)")
         print(f"{'':14} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>8} {'success':>9} {'qps':>7}")
