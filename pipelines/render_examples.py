@@ -24,7 +24,7 @@ from components.deployment.spec import (
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "tests" / "golden" / "render"
 MATRIX = tuple(itertools.product(RUNTIMES, ROUTERS, AUTOSCALERS))
 _FORMATS = {"ovms": "openvino", "tfserving": "tensorflow"}
-_TOLERATES = ("kserve", "kserve-raw", "tfserving")  # runtimes whose objects carry tolerations
+_TOLERATES = ("kserve", "kserve-raw", "tfserving", "deployment")  # runtimes whose objects carry tolerations
 
 
 def matrix_spec(runtime: str, router: str, autoscaling: str) -> DeploymentSpec:

@@ -19,10 +19,10 @@ VALID = [combination for combination in MATRIX if renders(*combination)]
 REFUSED = [combination for combination in MATRIX if not renders(*combination)]
 
 
-def test_the_matrix_renders_36_combinations_and_refuses_44():
-    assert (len(MATRIX), len(VALID), len(REFUSED)) == (80, 36, 44)
+def test_the_matrix_renders_45_combinations_and_refuses_51():
+    assert (len(MATRIX), len(VALID), len(REFUSED)) == (96, 45, 51)
     per_runtime = {runtime: sum(1 for c in VALID if c[0] == runtime) for runtime, _, _ in MATRIX}
-    assert per_runtime == {"kserve": 6, "kserve-raw": 9, "modelmesh": 3, "ovms": 9, "tfserving": 9}
+    assert per_runtime == {"kserve": 6, "kserve-raw": 9, "modelmesh": 3, "ovms": 9, "tfserving": 9, "deployment": 9}
 
 
 def test_an_hpa_scales_a_model_server_through_its_scale_subresource():

@@ -16,13 +16,13 @@ from components.errors import InvalidInputError
 from components.inputs import DNS_LABEL, clipped
 from components.storage.uri import STORAGE_URI
 
-RUNTIMES = ("kserve", "kserve-raw", "modelmesh", "ovms", "tfserving")
+RUNTIMES = ("kserve", "kserve-raw", "modelmesh", "ovms", "tfserving", "deployment")
 ROUTERS = ("none", "istio", "asm", "kserve-canary")
 AUTOSCALERS = ("none", "hpa-cpu", "hpa-qps", "kpa")
 MODEL_FORMATS = ("sklearn", "tensorflow", "onnx", "triton", "xgboost", "lightgbm", "pytorch", "openvino")
 STORAGE_SCHEMES = ("pvc", "s3", "oss", "gs", "https")
 SIDE_BY_SIDE_ROUTERS = ("istio", "asm")  # each version behind its own Service (the routers' side_by_side)
-SIDE_BY_SIDE_RUNTIMES = ("modelmesh", "tfserving")
+SIDE_BY_SIDE_RUNTIMES = ("modelmesh", "tfserving", "deployment")
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 

@@ -48,7 +48,7 @@ from components.rollout.progress import Progress
 from components.rollout.rules import Rollout
 from components.routing.nginx import NginxRouter
 from components.routing.spec import TRACK_HEADER, Endpoint, Route, RoutingSpec, model_headers
-from components.serving.registry import DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES, LocalServers
+from components.serving.registry import DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES, LocalServers, local_kind_for
 from components.serving.runtime import RunningVersion
 from components.storage.fetch import materialize
 from components.storage.published import read_published_manifest
@@ -187,9 +187,10 @@ class LocalPlatform:
         spec = request.spec
         scaling = _local_scaling(spec)  # checked before anything starts
         replicas = request.replicas if request.replicas is not None or scaling is None else scaling.min_replicas
-        self.servers.kind(spec.runtime).configure(spec.runtime_options)  # checked before anything starts
+        runtime = local_kind_for(spec.runtime)  # checked before anything starts
+        self.servers.kind(runtime).configure(spec.runtime_options)  # checked before anything starts
         version = self.deploy_version(spec.name, spec.storage_uri, spec.canary_percent, replicas,
-                                      request.allow_same_model, spec.version, request.owner, spec.runtime,
+                                      request.allow_same_model, spec.version, request.owner, runtime,
                                       spec.runtime_options)
         if scaling is not None:
             self.autoscale(scaling, seconds_from_env(AUTOSCALER_SYNC_ENV) or HPA_SYNC_PERIOD_S)

@@ -132,6 +132,7 @@ RUNTIME_MODULES = {
     "modelmesh": ("components.runtimes.modelmesh", "ModelMeshRuntime"),
     "ovms": ("components.runtimes.ovms", "OpenVinoRuntime"),
     "tfserving": ("components.runtimes.tfserving", "TfServingRuntime"),
+    "deployment": ("components.runtimes.deployment", "DeploymentRuntime"),
 }
 
 

@@ -16,6 +16,18 @@ from components.serving.runtime import LocalKServeRuntime, RunningVersion, Servi
 LOCAL_RUNTIMES = {"kserve": "KServe's Python model server, processes of its own per version",
                   "modelmesh": "a pool of KServe model servers shared by the models, as ModelMesh's runtimes"}
 DEFAULT_LOCAL_RUNTIME = "kserve"
+# the cluster runtimes each local kind stands in for (KServe's model server is what they run)
+STANDS_IN_FOR = {"kserve": ("kserve", "kserve-raw", "deployment"), "modelmesh": ("modelmesh",)}
+
+
+def local_kind_for(cluster_runtime: str) -> str:
+    """The local kind that serves a deployment spec's runtime here; a runtime with no local stand-in is refused."""
+    kind = next((kind for kind, runtimes in STANDS_IN_FOR.items() if cluster_runtime in runtimes), None)
+    if kind is None:
+        accepted = ", ".join(runtime for runtimes in STANDS_IN_FOR.values() for runtime in runtimes)
+        raise InvalidInputError("runtime", f"{cluster_runtime!r} does not run on the local platform",
+                                f"use {accepted} here (the cluster runs the others)")
+    return kind
 
 
 def local_runtime_for(kind: str, state_dir: Path) -> ServingRuntime:

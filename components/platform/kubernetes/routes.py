@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from components.deployment.spec import DeploymentSpec
 from components.kube.client import Kube
-from components.platform.kubernetes.names import model_selector
+from components.platform.kubernetes.names import VERSION_LABEL, model_selector
 from components.platform.kubernetes.render import routing_objects
 from components.platform.kubernetes.versions import applied_form
 from components.routing.registry import mesh_routes_for
@@ -65,10 +65,12 @@ class ClusterRoutes:
                        canary_percent=route.canary_weight if both else 0)
 
     def _current(self) -> list[dict]:
-        """The model's own routing objects as the API server holds them."""
+        """The model's own routing objects as the API server holds them (a version's own objects aside, unless the
+        router splits inside them, as KServe's canary does)."""
         selector = model_selector(self.spec.name)
         return [obj for api_version, kind in self.router.owned(self.spec, self.runtime)
-                for obj in self.kube.list(api_version, kind, self.spec.namespace, selector)]
+                for obj in self.kube.list(api_version, kind, self.spec.namespace, selector)
+                if self.router.in_place or VERSION_LABEL not in (obj["metadata"].get("labels") or {})]
 
     def _delete_unless(self, keep: list[dict]) -> None:
         kept = {(obj["kind"], obj["metadata"]["name"]) for obj in keep}
