@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test router prometheus kube-assets container-engine base-image images lock bench bench-tools lint golden \
+.PHONY: run test router prometheus kube-assets kube-node container-engine base-image images lock bench bench-tools lint golden \
 	clean fetch-mnist
 SHARED := ../shared
 # The container engine's settings for this machine's rootful podman (runtime_images/podman); yours win if set.
@@ -28,7 +28,7 @@ run: $(STAMP) router prometheus
 	$(BIN)/meshserve run
 
 ## test: every test
-test: $(STAMP) router prometheus kube-assets base-image
+test: $(STAMP) router prometheus kube-assets kube-node base-image
 	$(BIN)/python -m pytest -q --durations=20
 
 ## router: nginx (with the stream module, for the L4 comparison), the local platform's router
@@ -49,6 +49,21 @@ kube-assets:
 	@if [ -f $(SHARED)/kube/build-apiserver.sh ]; then \
 	  echo "kube-apiserver assets: $$(bash $(SHARED)/kube/build-apiserver.sh)"; \
 	else echo "$(SHARED)/kube is absent: the Kubernetes tests will skip"; fi
+
+## kube-node: a real single-node cluster for the real-cluster tests (../shared/kube-node): its Debian packages, and
+## kubelet, the controllers, the scheduler, kube-proxy and kubectl built once (about 11 minutes on 2 cores), cached
+## outside the repo ($$KUBE_NODE or ~/.cache/kube-node); the tests start the node and stop it. Where it cannot be
+## built, the real-cluster tests skip and say why.
+KUBE_NODE ?= $(HOME)/.cache/kube-node
+kube-node: kube-assets
+	@if [ -f $(SHARED)/kube-node/setup.sh ]; then \
+	  { mkdir -p $(KUBE_NODE) && bash $(SHARED)/kube-node/setup.sh && \
+	    { test -x $(KUBE_NODE)/bin/kubectl || WHAT="cmd/kubelet cmd/kube-controller-manager cmd/kube-scheduler \
+	      cmd/kube-proxy cmd/kubectl" bash /tmp/kn/build-node.sh $(KUBE_NODE) >$(KUBE_NODE).build.log 2>&1; } && \
+	    { test -f /tmp/kn/pause-docker.tar || (cd /tmp/kn/app && bash build-image.sh $(KUBE_NODE)/src/k8s \
+	      $(KUBE_NODE)/root/usr/lib/go-1.19 >/dev/null); } && echo "kube-node binaries: $(KUBE_NODE)/bin"; } || \
+	  echo "the single-node cluster could not be built (see $(KUBE_NODE).build.log): the real-cluster tests will skip"; \
+	else echo "$(SHARED)/kube-node is absent: the real-cluster tests will skip"; fi
 
 ## container-engine: Debian's rootful podman (with runc, iptables, and debootstrap for the base image's stand-in);
 ## where it cannot be installed, the image tests skip and say why

@@ -100,6 +100,36 @@ def kube_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def say(request):
+    """Print a figure in `make test`'s output (pytest captures a test's own prints), prefixed with the module's
+    subject (test_images: `images:`)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    subject = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+    def say(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"{subject}: {line}")
+
+    return say
+
+
+@pytest.fixture(scope="session")
+def kube_node():
+    """A real single-node cluster (../shared/kube-node) where pods run, started once for the session and stopped
+    after (a node already running is used and left running); skips with the reason where it cannot run."""
+    from tests.support.kube_node import NodeUnavailable, start_node, stop_node
+
+    shared_path("kube-node", "start-node.sh")
+    try:
+        node = start_node(SHARED)
+    except NodeUnavailable as reason:
+        pytest.skip(f"no single-node cluster: {reason}")
+    yield node
+    stop_node(node)
+
+
 @pytest.fixture
 def kube_namespace(kube_server) -> str:
     """A fresh namespace on the session's API server."""

@@ -74,19 +74,6 @@ print(64 / (time.perf_counter() - started))
 
 
 @pytest.fixture(scope="module")
-def say(request):
-    """Print a figure in `make test`'s output (pytest captures a test's own prints)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-
-    def say(line: str) -> None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"images: {line}")
-
-    return say
-
-
-@pytest.fixture(scope="module")
 def images(say) -> dict[str, str]:
     """The three images, built now (cached layers make an unchanged build take seconds): target -> name."""
     if shutil.which("podman") is None:

@@ -92,7 +92,8 @@ def histogram(label: str, result: dict) -> str:
     """The share of requests per latency bin."""
     samples = [us / 1000 for us in result["samples_us"]]
     edges = (0,) + BINS_MS + (float("inf"),)
-    shares = [sum(low <= s < high for s in samples) / max(1, len(samples)) for low, high in zip(edges, edges[1:])]
+    shares = [sum(low <= s < high for s in samples) / max(1, len(samples))
+              for low, high in zip(edges, edges[1:], strict=False)]
     return f"{label:14} " + " ".join(f"{share:8.1%}" for share in shares)
 
 

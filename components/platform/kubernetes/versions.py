@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.deployment.spec import DeploymentSpec, spec_from_mapping
+from components.errors import PlatformError
 from components.kube.client import Kube
-from components.platform.kubernetes.names import VERSION_LABEL
+from components.platform.kubernetes.names import VERSION_LABEL, model_selector
 from components.platform.kubernetes.render import serving_objects, version_objects
 from components.rollout.contract import Candidate, Version
 from components.routing.registry import mesh_routes_for
@@ -54,12 +55,30 @@ class ClusterVersions:
             for obj in objects:
                 self.kube.apply(obj)
             api_version, kind, name = runtime.workload_ref(spec)
-            self.kube.wait(api_version, kind, name, spec.namespace, runtime.readiness, self.ready_timeout_s)
+            try:
+                self.kube.wait(api_version, kind, name, spec.namespace, runtime.readiness, self.ready_timeout_s)
+            except PlatformError as error:
+                raise self._with_pod_troubles(error, spec) from None
         except BaseException:
             self._put_back(objects, before)
             raise
         return Version(spec.name, spec.version, candidate.model_digest, spec.storage_uri, runtime.endpoint(spec),
                        ClusterDetails(spec))
+
+    def _with_pod_troubles(self, error: PlatformError, spec: DeploymentSpec) -> PlatformError:
+        """The readiness error, with what the kubelet reports of the version's pods that are not ready (a pod
+        reading failure leaves the error as it was)."""
+        try:
+            pods = self.kube.list("v1", "Pod", spec.namespace, f"{model_selector(spec.name).split(',', 1)[1]},"
+                                                               f"{VERSION_LABEL}={spec.version}")
+        except PlatformError:
+            return error
+        troubles = pod_troubles(pods)
+        if not troubles:
+            return error
+        deadline = error.problem.split("; last conditions")[0]  # the pods say more than the Deployment's conditions
+        return PlatformError(error.field, f"{deadline}; {troubles}", "fix the cause the pods name (`kubectl -n "
+                             f"{spec.namespace} logs -l {VERSION_LABEL}={spec.version} --previous`)")
 
     def details_from(self, data: dict) -> ClusterDetails:
         """The spec kept with a version in its rollout record."""
@@ -111,6 +130,28 @@ class ClusterVersions:
                 self.kube.apply(applied_form(was))
             elif meta.get("labels", {}).get(VERSION_LABEL):
                 self.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace", ""))
+
+
+def pod_troubles(pods: list[dict]) -> str:
+    """What keeps pods from ready, as the kubelet reports it: per container not ready, its waiting reason
+    (CrashLoopBackOff, ImagePullBackOff, ...) or state, its restarts, and its last exit code and message (its
+    termination message: the log's last lines, with FallbackToLogsOnError)."""
+    troubles = []
+    for pod in pods:
+        status = pod.get("status") or {}
+        for container in status.get("containerStatuses") or []:
+            if container.get("ready"):
+                continue
+            state = container.get("state") or {}
+            reason = (state.get("waiting") or {}).get("reason") or next((key for key, value in state.items() if value),
+                                                                        "unknown")
+            text = f"pod {pod['metadata']['name']}: {reason}, restarted {container.get('restartCount', 0)} times"
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            if last:
+                message = " ".join(str(last.get("message") or last.get("reason") or "").split())
+                text += f", last exit {last.get('exitCode')}: {message[-240:]}"
+            troubles.append(text)
+    return "; ".join(troubles[:2])
 
 
 def _versioned(obj: dict, version: str) -> bool:

@@ -1,0 +1,238 @@
+"""Rollouts on a real single-node cluster: meshserve's model-server image as the `deployment` runtime, pods made
+Ready by the real Deployment controller and kubelet, a real PersistentVolume, ClusterIPs through kube-proxy.
+
+No KServe, Istio, KFP or Argo runs there, so meshserve's own parts carry the rollout: the runtime's objects,
+the blue/green stable Service (router `none`), the paired benchmark, the gate, promote and rollback. The
+benchmark reaches the Services at their ClusterIPs (kube-proxy's rules on this machine; no DNS runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from components.deployment.spec import DeploymentSpec
+from components.errors import PlatformError
+from components.gate.decision import decide
+from components.gate.policy import load_policy
+from components.platform.kubernetes.platform import KubernetesPlatform
+from components.platform.protocol import ClusterAccess, ModelRef
+from components.steps.benchmark.core import run_paired_benchmark_step
+from components.storage import upload_model
+from components.training import TrainConfig, train_model
+from tests.support.containers import build_images
+from tests.support.kube_node import WORK
+
+NAMESPACE = "meshserve-real"
+ROW = {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
+
+
+@pytest.fixture(scope="module")
+def node(kube_node, say):
+    """The session's node, with the namespace and a claim `models` on a hostPath PersistentVolume."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (make test installs it): the model-server image cannot be built")
+    if kube_node.start_seconds:
+        say(f"node started (containerd, etcd + apiserver, controllers, kubelet, kube-proxy) in "
+            f"{kube_node.start_seconds:.1f} s")
+    root = WORK / "pvc" / NAMESPACE
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    kube_node.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=180)
+    kube_node.kubectl("delete", "pv", f"{NAMESPACE}-models", "--ignore-not-found", "--wait=true")
+    kube_node.kubectl("create", "namespace", NAMESPACE)
+    claim = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{NAMESPACE}-models"},
+              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"], "storageClassName": "",
+                       "hostPath": {"path": str(root / "models"), "type": "Directory"},
+                       "claimRef": {"namespace": NAMESPACE, "name": "models"}}},
+             {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "models",
+                                                                                "namespace": NAMESPACE},
+              "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": f"{NAMESPACE}-models",
+                       "resources": {"requests": {"storage": "1Gi"}}}}]
+    kube_node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": claim}))
+    os.environ["MESHSERVE_PVC_ROOT"] = str(root)  # for the module's fixtures; each test's is set by `claim_root`
+    yield kube_node
+    kube_node.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)  # the node's stop ends its pods
+    kube_node.kubectl("delete", "pv", f"{NAMESPACE}-models", "--wait=false", check=False)
+
+
+@pytest.fixture(autouse=True)
+def claim_root(node, monkeypatch):
+    """pvc://models/... is the hostPath volume behind the claim, here as in the pods."""
+    monkeypatch.setenv("MESHSERVE_PVC_ROOT", str(WORK / "pvc" / NAMESPACE))
+
+
+@pytest.fixture(scope="module")
+def image(node, say) -> str:
+    """meshserve's scikit-learn model-server image, built (cached layers) and imported into the node."""
+    started = time.monotonic()
+    built = build_images()["model-server-sklearn"][0]
+    local = node.import_image(built)
+    say(f"model-server-sklearn built and in the node's containerd in {time.monotonic() - started:.1f} s")
+    return local
+
+
+@pytest.fixture(scope="module")
+def versions(node, tmp_path_factory) -> dict[str, str]:
+    """Published digits versions on the claim: two models (seeds 0 and 1), and one whose model file is broken."""
+    work = tmp_path_factory.mktemp("models")
+    uris = {}
+    for label, seed in (("first", 0), ("second", 1)):
+        trained = train_model(TrainConfig(framework="sklearn", dataset="digits", seed=seed), work / label)
+        uris[label] = upload_model(trained.model_dir, "pvc://models/digits").storage_uri
+    broken = train_model(TrainConfig(framework="sklearn", dataset="digits", seed=2), work / "broken").model_dir
+    uris["broken"] = upload_model(broken, "pvc://models/digits").storage_uri
+    (Path(os.environ["MESHSERVE_PVC_ROOT"]) / "models" / "digits" / version_of(uris["broken"]) /
+     "model.joblib").write_bytes(b"not a model")
+    return uris
+
+
+def version_of(storage_uri: str) -> str:
+    """The version a published URI names (its last segment)."""
+    return storage_uri.rsplit("/", 1)[1]
+
+
+def spec(image: str, storage_uri: str) -> DeploymentSpec:
+    """The digits model as the deployment runtime serves it, blue/green (router none), the image from the node."""
+    return DeploymentSpec(name="digits", namespace=NAMESPACE, storage_uri=storage_uri, model_format="sklearn",
+                          runtime="deployment", router="none",
+                          runtime_options={"image": image, "image_pull_policy": "Never"})
+
+
+def cluster(node, ready_timeout_s: float = 120) -> KubernetesPlatform:
+    return KubernetesPlatform.connect(ClusterAccess(str(node.kubeconfig), ready_timeout_s=ready_timeout_s))
+
+
+def service_url(node, name: str) -> str:
+    """A Service's REST address at its ClusterIP, once kube-proxy rewrites it to the Service's pods (before that,
+    a packet to the ClusterIP would follow the default route off this machine)."""
+    ip = node.kubectl("-n", NAMESPACE, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}").stdout
+    deadline = time.monotonic() + 30
+    while f"-d {ip}/32" not in subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, f"kube-proxy has no rule for Service {name} ({ip}) after 30 s"
+        time.sleep(0.2)
+    return f"http://{ip}:8080"
+
+
+def pods(node, version: str) -> list[dict]:
+    listed = node.kubectl("-n", NAMESPACE, "get", "pods", "-l", f"meshserve.io/version={version}", "-o", "json")
+    return json.loads(listed.stdout)["items"]
+
+
+def gone(node, version: str, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pods(node, version):
+            return True
+        time.sleep(1)
+    return False
+
+
+def infer(url: str) -> int:
+    request = urllib.request.Request(f"{url}/v2/models/digits/infer", data=json.dumps(ROW).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def measure(node, candidate: str, baseline: str, tmp_path: Path, seconds: float = 12) -> tuple[Path, Path]:
+    """The candidate's and the baseline's Services under the same load at the same time; their result files."""
+    results = run_paired_benchmark_step(service_url(node, candidate), service_url(node, baseline),
+                                        protocol="v2-rest", model="digits", qps=100, concurrency=4, duration=seconds,
+                                        warmup=1.0, sample="digits")
+    files = []
+    for side, result in zip(("candidate", "baseline"), results, strict=True):
+        files.append(tmp_path / f"{side}.json")
+        files[-1].write_text(json.dumps(result))
+    return files[0], files[1]
+
+
+def test_a_rollout_promotes_then_one_rolls_back_with_real_pods(node, image, versions, tmp_path, say):
+    platform, model = cluster(node), ModelRef("digits", NAMESPACE)
+    timings = {}
+    started = time.monotonic()
+    first = platform.deploy_spec(spec(image, versions["first"]))
+    timings["v1 deployed, pod Ready"] = time.monotonic() - started
+    platform.promote(model)
+    stable = service_url(node, "digits")
+    assert infer(stable) == 200
+    started = time.monotonic()
+    second = platform.deploy_spec(spec(image, versions["second"]))
+    timings["v2 deployed beside v1, pod Ready"] = time.monotonic() - started
+    assert [pod["status"]["phase"] for pod in pods(node, second.version)] == ["Running"]
+    started = time.monotonic()
+    candidate_file, baseline_file = measure(node, f"digits-{second.version}", "digits", tmp_path)
+    # two pods on a 2-core node beside the test: the SLO and the side-by-side comparison, with a tail margin wide
+    # enough for that machine (the gate's statistics are measured in tests/bench, not here)
+    policy = load_policy(overrides={"slo.max_p99_ms": 250, "relative.max_p99_increase_pct": 60,
+                                    "relative.max_tail_increase_pct": 60})
+    verdict = decide(candidate_file, baseline_file, policy)
+    timings["side-by-side benchmark and gate"] = time.monotonic() - started
+    assert verdict.decision == "PROMOTE", verdict.summary()
+    started = time.monotonic()
+    platform.promote(model)
+    assert gone(node, first.version), "the old version's pods are still there"
+    timings["promote, v1's pod gone"] = time.monotonic() - started
+    selector = node.kubectl("-n", NAMESPACE, "get", "service", "digits", "-o", "jsonpath={.spec.selector}").stdout
+    assert json.loads(selector)["meshserve.io/version"] == second.version
+    assert infer(stable) == 200
+    third = platform.deploy_spec(replace(spec(image, versions["first"]), version="v1-again"), allow_same_model=True)
+    candidate_file, baseline_file = measure(node, "digits-v1-again", "digits", tmp_path, seconds=4)
+    verdict = decide(candidate_file, baseline_file, load_policy(overrides={"slo.max_p99_ms": 0.001}))
+    assert verdict.decision == "ROLLBACK", verdict.summary()
+    started = time.monotonic()
+    assert platform.rollback(model).version == second.version
+    assert gone(node, third.version)
+    timings["rollback, the candidate's pod gone"] = time.monotonic() - started
+    assert infer(stable) == 200
+    for step, seconds in timings.items():
+        say(f"{step}: {seconds:.1f} s")
+
+
+def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(node, image, versions, say):
+    platform, model = cluster(node, ready_timeout_s=30), ModelRef("digits", NAMESPACE)
+    record = platform.status(NAMESPACE).model("digits")
+    if record is None or "primary" not in record.tracks():
+        platform.deploy_spec(spec(image, versions["second"]))
+        platform.promote(model)
+    stable, answers, stop = service_url(node, "digits"), [], threading.Event()
+
+    def background() -> None:
+        while not stop.is_set():
+            answers.append(infer(stable))
+            time.sleep(0.05)
+
+    loader = threading.Thread(target=background, daemon=True)
+    loader.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(PlatformError) as failed:
+            platform.deploy_spec(spec(image, versions["broken"]))
+    finally:
+        stop.set()
+        loader.join(10)
+    message = str(failed.value)
+    say(f"crash-looping candidate refused after {time.monotonic() - started:.1f} s: {message}")
+    broken = version_of(versions["broken"])
+    assert f"Deployment digits-{broken} was not ready after 30 s; pod digits-{broken}-" in message, message
+    assert "CrashLoopBackOff" in message or ": Error," in message, message  # between two restarts: Error
+    assert "corrupted (sha256 mismatch) file model.joblib" in message, message  # the container's last words
+    assert gone(node, broken)  # nothing of the candidate is left
+    say(f"background load on the primary during the failed deploy: {len(answers)} requests, "
+        f"{sum(code != 200 for code in answers)} failed")
+    assert len(answers) > 100 and all(code == 200 for code in answers)
