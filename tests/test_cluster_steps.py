@@ -74,9 +74,12 @@ def test_the_cli_deploys_reports_and_promotes_on_a_cluster(cluster, kube_server,
                                                 "owner": ""}]
 
 
-def test_a_local_deploy_refuses_cluster_flags(capsys):
-    code = main(["deploy", "--name", "digits", "--storage-uri", "pvc://m/digits/v1", "--runtime", "kserve-raw"])
-    assert code == 2 and "runtime: applies to --platform kubernetes only" in capsys.readouterr().err
+def test_a_local_deploy_refuses_cluster_flags_and_runtimes_it_cannot_stand_in_for(capsys):
+    code = main(["deploy", "--name", "digits", "--storage-uri", "pvc://m/digits/v1", "--router", "istio"])
+    assert code == 2 and "router: applies to --platform kubernetes only" in capsys.readouterr().err
+    code = main(["deploy", "--name", "digits", "--storage-uri", "pvc://m/digits/v1", "--runtime", "ovms"])
+    assert code == 2 and ("runtime: 'ovms' does not run on the local platform; use kserve, kserve-raw, deployment, "
+                          "modelmesh here") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("runtime, router, model_format, protocol, models", [

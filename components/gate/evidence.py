@@ -80,6 +80,9 @@ def load_evidence(path: Path, role: str) -> Evidence:
     return Evidence(role, document, ordered, in_order)
 
 
+OPEN_LOOP_OVERSHOOT = 1.1  # a pacer catching up after a stall runs ahead of its rate for moments, not a window
+
+
 def _shape_problems(document: dict) -> list[str]:
     """What must hold before the latencies are even expanded: a bounded count that the histogram agrees with,
     a requested rate where an open loop asked one, and a possible measurement window."""
@@ -148,6 +151,9 @@ def consistency_problems(document: dict, latencies_ms: np.ndarray) -> list[str]:
     if abs(document["achieved_qps"] - achieved) > max(0.01 * achieved, 0.01):
         problems.append(f"achieved_qps {document['achieved_qps']} is not {total} requests in "
                         f"{document['measured_seconds']} s")
+    requested = document["requested_qps"]
+    if document["settings"]["mode"] == "open-loop" and achieved > requested * OPEN_LOOP_OVERSHOOT + 1:
+        problems.append(f"an open-loop load paced to {requested} qps cannot have achieved {achieved:.1f} qps")
     return problems + _latency_problems(document["latency_ms"], latencies_ms)
 
 
