@@ -40,51 +40,6 @@ def test_first_run_deploys_analyses_and_finishes_the_rollout(isolated_state):
         subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "down"], env=env, capture_output=True)
 
 
-def test_a_rollout_measures_candidate_and_baseline_side_by_side(isolated_state, tmp_path):
-    """With a primary serving, `meshserve run` analyses the candidate against a fresh copy of the primary."""
-    from datetime import datetime
-
-    env = dict(os.environ)
-    cli = [sys.executable, "-m", "pipelines.cli"]
-    try:
-        subprocess.run(cli + ["train", "--framework", "sklearn", "--dataset", "digits", "--seed", "99",
-                              "--out", str(tmp_path / "model")], env=env, check=True, capture_output=True)
-        upload = subprocess.run(cli + ["upload", "--model", str(tmp_path / "model"), "--to",
-                                       "pvc://my-models-pvc/meshserve"], env=env, check=True, capture_output=True,
-                                text=True)
-        storage_uri = upload.stdout.split()[1]  # "published: pvc://... 0.4 MB in 0.1 s"
-        subprocess.run(cli + ["deploy", "--name", "digits", "--storage-uri", storage_uri], env=env, check=True,
-                       capture_output=True)
-        subprocess.run(cli + ["promote", "--name", "digits"], env=env, check=True, capture_output=True)
-        completed = subprocess.run(cli + ["run"], capture_output=True, text=True, env=env, timeout=600)
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        summary = completed.stdout[completed.stdout.index("meshserve run:"):]
-        verdict_path = next(line.split()[-1] for line in summary.splitlines() if "verdict:" in line)
-        verdict = json.loads(open(verdict_path).read())
-        assert verdict["baseline_model"]["model_digest"] != verdict["candidate_model"]["model_digest"]
-        looks = verdict["analysis"]["looks_taken"]
-        assert {role: facts["samples"] for role, facts in verdict["evidence"].items()} == {
-            "candidate": 2500 * looks, "baseline": 2500 * looks}
-        assert "relative_accuracy" in {check["name"] for check in verdict["checks"]}  # the deploy step's manifest
-        assert "background traffic: 50 qps through" in completed.stdout  # the live guard's real traffic
-        steps = [line.split() for line in summary.splitlines() if line.strip()[:1].isdigit()]
-        assert [row[1] for row in steps][:1] == ["10%"]  # the first step: 10% of the traffic
-        step_dir = next(isolated_state.rglob("progressive-rollout"))
-        results = {role: json.loads((step_dir / f"{role}_result").read_text()) for role in ("candidate", "baseline")}
-        assert results["candidate"]["target"]["headers"] == {"x-meshserve-track": "canary"}
-        assert results["baseline"]["target"]["headers"] == {"x-meshserve-track": "baseline"}  # the fresh copy
-        started = [datetime.fromisoformat(r["started_at"]) for r in results.values()]
-        assert abs((started[0] - started[1]).total_seconds()) < 0.1  # measured side by side
-        status = subprocess.run(cli + ["local", "status", "--json"], capture_output=True, text=True, env=env,
-                                check=True)
-        versions = versions_of(json.loads(status.stdout), "digits")
-        kept = verdict["candidate_model"] if verdict["action"] == "promote" else verdict["baseline_model"]
-        assert [(v["track"], v["weight"], v["ready"]) for v in versions] == [("primary", 100, True)]
-        assert versions[0]["version"] == "v" + kept["model_digest"][:12]
-    finally:
-        subprocess.run(cli + ["local", "down"], env=env, capture_output=True)
-
-
 def test_task_progress_shows_one_line_per_task_start_and_end_and_a_failures_last_lines():
     """kfp.local's own lines (colours and all) go to the log whole; the terminal gets the task lines, and the
     last lines of a task that failed."""

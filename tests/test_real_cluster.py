@@ -150,10 +150,10 @@ def infer(url: str) -> int:
         return 0
 
 
-def measure(node, candidate: str, baseline: str, tmp_path: Path, seconds: float = 12) -> tuple[Path, Path]:
+def measure(node, candidate: str, baseline: str, tmp_path: Path, seconds: float = 8) -> tuple[Path, Path]:
     """The candidate's and the baseline's Services under the same load at the same time; their result files."""
     results = run_paired_benchmark_step(service_url(node, candidate), service_url(node, baseline),
-                                        protocol="v2-rest", model="digits", qps=100, concurrency=4, duration=seconds,
+                                        protocol="v2-rest", model="digits", qps=150, concurrency=4, duration=seconds,
                                         warmup=1.0, sample="digits")
     files = []
     for side, result in zip(("candidate", "baseline"), results, strict=True):
@@ -192,7 +192,7 @@ def test_a_rollout_promotes_then_one_rolls_back_with_real_pods(node, image, vers
     assert json.loads(selector)["meshserve.io/version"] == second.version
     assert infer(stable) == 200
     third = platform.deploy_spec(replace(spec(image, versions["first"]), version="v1-again"), allow_same_model=True)
-    candidate_file, baseline_file = measure(node, "digits-v1-again", "digits", tmp_path, seconds=4)
+    candidate_file, baseline_file = measure(node, "digits-v1-again", "digits", tmp_path, seconds=3)
     verdict = decide(candidate_file, baseline_file, load_policy(overrides={"slo.max_p99_ms": 0.001}))
     assert verdict.decision == "ROLLBACK", verdict.summary()
     started = time.monotonic()
@@ -205,7 +205,7 @@ def test_a_rollout_promotes_then_one_rolls_back_with_real_pods(node, image, vers
 
 
 def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(node, image, versions, say):
-    platform, model = cluster(node, ready_timeout_s=30), ModelRef("digits", NAMESPACE)
+    platform, model = cluster(node, ready_timeout_s=20), ModelRef("digits", NAMESPACE)
     record = platform.status(NAMESPACE).model("digits")
     if record is None or "primary" not in record.tracks():
         platform.deploy_spec(spec(image, versions["second"]))
@@ -229,7 +229,7 @@ def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(n
     message = str(failed.value)
     say(f"crash-looping candidate refused after {time.monotonic() - started:.1f} s: {message}")
     broken = version_of(versions["broken"])
-    assert f"Deployment digits-{broken} was not ready after 30 s; pod digits-{broken}-" in message, message
+    assert f"Deployment digits-{broken} was not ready after 20 s; pod digits-{broken}-" in message, message
     assert "CrashLoopBackOff" in message or ": Error," in message, message  # between two restarts: Error
     assert "corrupted (sha256 mismatch) file model.joblib" in message, message  # the container's last words
     assert gone(node, broken)  # nothing of the candidate is left

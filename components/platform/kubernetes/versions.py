@@ -143,8 +143,8 @@ def pod_troubles(pods: list[dict]) -> str:
             if container.get("ready"):
                 continue
             state = container.get("state") or {}
-            reason = (state.get("waiting") or {}).get("reason") or next((key for key, value in state.items() if value),
-                                                                        "unknown")
+            reason = ((state.get("waiting") or {}).get("reason") or (state.get("terminated") or {}).get("reason")
+                      or ("running, not ready" if state.get("running") else "unknown"))
             text = f"pod {pod['metadata']['name']}: {reason}, restarted {container.get('restartCount', 0)} times"
             last = (container.get("lastState") or {}).get("terminated") or {}
             if last:
