@@ -39,7 +39,7 @@ from components.processes import (
     stop_carrier,
 )
 from components.processes.waiting import free_port, wait_for
-from components.serving.runtime import READY_TIMEOUT_S, RunningVersion
+from components.serving.runtime import READY_TIMEOUT_S, RunningVersion, answers_ready
 
 KIND = "modelmesh"
 ROUTINGS = ("service", "model-aware")
@@ -179,12 +179,7 @@ class LocalModelMesh:
 
     def ready(self, running: RunningVersion) -> bool:
         """The version's listener there answers GET /v2/models/NAME/ready with 200 (a forwarder: its holder does)."""
-        url = f"http://127.0.0.1:{running.http_port}/v2/models/{running.name}/ready"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return answers_ready(running)
 
     def owns(self, running: RunningVersion) -> bool:
         """The runtime is alive and is the one the pool started."""

@@ -148,12 +148,7 @@ class LocalKServeRuntime:
 
     def ready(self, running: RunningVersion) -> bool:
         """GET /v2/models/NAME/ready answers 200."""
-        url = f"http://127.0.0.1:{running.http_port}/v2/models/{running.name}/ready"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return answers_ready(running)
 
     def stop(self, running: RunningVersion) -> None:
         """SIGTERM (graceful), then SIGKILL after 20 s; never touches a process this state directory did not
@@ -172,6 +167,16 @@ class LocalKServeRuntime:
         """Servers started from this state directory whose PID no record holds, with their name/version."""
         return [(pid, environment[SERVES_ENV]) for pid, environment in processes_carrying(self.identity)
                 if SERVES_ENV in environment and pid not in recorded]
+
+
+def answers_ready(running: RunningVersion) -> bool:
+    """The version's REST listener answers GET /v2/models/NAME/ready with 200 within a second."""
+    url = f"http://127.0.0.1:{running.http_port}/v2/models/{running.name}/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _last_line(log: Path) -> str:
