@@ -46,6 +46,11 @@ def run_every_step(cluster: KubernetesPlatform, ns: str) -> None:
     cluster.promote(ModelRef("resnet", ns))
     cluster.deploy_spec(spec(ns, "resnet", "v2", canary_percent=50, **ovms))
     cluster.promote(ModelRef("resnet", ns))
+    plain = {"runtime": "deployment", "router": "none"}  # blue/green by the stable Service
+    cluster.deploy_spec(spec(ns, "wine", "v1", **plain))
+    cluster.promote(ModelRef("wine", ns))
+    cluster.deploy_spec(spec(ns, "wine", "v2", **plain))
+    cluster.promote(ModelRef("wine", ns))  # the stable Service switched, v1's Deployment and Service removed
     cluster.deploy_spec(spec(ns, "mnist", "v1", runtime="modelmesh", router="asm",
                         runtime_options={"serving_runtime": True}))
     cluster.status(ns)
