@@ -1,5 +1,7 @@
 """Rollouts on a real single-node cluster: meshserve's model-server image as the `deployment` runtime, pods made
-Ready by the real Deployment controller and kubelet, a real PersistentVolume, ClusterIPs through kube-proxy.
+Ready by the real Deployment controller and kubelet, a real PersistentVolume, ClusterIPs through kube-proxy; and
+the train-to-serve WorkflowTemplate's first steps run by the steps image as Kubernetes Jobs, with
+`manifests/rbac`'s ServiceAccount and the pod's in-cluster config.
 
 No KServe, Istio, KFP or Argo runs there, so meshserve's own parts carry the rollout: the runtime's objects,
 the blue/green stable Service (router `none`), the paired benchmark, the gate, promote and rollback. The
@@ -20,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components import __version__
 from components.deployment.spec import DeploymentSpec
@@ -29,10 +32,13 @@ from components.gate.policy import load_policy
 from components.platform.kubernetes.platform import KubernetesPlatform
 from components.platform.protocol import ClusterAccess, ModelRef
 from components.steps.benchmark.core import run_paired_benchmark_step
+from components.steps.images import STEP_IMAGE
 from components.storage import upload_model
 from components.training import TrainConfig, train_model
-from pipelines.compile import REPO_ROOT
+from pipelines.compile import COMPILED_DIR, REPO_ROOT
+from tests.support.argo_dag import run_dag
 from tests.support.containers import podman
+from tests.support.kube_jobs import IMAGE_UID, JobExecutor
 from tests.support.kube_node import WORK
 
 NAMESPACE = "meshserve-real"
@@ -50,6 +56,7 @@ def node(kube_node, say):
     root = WORK / "pvc" / NAMESPACE
     (root / "models").mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
+    os.chown(root / "models", IMAGE_UID, 0)  # the upload step's Job writes there, as the image's user
     kube_node.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=180)
     kube_node.kubectl("delete", "pv", f"{NAMESPACE}-models", "--ignore-not-found", "--wait=true")
     kube_node.kubectl("create", "namespace", NAMESPACE)
@@ -83,6 +90,17 @@ def image(node, say) -> str:
            str(REPO_ROOT), timeout=1800)
     local = node.import_image(built)
     say(f"model-server-sklearn built and in the node's containerd in {time.monotonic() - started:.1f} s")
+    return local
+
+
+@pytest.fixture(scope="module")
+def steps_image(node, say) -> str:
+    """meshserve's steps image (built by test_images earlier in the session: cached), imported into the node."""
+    started = time.monotonic()
+    podman("build", "--quiet", "-f", "runtime_images/Dockerfile", "--target", "steps", "-t", STEP_IMAGE,
+           str(REPO_ROOT), timeout=3600)
+    local = node.import_image(STEP_IMAGE)
+    say(f"steps image built and in the node's containerd in {time.monotonic() - started:.1f} s")
     return local
 
 
@@ -142,8 +160,8 @@ def gone(node, version: str, timeout: float = 90) -> bool:
     return False
 
 
-def infer(url: str) -> int:
-    request = urllib.request.Request(f"{url}/v2/models/digits/infer", data=json.dumps(ROW).encode(),
+def infer(url: str, model: str = "digits") -> int:
+    request = urllib.request.Request(f"{url}/v2/models/{model}/infer", data=json.dumps(ROW).encode(),
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -241,3 +259,39 @@ def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(n
     say(f"background load on the primary during the failed deploy: {len(answers)} requests, "
         f"{sum(code != 200 for code in answers)} failed")
     assert len(answers) > 100 and all(code == 200 for code in answers)
+
+
+def test_the_workflow_s_train_upload_and_deploy_run_as_jobs_with_the_rbac_service_account(node, image, steps_image,
+                                                                                         tmp_path, say):
+    if "10.244.0.1" not in node.kubeconfig.read_text():
+        pytest.skip("the node's API server listens on loopback only (started without KN_INCLUSTER=1): pods cannot "
+                    "reach it")
+    node.kubectl("apply", "-n", NAMESPACE, "-k", str(REPO_ROOT / "manifests" / "rbac"))
+    workflow = yaml.safe_load((COMPILED_DIR / "train_to_serve.argo.yaml").read_text())
+    arguments = {"name": "digits-jobs", "storage-prefix": "pvc://models/jobs", "models-claim": "models",
+                 "platform": "kubernetes", "namespace": NAMESPACE, "runtime": "deployment", "router": "none",
+                 "runtime-options": json.dumps({"image": image, "image_pull_policy": "Never"})}
+    seconds: dict[str, float] = {}
+    executor = JobExecutor(node, NAMESPACE, {STEP_IMAGE: steps_image}, "train-to-serve-jobs", seconds=seconds)
+    run = run_dag(workflow, arguments, tmp_path, {}, executor, only={"train", "upload", "deploy"})
+    assert [run.phases[step] for step in ("train", "upload", "deploy")] == ["Succeeded"] * 3, run.logs
+    for step, outputs in run.parameters.items():
+        say(f"Job {step} ({seconds[step]:.1f} s): " + ", ".join(f"{k}={v}" for k, v in sorted(outputs.items())))
+    trained, uploaded, deployed = run.parameters["train"], run.parameters["upload"], run.parameters["deploy"]
+    assert float(trained["accuracy"]) > 0.9
+    version = deployed["version"]
+    assert version == f"v{trained['model-digest'][:12]}" and uploaded["storage-uri"] == f"pvc://models/jobs/{version}"
+    assert (WORK / "pvc" / NAMESPACE / "models" / "jobs" / version / "model.joblib").is_file()
+    job_pod = json.loads(node.kubectl("-n", NAMESPACE, "get", "pods", "-l", "job-name=train-to-serve-jobs-deploy",
+                                      "-o", "json").stdout)["items"][0]
+    assert job_pod["spec"]["serviceAccountName"] == "meshserve-steps"
+    # the API server's own record: the Deployment was applied by the ServiceAccount, through its in-cluster token
+    applied_by = {entry["user"]["username"] for entry in map(json.loads, (WORK / "cluster" / "audit.log").open())
+                  if (entry.get("objectRef") or {}).get("name") == f"digits-jobs-{version}"
+                  and entry["objectRef"]["resource"] == "deployments" and entry["verb"] == "patch"}
+    assert applied_by == {f"system:serviceaccount:{NAMESPACE}:meshserve-steps"}, applied_by
+    [served] = pods(node, version)
+    assert served["status"]["phase"] == "Running" and served["spec"]["containers"][0]["image"] == image
+    assert infer(service_url(node, f"digits-jobs-{version}"), model="digits-jobs") == 200
+    node.kubectl("-n", NAMESPACE, "delete", "deployment,service", "-l", "app.kubernetes.io/name=digits-jobs",
+                 "--wait=false", check=False)

@@ -4,8 +4,10 @@
 unknown task, a reference to an output a task's template does not declare, a volume mount with no
 volume, a required input with no argument. `run_dag` executes a DAG as Argo does for script
 templates: in dependency order, `when` evaluated, `depends` with Argo's meaning (`X` = X succeeded or
-was skipped; `X.Succeeded` = X succeeded), each step run by its own command line through Hera's runner,
-artifacts placed at the declared input paths, then the exit handler with `{{workflow.status}}`.
+was skipped; `X.Succeeded` = X succeeded), each step run through Hera's runner with its inputs in a file
+and its artifacts at the declared input paths, then the exit handler with `{{workflow.status}}`. Who runs
+a step is the executor's business: `run_here` (a process on this machine) or, in tests/support/kube_jobs.py,
+a Kubernetes Job, as Argo's controller would create a pod.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,28 +95,83 @@ class DagRun:
     logs: dict[str, str] = field(default_factory=dict)
 
 
-def run_dag(workflow: dict, arguments: dict[str, str], work: Path, env: dict[str, str]) -> DagRun:
-    """Run the entrypoint DAG, then the exit handler; returns every task's outcome."""
+@dataclass(frozen=True)
+class Step:
+    """One task to execute: its template, the file holding its inputs (`{{inputs.parameters}}`, as Argo writes
+    a script's source), its artifacts (declared path -> the producer's file), the host directory its outputs
+    go to (Argo's `/tmp/hera-outputs`), extra environment, and the workflow's volumes and service account."""
+
+    name: str
+    template: dict
+    inputs_file: Path
+    artifacts: dict[Path, Path]
+    outputs: Path
+    env: dict[str, str]
+    volumes: list[dict]
+    service_account: str
+
+
+# Runs a step; returns its exit code and its logs.
+Executor = Callable[[Step], tuple[int, str]]
+
+
+def run_here(step: Step) -> tuple[int, str]:
+    """A step as a process on this machine: artifacts copied to their declared paths (removed after), outputs
+    written to the step's directory."""
+    script = step.template["script"]
+    env = {**os.environ, **{e["name"]: e["value"] for e in script.get("env", [])}, **step.env,
+           "hera__outputs_directory": str(step.outputs)}
+    for target, source in step.artifacts.items():
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
+    try:
+        finished = subprocess.run([sys.executable, *script["args"], str(step.inputs_file)], env=env,
+                                  capture_output=True, text=True, timeout=600)
+    finally:
+        for path in step.artifacts:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return finished.returncode, finished.stdout + finished.stderr
+
+
+def run_dag(workflow: dict, arguments: dict[str, str], work: Path, env: dict[str, str],
+            executor: Executor = run_here, only: set[str] | None = None) -> DagRun:
+    """Run the entrypoint DAG (`only`: these tasks; the others are Omitted), then the exit handler; returns every
+    task's outcome."""
     templates = {t["name"]: t for t in workflow["spec"]["templates"]}
     values = {p["name"]: p.get("value", "") for p in workflow["spec"]["arguments"]["parameters"]} | arguments
     values["__uid"] = str(uuid.uuid4())  # as Argo gives each workflow
     run = DagRun()
-    _run_tasks(templates[workflow["spec"]["entrypoint"]], templates, values, run, work, env)
+    context = _Context(templates, run, work, env, executor, workflow["spec"])
+    _run_tasks(templates[workflow["spec"]["entrypoint"]], values, context, only)
     status = "Failed" if "Failed" in run.phases.values() else "Succeeded"
     if workflow["spec"].get("onExit"):
-        _run_tasks(templates[workflow["spec"]["onExit"]], templates, values | {"__status": status}, run, work, env)
+        _run_tasks(templates[workflow["spec"]["onExit"]], values | {"__status": status}, context, None)
     return run
 
 
-def _run_tasks(dag_template: dict, templates: dict, values: dict, run: DagRun, work: Path, env: dict) -> None:
+@dataclass(frozen=True)
+class _Context:
+    templates: dict
+    run: DagRun
+    work: Path
+    env: dict
+    executor: Executor
+    spec: dict
+
+
+def _run_tasks(dag_template: dict, values: dict, context: _Context, only: set[str] | None) -> None:
+    run = context.run
     pending = list(dag_template["dag"]["tasks"])
     while pending:
         task = next(t for t in pending if _ready(t, run))
         pending.remove(task)
-        if not _depends_hold(task, run) or not _when_holds(task, values, run):
+        if only is not None and task["name"] not in only:
+            run.phases[task["name"]] = "Omitted"
+        elif not _depends_hold(task, run) or not _when_holds(task, values, run):
             run.phases[task["name"]] = "Skipped" if _depends_hold(task, run) else "Omitted"
-            continue
-        _run_task(task, templates[task["template"]], values, run, work, env)
+        else:
+            _run_task(task, values, context)
 
 
 def _ready(task: dict, run: DagRun) -> bool:
@@ -156,41 +214,31 @@ def _resolve(text: str, values: dict, run: DagRun) -> str:
     return _REFERENCE.sub(value, text)
 
 
-def _run_task(task: dict, template: dict, values: dict, run: DagRun, work: Path, env: dict) -> None:
-    name = task["name"]
-    outputs = work / name
+def _run_task(task: dict, values: dict, context: _Context) -> None:
+    name, run, template = task["name"], context.run, context.templates[task["template"]]
+    outputs = context.work / name
     outputs.mkdir(parents=True, exist_ok=True)
     given = {p["name"]: _resolve(str(p["value"]), values, run) for p in task.get("arguments", {}).get("parameters", [])}
     inputs = {p["name"]: p["default"] for p in template.get("inputs", {}).get("parameters", []) if "default" in p}
-    placed = _place_artifacts(task, template, run)
-    args_file = outputs / "inputs.json"
-    args_file.write_text(json.dumps([{"name": k, "value": v} for k, v in (inputs | given).items()]))
-    script = template["script"]
-    command = [sys.executable, *script["args"], str(args_file)]
-    process_env = {**os.environ, **{e["name"]: e["value"] for e in script.get("env", [])}, **env,
-                   "hera__outputs_directory": str(outputs)}
-    try:
-        finished = subprocess.run(command, env=process_env, capture_output=True, text=True, timeout=600)
-    finally:
-        for path in placed:
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    run.logs[name] = finished.stdout + finished.stderr
-    run.phases[name] = "Succeeded" if finished.returncode == 0 else "Failed"
+    inputs_file = outputs / "inputs.json"
+    inputs_file.write_text(json.dumps([{"name": k, "value": v} for k, v in (inputs | given).items()]))
+    volumes = json.loads(_resolve(json.dumps(context.spec.get("volumes", [])), values, run))
+    step = Step(name, template, inputs_file, _artifacts(task, template, run), outputs, context.env, volumes,
+                context.spec.get("serviceAccountName", ""))
+    code, logs = context.executor(step)
+    run.logs[name] = logs
+    run.phases[name] = "Succeeded" if code == 0 else "Failed"
     run.parameters[name] = {p.name: p.read_text() for p in (outputs / "parameters").glob("*")} \
         if (outputs / "parameters").is_dir() else {}
     run.artifacts[name] = {p.name: p for p in (outputs / "artifacts").glob("*")} \
         if (outputs / "artifacts").is_dir() else {}
 
 
-def _place_artifacts(task: dict, template: dict, run: DagRun) -> list[Path]:
-    """Copy each artifact argument to the path its template declares, as Argo does; returns those paths."""
+def _artifacts(task: dict, template: dict, run: DagRun) -> dict[Path, Path]:
+    """Each artifact argument: the path its template declares -> the file or directory its producer wrote."""
     declared = {a["name"]: Path(a["path"]) for a in template.get("inputs", {}).get("artifacts", [])}
-    placed = []
+    placed = {}
     for artifact in task.get("arguments", {}).get("artifacts", []):
         producer, _, _, output = artifact["from"].strip("{} ").split(".")[1:5]
-        source, target = run.artifacts[producer][output], declared[artifact["name"]]
-        shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
-        placed.append(target)
+        placed[declared[artifact["name"]]] = run.artifacts[producer][output]
     return placed

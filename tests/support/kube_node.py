@@ -79,8 +79,10 @@ def start_node(shared: Path) -> KubeNode:
         return KubeNode(kubeconfig, binaries, started_here=False)
     assets = Path(os.environ.get("KUBE_ASSETS", Path.home() / ".cache" / "kube-assets"))
     started = time.monotonic()
+    # KN_INCLUSTER: the API server on the cluster's bridge, with ServiceAccount admission, so pods reach it
     done = subprocess.run(["bash", str(WORK / "start-node.sh"), str(binaries), str(assets),
-                           str(WORK / "start-apiserver.sh")], capture_output=True, text=True, timeout=300)
+                           str(WORK / "start-apiserver.sh")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KN_INCLUSTER": "1"})
     node = KubeNode(kubeconfig, binaries, started_here=True, start_seconds=time.monotonic() - started)
     if done.returncode != 0 or "node Ready" not in done.stdout:
         stop_node(node)
