@@ -142,6 +142,25 @@ def test_a_candidate_never_ready_is_removed_with_its_conditions_and_routes_uncha
     assert list(cluster.status(kube_namespace).model("digits").tracks()) == ["primary"]
 
 
+def test_after_a_blue_green_rollback_the_next_deploys_and_the_stable_service_keeps_its_ip(kube_server,
+                                                                                        kube_namespace):
+    blue_green = {"runtime": "deployment", "router": "none"}
+    model = ModelRef("digits", kube_namespace)
+    with controller(kube_server, kube_namespace):
+        cluster = platform(kube_server)
+        cluster.deploy_spec(digits(kube_namespace, "v1", **blue_green))
+        cluster.promote(model)
+        stable = get(kube_server, kube_namespace, "Service", "digits", "v1")["spec"]
+        cluster.deploy_spec(digits(kube_namespace, "v2", **blue_green))
+        cluster.rollback(model)  # the routes put back as they were
+        # ... without meshserve taking the Service's allocated address as its own: the next apply would unset it
+        # (the API server: "primary clusterIP can not be unset")
+        cluster.deploy_spec(digits(kube_namespace, "v3", **blue_green))
+        cluster.promote(model)
+    now = get(kube_server, kube_namespace, "Service", "digits", "v1")["spec"]
+    assert now["clusterIP"] == stable["clusterIP"] and now["selector"]["meshserve.io/version"] == "v3"
+
+
 def test_a_candidate_that_fails_to_load_is_reported_at_once(kube_server, kube_namespace):
     behaviour = lambda obj: ("failed", "model.joblib: invalid load key")  # noqa: E731
     with controller(kube_server, kube_namespace, behaviour):

@@ -77,8 +77,10 @@ class ClusterVersions:
         if not troubles:
             return error
         deadline = error.problem.split("; last conditions")[0]  # the pods say more than the Deployment's conditions
-        return PlatformError(error.field, f"{deadline}; {troubles}", "fix the cause the pods name (`kubectl -n "
-                             f"{spec.namespace} logs -l {VERSION_LABEL}={spec.version} --previous`)")
+        command = (f"describe pods -l {VERSION_LABEL}={spec.version}" if UNSCHEDULED in troubles
+                   else f"logs -l {VERSION_LABEL}={spec.version} --previous")
+        return PlatformError(error.field, f"{deadline}; {troubles}",
+                             f"fix the cause the pods name (`kubectl -n {spec.namespace} {command}`)")
 
     def details_from(self, data: dict) -> ClusterDetails:
         """The spec kept with a version in its rollout record."""
@@ -132,13 +134,23 @@ class ClusterVersions:
                 self.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace", ""))
 
 
+UNSCHEDULED = "not scheduled"  # how pod_troubles names a pod the scheduler has not placed
+
+
 def pod_troubles(pods: list[dict]) -> str:
-    """What keeps pods from ready, as the kubelet reports it: per container not ready, its waiting reason
+    """What keeps pods from ready, as the scheduler and the kubelet report it: a pod not scheduled, the reason
+    (Unschedulable: an unbound claim, no room); per container not ready, its waiting reason
     (CrashLoopBackOff, ImagePullBackOff, ...) or state, its restarts, and its last exit code and message (its
     termination message: the log's last lines, with FallbackToLogsOnError)."""
     troubles = []
     for pod in pods:
         status = pod.get("status") or {}
+        unscheduled = [condition for condition in status.get("conditions") or []
+                       if condition.get("type") == "PodScheduled" and condition.get("status") == "False"]
+        for condition in unscheduled:  # no container yet: the scheduler says why (an unbound claim, no room)
+            message = " ".join(str(condition.get("message") or "").split()).rstrip(".")
+            troubles.append(f"pod {pod['metadata']['name']}: {UNSCHEDULED} ({condition.get('reason') or 'pending'}): "
+                            f"{message[-240:]}")
         for container in status.get("containerStatuses") or []:
             if container.get("ready"):
                 continue
@@ -159,11 +171,18 @@ def _versioned(obj: dict, version: str) -> bool:
     return (obj["metadata"].get("labels") or {}).get(VERSION_LABEL) == version
 
 
+# Spec fields the API server allocates. Applied back, they would become meshserve's, and a later apply without
+# them would unset them: for a Service, "primary clusterIP can not be unset".
+ALLOCATED = {"Service": ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "healthCheckNodePort")}
+
+
 def applied_form(obj: dict) -> dict:
-    """A live object as meshserve would apply it again: its identity, labels, annotations and spec."""
+    """A live object as meshserve would apply it again: its identity, labels, annotations and spec (without what
+    the API server allocated)."""
     kept = ("name", "namespace", "labels", "annotations")
+    spec = {key: value for key, value in obj["spec"].items() if key not in ALLOCATED.get(obj["kind"], ())}
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-            "metadata": {key: obj["metadata"][key] for key in kept if obj["metadata"].get(key)}, "spec": obj["spec"]}
+            "metadata": {key: obj["metadata"][key] for key in kept if obj["metadata"].get(key)}, "spec": spec}
 
 
 def spec_of(version: Version) -> DeploymentSpec:
