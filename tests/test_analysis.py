@@ -97,6 +97,45 @@ def test_an_equal_candidate_promotes_before_the_budget():
     assert [look.decision for look in analysis.looks[:-1]] == ["continue"] * (len(analysis.looks) - 1)
 
 
+def outage(windows: set[int], candidate_too: bool = False, seed: int = 0):
+    """Equal sides, but in `windows` (1-based) the baseline refuses half its requests (and the candidate too)."""
+    rng, taken = np.random.default_rng(seed), []
+
+    def measure(seconds, warmup):
+        taken.append(len(taken) + 1)
+        shared, down = np.exp(rng.normal(0, 0.1, 10)), taken[-1] in windows
+        baseline = lognormal_window(rng, shared=shared, error_every=2 if down else 0)
+        return lognormal_window(rng, shared=shared, error_every=2 if down and candidate_too else 0), baseline
+
+    return measure
+
+
+def test_windows_where_only_the_baseline_failed_are_set_aside_and_named():
+    analysis = analyze(outage({2, 3}), QUIET, keep_windows=False)
+    [aside] = [check for check in analysis.verdict.checks if check.name == "baseline_windows"]
+    assert aside.value == 2 and aside.reason.startswith("window 2 set aside: the baseline answered 1250 of 2500 "
+                                                        "requests at 500 qps (http_500 1250), the candidate 2500 of "
+                                                        "2500 requests at 500 qps")
+    assert "window 3 set aside" in aside.reason and "2 window(s) set aside" in analysis.stopped
+    assert analysis.baseline is not None and analysis.baseline.error_count == 0  # the gap is in no evidence
+    assert len(analysis.baseline.windows) == len(analysis.candidate.windows) == len(analysis.looks) - 2
+    assert analysis.verdict.decision == "PROMOTE"  # decided by the clean windows, paired
+
+
+def test_a_window_where_both_sides_failed_stays_and_the_candidate_s_failure_counts():
+    analysis = analyze(outage({1}, candidate_too=True), QUIET, keep_windows=False)
+    assert analysis.verdict.decision == "ROLLBACK" and len(analysis.looks) == 1
+    assert [check.name for check in analysis.verdict.failed()] == ["candidate_success_ratio"]
+    assert "baseline_windows" not in [check.name for check in analysis.verdict.checks]
+
+
+def test_a_baseline_that_failed_over_the_whole_run_is_inconclusive_not_a_rollback():
+    analysis = analyze(outage(set(range(1, 25))), policy_from_dict({"analysis": {"max_duration_s": 10.0}}),
+                       keep_windows=False)
+    assert analysis.verdict.decision == "INCONCLUSIVE" and analysis.verdict.failed() == []
+    assert analysis.stopped.endswith("2 window(s) set aside, the baseline having failed in them")
+
+
 def test_at_the_budget_it_is_inconclusive_and_says_what_would_settle_it():
     policy = policy_from_dict({"analysis": {"max_duration_s": 10.0}, "statistics": {"instance_noise_pct": 0.0}})
     analysis = analyze(synthetic(factor=1.1), policy, keep_windows=False)

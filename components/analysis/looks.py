@@ -8,6 +8,9 @@ Each check has three outcomes, decided by two one-sided tests at the look's crit
   significantly at or below it (Clopper–Pearson);
 - achieved rate: every window delivered the requested load (a measurement that did not is invalid);
 - sample size: at least the policy's minimum.
+The baseline's success ratio and achieved rate are inconclusive where they would fail: a baseline that errs is
+no evidence against the candidate. A window in which the baseline alone failed is set aside whole
+(`baseline_failure`), on both sides, so the pair stays paired.
 An undecided check says what would settle it, and whether instance noise (which no amount of time
 shrinks) is what keeps it open.
 """
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from components.analysis import sequential as sq
-from components.gate.checks import FAIL, INCONCLUSIVE, PASS, QUANTILES, Check
+from components.gate.checks import FAIL, INCONCLUSIVE, PASS, QUANTILES, Check, as_reference
 from components.gate.policy import GatePolicy
 
 
@@ -87,9 +90,10 @@ def look_checks(candidate: Side, baseline: Side | None, policy: GatePolicy, plan
     checks = []
     for side in (candidate, baseline):
         if side is not None:
+            measurement = [success_ratio(side, policy.slo.min_success_ratio, plan.alpha),
+                           achieved_rate(side, policy.slo.min_achieved_ratio)]
             checks += [sample_size(side, policy.statistics.min_samples),
-                       success_ratio(side, policy.slo.min_success_ratio, plan.alpha),
-                       achieved_rate(side, policy.slo.min_achieved_ratio)]
+                       *(measurement if side is candidate else map(as_reference, measurement))]
     sample = candidate.sample()
     if sample.n == 0:
         return checks
@@ -108,6 +112,30 @@ def look_checks(candidate: Side, baseline: Side | None, policy: GatePolicy, plan
             checks.append(relative_quantile(sample, reference, label, allowance, plan,
                                             policy.statistics.instance_noise_for(label), instances))
     return checks
+
+
+def baseline_failure(index: int, candidate: dict, baseline: dict, policy: GatePolicy, alpha: float) -> str:
+    """Why window `index` says nothing of the candidate ("" when it stands): the baseline failed in it (errors
+    significantly above the allowed rate, or short of the load) while the candidate did not. Kept, such a window
+    would blame the candidate for the baseline's outage (or flatter it, by the baseline's latencies)."""
+    def failed(role: str, document: dict) -> bool:
+        side = Side(role)
+        side.add_window(document, 1)
+        return FAIL in (success_ratio(side, policy.slo.min_success_ratio, alpha).status,
+                        achieved_rate(side, policy.slo.min_achieved_ratio).status)
+
+    if not failed("baseline", baseline) or failed("candidate", candidate):
+        return ""
+    return (f"window {index} set aside: the baseline answered {_answered(baseline)}, the candidate "
+            f"{_answered(candidate)}: the baseline stopped serving, which says nothing of the candidate")
+
+
+def _answered(document: dict) -> str:
+    counts = document["counts"]
+    errors = ", ".join(f"{kind} {count}" for kind, count in sorted(counts["by_error"].items()))
+    answered = counts["total"] - sum(counts["by_error"].values())
+    return (f"{answered} of {counts['total']} requests at {float(document['achieved_qps']):.0f} qps"
+            + (f" ({errors})" if errors else ""))
 
 
 def sample_size(side: Side, minimum: int) -> Check:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from components import __version__
-from components.analysis.looks import LookPlan, Side, look_checks
+from components.analysis.looks import LookPlan, Side, baseline_failure, look_checks
 from components.benchmark.result import merge_windows
 from components.gate import checks as c
 from components.gate.decision import (
@@ -97,18 +97,25 @@ def analyze(measure: MeasureWindow, policy: GatePolicy, *, with_baseline: bool =
     candidate, baseline = Side("candidate"), Side("baseline") if with_baseline else None
     windows: dict[str, list[dict]] = {"candidate": [], "baseline": []}
     looks: list[Look] = []
+    set_aside: list[str] = []
     blocks_per_window = max(1, round(plan.window_s / plan.block_s))
     decision, checks, stopped = ROLLBACK, list(static), "a check failed before any load was sent"
     if decision_of(static) != ROLLBACK:
         for index in range(1, plan.planned_looks + 1):
             measured = measure(plan.window_s, plan.warmup_s if index == 1 else WINDOW_WARMUP_S)
+            look_plan = LookPlan.at(index, index * plan.window_s, (index - 1) * plan.window_s, policy)
+            pair_candidate, pair_baseline = measured
+            failure = baseline_failure(index, pair_candidate, pair_baseline, policy, look_plan.alpha) \
+                if pair_baseline is not None else ""
+            if failure:
+                set_aside.append(failure)
             for side, document in zip((candidate, baseline), measured, strict=True):
-                if side is not None and document is not None:
+                if side is not None and document is not None and not failure:
                     side.add_window(document, blocks_per_window)
                     if keep_windows:
                         windows[side.role].append(document)
-            look_plan = LookPlan.at(index, index * plan.window_s, (index - 1) * plan.window_s, policy)
-            checks = look_checks(candidate, baseline, policy, look_plan, instances) + static
+            checks = look_checks(candidate, baseline, policy, look_plan, instances) + static + \
+                _set_aside_check(set_aside)
             decision = decision_of(checks)
             last = index == plan.planned_looks
             looks.append(Look(index, candidate.measured_seconds, look_plan.alpha,
@@ -120,11 +127,20 @@ def analyze(measure: MeasureWindow, policy: GatePolicy, *, with_baseline: bool =
                 break
             if last:
                 stopped = f"the budget ({plan.max_duration_s:g} s per side) was spent"
+    if set_aside:
+        stopped += f"; {len(set_aside)} window(s) set aside, the baseline having failed in them"
     analysis = Analysis(Verdict(decision, action_of(decision, policy), checks, policy, model_facts(candidate_model),
                                 model_facts(baseline_model)), looks, stopped, candidate, baseline, windows,
                         context or {})
     analysis.verdict.evidence.update(_facts(analysis.results(), windows))
     return analysis
+
+
+def _set_aside_check(set_aside: list[str]) -> list[c.Check]:
+    """The windows set aside, named in the verdict (none: no check). It passes: the others decide, paired."""
+    if not set_aside:
+        return []
+    return [c.Check("baseline_windows", c.PASS, len(set_aside), None, "; ".join(set_aside))]
 
 
 def _facts(results: dict[str, dict], windows: dict[str, list[dict]]) -> dict:

@@ -9,7 +9,7 @@ Three outcomes: pass, fail, inconclusive. Latency checks on quantiles use bootst
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -60,6 +60,16 @@ def success_ratio(evidence: Evidence, minimum: float) -> Check:
     status = PASS if ratio >= minimum else FAIL
     return Check(f"{evidence.role}_success_ratio", status, ratio, minimum,
                  f"success {ratio:.4%} vs minimum {minimum:.4%} ({detail})")
+
+
+def as_reference(check: Check) -> Check:
+    """A baseline's measurement check: when it failed, inconclusive, not failed. A baseline that errs or falls
+    short of the load (a pod replaced, a restart) is no evidence against the candidate, and no reference to
+    judge it by."""
+    if check.status != FAIL:
+        return check
+    return replace(check, status=INCONCLUSIVE, reason=f"{check.reason}: the baseline failed, which says nothing of "
+                   "the candidate; measure again once it serves")
 
 
 def achieved_rate(evidence: Evidence, min_ratio: float, min_qps: float | None) -> Check:

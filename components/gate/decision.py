@@ -124,8 +124,8 @@ def _comparison_checks(candidate: Evidence, baseline: Evidence, policy: GatePoli
                        rng: np.random.Generator) -> list[c.Check]:
     relative, alpha = policy.relative, 1 - policy.statistics.confidence
     checks = [c.sample_size(baseline, policy.statistics.min_samples),
-              c.success_ratio(baseline, policy.slo.min_success_ratio),
-              c.achieved_rate(baseline, policy.slo.min_achieved_ratio, None)]
+              c.as_reference(c.success_ratio(baseline, policy.slo.min_success_ratio)),
+              c.as_reference(c.achieved_rate(baseline, policy.slo.min_achieved_ratio, None))]
     for label, limit in (("p50", relative.max_p50_increase_pct), ("p90", relative.max_p90_increase_pct),
                          ("p99", relative.max_p99_increase_pct)):
         if limit is not None:
