@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.support.prestart import Prestart
 from tests.support.servers import start_inference_server, start_s3_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -16,6 +19,7 @@ SHARED = REPO.parent / "shared"
 TEST_CACHE = REPO / ".meshserve" / "test-cache"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+PRESTART = Prestart()
 
 
 @pytest.fixture(autouse=True)
@@ -88,16 +92,48 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def kube_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real kube-apiserver + etcd on 127.0.0.1 with meshserve's CRDs, for the whole session."""
+def _start_kube_server():
     from tests.support.kube_server import start_kube_server
 
+    return start_kube_server(SHARED, Path(tempfile.mkdtemp(prefix="meshserve-kube-")))
+
+
+def _start_kube_node():
+    from tests.support.kube_node import start_node
+
+    return start_node(SHARED)
+
+
+def _stop_kube_node(node) -> None:
+    from tests.support.kube_node import stop_node
+
+    stop_node(node)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the API server and the single-node cluster in the background when a collected test needs them."""
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    if "kube_server" in needed and (SHARED / "kube").is_dir():
+        PRESTART.start("kube_server", _start_kube_server, lambda server: server.stop())
+    if "kube_node" in needed and (SHARED / "kube-node").is_dir():
+        PRESTART.start("kube_node", _start_kube_node, _stop_kube_node)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop a background start no test took."""
+    PRESTART.stop_untaken()
+
+
+@pytest.fixture(scope="session")
+def kube_server():
+    """A real kube-apiserver + etcd on 127.0.0.1 with meshserve's CRDs, for the whole session (started in the
+    background since collection)."""
     shared_path("kube", "start-apiserver.sh")
     shared_path("schemas")
-    server = start_kube_server(SHARED, tmp_path_factory.mktemp("kube"))
+    server = PRESTART.take("kube_server", _start_kube_server)
     yield server
     server.stop()
+    shutil.rmtree(server.run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +155,11 @@ def say(request):
 def kube_node():
     """A real single-node cluster (../shared/kube-node) where pods run, started once for the session and stopped
     after (a node already running is used and left running); skips with the reason where it cannot run."""
-    from tests.support.kube_node import NodeUnavailable, start_node, stop_node
+    from tests.support.kube_node import NodeUnavailable, stop_node
 
     shared_path("kube-node", "start-node.sh")
     try:
-        node = start_node(SHARED)
+        node = PRESTART.take("kube_node", _start_kube_node)
     except NodeUnavailable as reason:
         pytest.skip(f"no single-node cluster: {reason}")
     yield node

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pytest
 import yaml
 
 from components import __version__
+from components.analysis.run import analyze
 from components.deployment.spec import DeploymentSpec
 from components.errors import PlatformError
 from components.gate.decision import decide
@@ -94,14 +96,18 @@ def image(node, say) -> str:
 
 
 @pytest.fixture(scope="module")
-def steps_image(node, say) -> str:
-    """meshserve's steps image (built by test_images earlier in the session: cached), imported into the node."""
-    started = time.monotonic()
-    podman("build", "--quiet", "-f", "runtime_images/Dockerfile", "--target", "steps", "-t", STEP_IMAGE,
-           str(REPO_ROOT), timeout=3600)
-    local = node.import_image(STEP_IMAGE)
-    say(f"steps image built and in the node's containerd in {time.monotonic() - started:.1f} s")
-    return local
+def steps_image(node):
+    """meshserve's steps image (2 GB) on its way into the node, in the background: built (cached: test_images built
+    it) and imported. The crash-loop test asks for it first, so that the import runs while that test waits on the
+    kubelet; the Jobs take the result (the local tag, and the seconds it took)."""
+    def prepare() -> tuple[str, float]:
+        started = time.monotonic()
+        podman("build", "--quiet", "-f", "runtime_images/Dockerfile", "--target", "steps", "-t", STEP_IMAGE,
+               str(REPO_ROOT), timeout=3600)
+        return node.import_image(STEP_IMAGE), time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="steps-image") as pool:
+        yield pool.submit(prepare)
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +233,8 @@ def test_a_rollout_promotes_then_one_rolls_back_with_real_pods(node, image, vers
         say(f"{step}: {seconds:.1f} s")
 
 
-def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(node, image, versions, say):
+def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(node, image, versions, steps_image,
+                                                                                 say):
     platform, model = cluster(node, ready_timeout_s=15), ModelRef("digits", NAMESPACE)
     record = platform.status(NAMESPACE).model("digits")
     if record is None or "primary" not in record.tracks():
@@ -261,18 +268,33 @@ def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(n
     assert len(answers) > 100 and all(code == 200 for code in answers)
 
 
+def test_an_unschedulable_candidate_names_the_scheduler_s_reason(node, image, versions, say):
+    missing_claim = replace(spec(image, versions["second"].replace("pvc://models/", "pvc://no-such-claim/")),
+                            version="v-nowhere")
+    with pytest.raises(PlatformError) as failed:
+        cluster(node, ready_timeout_s=3).deploy_spec(missing_claim)
+    say(f"a candidate on a claim that does not exist: {failed.value}")
+    assert "pod digits-v-nowhere-" in str(failed.value)
+    assert 'not scheduled (Unschedulable): 0/1 nodes are available: 1 persistentvolumeclaim "no-such-claim" not ' \
+        f'found; fix the cause the pods name (`kubectl -n {NAMESPACE} describe pods -l meshserve.io/version=' \
+        'v-nowhere`)' in str(failed.value)
+    assert gone(node, "v-nowhere")
+
+
 def test_the_workflow_s_train_upload_and_deploy_run_as_jobs_with_the_rbac_service_account(node, image, steps_image,
                                                                                          tmp_path, say):
     if "10.244.0.1" not in node.kubeconfig.read_text():
         pytest.skip("the node's API server listens on loopback only (started without KN_INCLUSTER=1): pods cannot "
                     "reach it")
+    steps, seconds_to_import = steps_image.result(timeout=3600)
+    say(f"steps image built and in the node's containerd in {seconds_to_import:.1f} s (in the background)")
     node.kubectl("apply", "-n", NAMESPACE, "-k", str(REPO_ROOT / "manifests" / "rbac"))
     workflow = yaml.safe_load((COMPILED_DIR / "train_to_serve.argo.yaml").read_text())
     arguments = {"name": "digits-jobs", "storage-prefix": "pvc://models/jobs", "models-claim": "models",
                  "platform": "kubernetes", "namespace": NAMESPACE, "runtime": "deployment", "router": "none",
                  "runtime-options": json.dumps({"image": image, "image_pull_policy": "Never"})}
     seconds: dict[str, float] = {}
-    executor = JobExecutor(node, NAMESPACE, {STEP_IMAGE: steps_image}, "train-to-serve-jobs", seconds=seconds)
+    executor = JobExecutor(node, NAMESPACE, {STEP_IMAGE: steps}, "train-to-serve-jobs", seconds=seconds)
     run = run_dag(workflow, arguments, tmp_path, {}, executor, only={"train", "upload", "deploy"})
     assert [run.phases[step] for step in ("train", "upload", "deploy")] == ["Succeeded"] * 3, run.logs
     for step, outputs in run.parameters.items():
@@ -295,3 +317,46 @@ def test_the_workflow_s_train_upload_and_deploy_run_as_jobs_with_the_rbac_servic
     assert infer(service_url(node, f"digits-jobs-{version}"), model="digits-jobs") == 200
     node.kubectl("-n", NAMESPACE, "delete", "deployment,service", "-l", "app.kubernetes.io/name=digits-jobs",
                  "--wait=false", check=False)
+
+
+def test_the_primary_s_pod_killed_mid_analysis_is_set_aside_and_named_not_promoted_on(node, image, versions, say):
+    platform, model = cluster(node), ModelRef("digits", NAMESPACE)
+    record = platform.status(NAMESPACE).model("digits")
+    if record is None or "primary" not in record.tracks():
+        platform.deploy_spec(spec(image, versions["second"]))
+        platform.promote(model)
+    primary = platform.status(NAMESPACE).model("digits").tracks()["primary"]
+    [killed] = [pod["metadata"]["name"] for pod in pods(node, primary)]
+    platform.deploy_spec(replace(spec(image, versions["second"]), version="v-same"), allow_same_model=True)
+    candidate_url, baseline_url = service_url(node, "digits-v-same"), service_url(node, "digits")
+
+    def measure(seconds: float, warmup: float) -> tuple[dict, dict]:
+        return run_paired_benchmark_step(candidate_url, baseline_url, protocol="v2-rest", model="digits", qps=150,
+                                         concurrency=4, duration=seconds, warmup=warmup, sample="digits")
+
+    first_look = threading.Event()
+
+    def kill_the_primary_s_pod() -> None:  # as `kubectl delete pod` would, half a second into the second window
+        first_look.wait(60)
+        time.sleep(0.5)
+        node.kubectl("-n", NAMESPACE, "delete", "pod", killed, "--wait=false")
+
+    threading.Thread(target=kill_the_primary_s_pod, daemon=True).start()
+    # an equal model on a busy 2-core node: allowances wide enough that only the outage could decide
+    policy = load_policy(overrides={"slo.max_p99_ms": 250, "relative.max_p50_increase_pct": 60,
+                                    "relative.max_p90_increase_pct": 60, "relative.max_p99_increase_pct": 100,
+                                    "analysis.window_s": 2, "analysis.max_duration_s": 12, "analysis.warmup_s": 0.5})
+    analysis = analyze(measure, policy, on_look=lambda look: first_look.set())
+    verdict = analysis.to_dict()
+    set_aside = next(check for check in analysis.verdict.checks if check.name == "baseline_windows")
+    say(f"the primary's pod killed in window 2: {analysis.verdict.decision} ({analysis.stopped}); {set_aside.reason}")
+    assert set_aside.value >= 1 and "window 2 set aside: the baseline answered" in set_aside.reason
+    assert "connection_refused" in set_aside.reason or "connection_reset" in set_aside.reason, set_aside.reason
+    assert not [check for check in analysis.verdict.checks if check.status == "fail"], analysis.verdict.summary()
+    # the outage is in no evidence: the windows kept are clean on both sides, and paired
+    assert verdict["evidence"]["baseline"]["windows"] == verdict["evidence"]["candidate"]["windows"] == \
+        policy.analysis.planned_looks - set_aside.value
+    assert analysis.baseline is not None and analysis.baseline.error_count == 0
+    replaced = pods(node, primary)
+    assert [pod["metadata"]["name"] for pod in replaced] != [killed] and len(replaced) == 1
+    assert platform.rollback(model).version == primary  # the replacement serves: the candidate goes, as inconclusive

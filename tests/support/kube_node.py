@@ -19,6 +19,7 @@ from tests.support.containers import engine_env, podman
 
 WORK = Path("/tmp/kn")
 CONTAINERD = WORK / "run" / "containerd.sock"
+SERVICE_RANGE, BRIDGE = "10.96.0.0/24", "kncni0"  # start-apiserver.sh's --service-cluster-ip-range; the CNI bridge
 
 
 class NodeUnavailable(Exception):
@@ -76,6 +77,7 @@ def start_node(shared: Path) -> KubeNode:
                               "once)")
     kubeconfig = WORK / "cluster" / "kubeconfig"
     if _running() and kubeconfig.is_file():
+        _keep_cluster_ips_here()
         return KubeNode(kubeconfig, binaries, started_here=False)
     assets = Path(os.environ.get("KUBE_ASSETS", Path.home() / ".cache" / "kube-assets"))
     started = time.monotonic()
@@ -87,6 +89,7 @@ def start_node(shared: Path) -> KubeNode:
     if done.returncode != 0 or "node Ready" not in done.stdout:
         stop_node(node)
         raise NodeUnavailable(f"the node did not start: {(done.stdout + done.stderr)[-600:]}")
+    _keep_cluster_ips_here()
     return node
 
 
@@ -94,6 +97,14 @@ def stop_node(node: KubeNode) -> None:
     """Stop a node this session started (pods, control plane, containerd, rules, the bridge)."""
     if node.started_here:
         subprocess.run(["bash", str(WORK / "stop-node.sh"), str(node.bin)], capture_output=True, timeout=300)
+
+
+def _keep_cluster_ips_here() -> None:
+    """Route the Service range into the cluster's bridge. kube-proxy rewrites a ClusterIP to a pod only while it
+    has a rule for it: before its first sync, between a Service's last endpoint going and the next coming (a pod
+    replaced), a packet to the ClusterIP followed the default route off this machine, and something out there
+    answered 404. Routed to the bridge, it finds nobody and fails here; rewritten, it reaches its pod as before."""
+    subprocess.run(["ip", "route", "replace", SERVICE_RANGE, "dev", BRIDGE], check=True, capture_output=True)
 
 
 def _running() -> bool:
