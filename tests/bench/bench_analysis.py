@@ -11,7 +11,8 @@ Phases (all by default; `--phases` picks some):
   answers 500 to 1% of the candidate's requests, as Istio's fault injection would;
 - sim: 1,000+ simulated analyses per case, every look taken, drawn from the noise phase's real latencies:
   each trial draws a measured pair and swaps the two sides' blocks at random (so the true ratio is 1,
-  with the pairing in time kept), then applies the case (instance offsets, a +20% candidate);
+  with the pairing in time kept), then applies the case (instance offsets, a +20% candidate, the baseline
+  refusing 80% of one window's requests as when its pod is replaced: that window is set aside);
 - power: the smallest regression each quantile's check catches with 95% power within the budget;
 - speed: the statistics' time for one look at 30,000 samples per side.
 
@@ -187,36 +188,44 @@ def load_pool(path: Path):
         pairs.items())]
 
 
-def simulated(pool, rng: np.random.Generator, policy: GatePolicy, factor: float = 1.0, offset_pct: float = 0.0):
+def simulated(pool, rng: np.random.Generator, policy: GatePolicy, factor: float = 1.0, offset_pct: float = 0.0,
+              outage: int = 0):
     """One simulated analysis: windows of paired blocks drawn from a measured pair, sides swapped at random
-    per block, each side shifted by its own instance offset, the candidate slowed by `factor`."""
+    per block, each side shifted by its own instance offset, the candidate slowed by `factor`; in window
+    `outage` (1-based, 0: none) the baseline refuses 80% of its requests, as when its pod is replaced."""
     candidate_blocks, baseline_blocks = pool[rng.integers(len(pool))]
     per_window = round(policy.analysis.window_s / policy.analysis.block_s)
     offsets = np.exp(rng.normal(0, math.log1p(offset_pct / 100), 2)) if offset_pct else np.ones(2)
     drawn = iter(rng.integers(0, len(candidate_blocks), 10_000))
 
+    windows = iter(range(1, 10_000))
+
     def measure(seconds: float, warmup: float):
         documents = []
+        down = next(windows) == outage
         picks = [next(drawn) for _ in range(per_window)]
         swaps = rng.random(per_window) < 0.5
         for side in (0, 1):
             blocks = [(baseline_blocks if swap != bool(side) else candidate_blocks)[i] for i, swap in
                       zip(picks, swaps, strict=True)]
             samples = np.concatenate(blocks) * offsets[side] * (factor if side == 0 else 1.0)
-            documents.append({"samples_us": samples * 1000, "counts": {"total": samples.size, "by_error": {}},
-                              "requested_qps": QPS, "achieved_qps": QPS, "measured_seconds": seconds})
+            refused = int(samples.size * 0.8) if down and side == 1 else 0
+            documents.append({"samples_us": samples[refused:] * 1000, "counts": {
+                "total": samples.size, "by_error": {"connection_refused": refused} if refused else {}},
+                "requested_qps": QPS, "achieved_qps": QPS, "measured_seconds": seconds})
         return documents[0], documents[1]
 
     return analyze(measure, policy, keep_windows=False)
 
 
-def simulate(pool, policy: GatePolicy, trials: int, factor: float, offset_pct: float, seed: int) -> dict:
+def simulate(pool, policy: GatePolicy, trials: int, factor: float, offset_pct: float, seed: int,
+             outage: int = 0) -> dict:
     """Decision counts and times to decision over `trials` simulated analyses."""
     rng = np.random.default_rng(seed)
     counted: Counter = Counter()
     times = []
     for _ in range(trials):
-        analysis = simulated(pool, rng, policy, factor, offset_pct)
+        analysis = simulated(pool, rng, policy, factor, offset_pct, outage)
         counted[analysis.verdict.decision] += 1
         times.append(analysis.looks[-1].measured_s)
     return {"counts": dict(counted), "median_s": float(np.median(times)), "p90_s": float(np.percentile(times, 90))}
@@ -367,15 +376,17 @@ def simulation_phases(pool, phases: set[str], args, policy: GatePolicy) -> dict:
     noise = policy.statistics.instance_noise_for("p90")
     flat = policy_from_dict({"statistics": {"instance_noise_pct": 0.0}})
     equal_noise = policy_from_dict({"statistics": {"instance_noise_pct": noise}})
-    cases = [("A/A, no instance offsets", flat, 1.0, 0.0), (f"A/A, offsets 1 SD = {noise:.1f}%",
-                                                           equal_noise, 1.0, noise),
-             ("+20%, no offsets", flat, 1.2, 0.0), ("+20%, offsets", equal_noise, 1.2, noise)]
+    cases = [("A/A, no instance offsets", flat, 1.0, 0.0, 0), (f"A/A, offsets 1 SD = {noise:.1f}%",
+                                                              equal_noise, 1.0, noise, 0),
+             ("+20%, no offsets", flat, 1.2, 0.0, 0), ("+20%, offsets", equal_noise, 1.2, noise, 0),
+             ("A/A, baseline down in w2", equal_noise, 1.0, noise, 2),
+             ("+20%, baseline down in w2", equal_noise, 1.2, noise, 2)]
     if "sim" in phases:
         print(f"\nsimulation: {args.trials} analyses per case from {len(pool)} measured pairs, every look taken")
         print(f"{'case':28} {'PROMOTE':>8} {'INCONCLUSIVE':>13} {'ROLLBACK':>9}   time to decision per side")
         figures["simulation"] = {}
-        for index, (name, case_policy, factor, offset) in enumerate(cases):
-            result = simulate(pool, case_policy, args.trials, factor, offset, seed=index)
+        for index, (name, case_policy, factor, offset, outage) in enumerate(cases):
+            result = simulate(pool, case_policy, args.trials, factor, offset, seed=index, outage=outage)
             counts = result["counts"]
             figures["simulation"][name] = result
             print(f"{name:28} {counts.get('PROMOTE', 0):8d} {counts.get('INCONCLUSIVE', 0):13d} "
