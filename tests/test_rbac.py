@@ -51,6 +51,8 @@ def run_every_step(cluster: KubernetesPlatform, ns: str) -> None:
     cluster.promote(ModelRef("wine", ns))
     cluster.deploy_spec(spec(ns, "wine", "v2", **plain))
     cluster.promote(ModelRef("wine", ns))  # the stable Service switched, v1's Deployment and Service removed
+    with pytest.raises(PlatformError, match="Deployment wine-v3"):
+        cluster.deploy_spec(spec(ns, "wine", "v3", **plain))  # never ready: its pods are read for the reason
     cluster.deploy_spec(spec(ns, "mnist", "v1", runtime="modelmesh", router="asm",
                         runtime_options={"serving_runtime": True}))
     cluster.status(ns)
@@ -86,7 +88,8 @@ def steps(kube_server, kube_namespace, tmp_path):
     admin = kube_server.admin()
     for obj in objects:
         admin.apply(obj)
-    controller = FakeController(kube_server, kube_namespace, lambda obj: "ready")
+    controller = FakeController(kube_server, kube_namespace,
+                                lambda obj: "unready" if obj["metadata"]["name"] == "wine-v3" else "ready")
     controller.start()
     yield objects, steps_kubeconfig(kube_server, kube_namespace, ACCOUNT, tmp_path)
     controller.stop()

@@ -380,7 +380,7 @@ def simulation_phases(pool, phases: set[str], args, policy: GatePolicy) -> dict:
                                                               equal_noise, 1.0, noise, 0),
              ("+20%, no offsets", flat, 1.2, 0.0, 0), ("+20%, offsets", equal_noise, 1.2, noise, 0),
              ("A/A, baseline down in w2", equal_noise, 1.0, noise, 2),
-             ("+20%, baseline down in w2", equal_noise, 1.2, noise, 2)]
+             ("+20%, baseline down in w1", equal_noise, 1.2, noise, 1)]
     if "sim" in phases:
         print(f"\nsimulation: {args.trials} analyses per case from {len(pool)} measured pairs, every look taken")
         print(f"{'case':28} {'PROMOTE':>8} {'INCONCLUSIVE':>13} {'ROLLBACK':>9}   time to decision per side")
