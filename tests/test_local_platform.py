@@ -361,7 +361,9 @@ def test_a_deploy_with_autoscaling_runs_the_autoscaler_beside_the_router_until_d
     monkeypatch.setenv("MESHSERVE_AUTOSCALER_SYNC_S", "0.5")
     assert main([*deploy, "--autoscaling", "hpa-cpu"]) == 0
     pid = AutoscalerProcess(root).pid()
-    assert pid is not None and len(tracks(platform)["canary"].instances) == 2
+    log = root / "autoscaler" / "autoscaler.log"
+    assert pid is not None, f"no autoscaler runs; its log: {log.read_text()[-2000:] if log.is_file() else 'none'}"
+    assert len(tracks(platform)["canary"].instances) == 2
     assert wait_for(lambda: len(tracks(platform)["canary"].instances) == 1, 30)  # idle: below target, to min
     assert main(["local", "status"]) == 0
     shown = capsys.readouterr().out

@@ -152,8 +152,10 @@ def service_url(node, name: str) -> str:
     return f"http://{ip}:8080"
 
 
-def pods(node, version: str) -> list[dict]:
-    listed = node.kubectl("-n", NAMESPACE, "get", "pods", "-l", f"meshserve.io/version={version}", "-o", "json")
+def pods(node, version: str, model: str = "digits") -> list[dict]:
+    """The pods of one version of one model (two models may hold the same bytes, so the same version name)."""
+    listed = node.kubectl("-n", NAMESPACE, "get", "pods", "-l",
+                          f"app.kubernetes.io/name={model},meshserve.io/version={version}", "-o", "json")
     return json.loads(listed.stdout)["items"]
 
 
@@ -164,6 +166,19 @@ def gone(node, version: str, timeout: float = 90) -> bool:
             return True
         time.sleep(1)
     return False
+
+
+def serving_primary(platform: KubernetesPlatform, image: str, versions: dict[str, str]) -> str:
+    """digits with a primary and no canary, whatever an earlier test left (a failed one may leave its canary);
+    the primary's version."""
+    model = ModelRef("digits", NAMESPACE)
+    record = platform.status(NAMESPACE).model("digits")
+    if record is not None and "canary" in record.tracks():
+        platform.rollback(model)
+    if record is None or "primary" not in record.tracks():
+        platform.deploy_spec(spec(image, versions["second"]))
+        platform.promote(model)
+    return platform.status(NAMESPACE).model("digits").tracks()["primary"]
 
 
 def infer(url: str, model: str = "digits") -> int:
@@ -205,10 +220,12 @@ def test_a_rollout_promotes_then_one_rolls_back_with_real_pods(node, image, vers
     assert [pod["status"]["phase"] for pod in pods(node, second.version)] == ["Running"]
     started = time.monotonic()
     candidate_file, baseline_file = measure(node, f"digits-{second.version}", "digits", tmp_path)
-    # two pods on a 2-core node beside the test: the SLO and the side-by-side comparison, with a tail margin wide
-    # enough for that machine (the gate's statistics are measured in tests/bench, not here)
-    policy = load_policy(overrides={"slo.max_p99_ms": 250, "relative.max_p99_increase_pct": 60,
-                                    "relative.max_tail_increase_pct": 60})
+    # two pods on a 2-core node beside the test: the SLO and the side-by-side comparison of p50 and p90 with wide
+    # margins; the tail of 1,200 requests a side is too noisy to call here (one run: p99 ratio 0.893 [0.516,
+    # 1.792]). The gate's statistics are measured in tests/bench; this is the promote path on real pods.
+    policy = load_policy(overrides={"slo.max_p99_ms": 250, "relative.max_p50_increase_pct": 60,
+                                    "relative.max_p90_increase_pct": 60, "relative.max_p99_increase_pct": None,
+                                    "relative.max_tail_increase_pct": None})
     verdict = decide(candidate_file, baseline_file, policy)
     timings["side-by-side benchmark and gate"] = time.monotonic() - started
     assert verdict.decision == "PROMOTE", verdict.summary()
@@ -235,11 +252,8 @@ def test_a_rollout_promotes_then_one_rolls_back_with_real_pods(node, image, vers
 
 def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(node, image, versions, steps_image,
                                                                                  say):
-    platform, model = cluster(node, ready_timeout_s=15), ModelRef("digits", NAMESPACE)
-    record = platform.status(NAMESPACE).model("digits")
-    if record is None or "primary" not in record.tracks():
-        platform.deploy_spec(spec(image, versions["second"]))
-        platform.promote(model)
+    platform = cluster(node, ready_timeout_s=15)
+    serving_primary(platform, image, versions)
     stable, answers, stop = service_url(node, "digits"), [], threading.Event()
 
     def background() -> None:
@@ -271,8 +285,10 @@ def test_a_crash_looping_candidate_names_its_pod_and_the_primary_keeps_serving(n
 def test_an_unschedulable_candidate_names_the_scheduler_s_reason(node, image, versions, say):
     missing_claim = replace(spec(image, versions["second"].replace("pvc://models/", "pvc://no-such-claim/")),
                             version="v-nowhere")
+    platform = cluster(node, ready_timeout_s=3)
+    serving_primary(platform, image, versions)
     with pytest.raises(PlatformError) as failed:
-        cluster(node, ready_timeout_s=3).deploy_spec(missing_claim)
+        platform.deploy_spec(missing_claim)
     say(f"a candidate on a claim that does not exist: {failed.value}")
     assert "pod digits-v-nowhere-" in str(failed.value)
     assert 'not scheduled (Unschedulable): 0/1 nodes are available: 1 persistentvolumeclaim "no-such-claim" not ' \
@@ -312,7 +328,7 @@ def test_the_workflow_s_train_upload_and_deploy_run_as_jobs_with_the_rbac_servic
                   if (entry.get("objectRef") or {}).get("name") == f"digits-jobs-{version}"
                   and entry["objectRef"]["resource"] == "deployments" and entry["verb"] == "patch"}
     assert applied_by == {f"system:serviceaccount:{NAMESPACE}:meshserve-steps"}, applied_by
-    [served] = pods(node, version)
+    [served] = pods(node, version, model="digits-jobs")
     assert served["status"]["phase"] == "Running" and served["spec"]["containers"][0]["image"] == image
     assert infer(service_url(node, f"digits-jobs-{version}"), model="digits-jobs") == 200
     node.kubectl("-n", NAMESPACE, "delete", "deployment,service", "-l", "app.kubernetes.io/name=digits-jobs",
@@ -321,11 +337,7 @@ def test_the_workflow_s_train_upload_and_deploy_run_as_jobs_with_the_rbac_servic
 
 def test_the_primary_s_pod_killed_mid_analysis_is_set_aside_and_named_not_promoted_on(node, image, versions, say):
     platform, model = cluster(node), ModelRef("digits", NAMESPACE)
-    record = platform.status(NAMESPACE).model("digits")
-    if record is None or "primary" not in record.tracks():
-        platform.deploy_spec(spec(image, versions["second"]))
-        platform.promote(model)
-    primary = platform.status(NAMESPACE).model("digits").tracks()["primary"]
+    primary = serving_primary(platform, image, versions)
     [killed] = [pod["metadata"]["name"] for pod in pods(node, primary)]
     platform.deploy_spec(replace(spec(image, versions["second"]), version="v-same"), allow_same_model=True)
     candidate_url, baseline_url = service_url(node, "digits-v-same"), service_url(node, "digits")
