@@ -159,7 +159,9 @@ def pods(node, version: str, model: str = "digits") -> list[dict]:
     return json.loads(listed.stdout)["items"]
 
 
-def gone(node, version: str, timeout: float = 90) -> bool:
+def gone(node, version: str, timeout: float = 150) -> bool:
+    """Whether the version's pods are gone within `timeout` (usually 8-11 s after their Deployment's deletion on
+    this node; once 50 s, the garbage collector and the kubelet's cleanup taking their time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pods(node, version):
