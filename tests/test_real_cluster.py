@@ -83,31 +83,30 @@ def claim_root(node, monkeypatch):
     monkeypatch.setenv("MESHSERVE_PVC_ROOT", str(WORK / "pvc" / NAMESPACE))
 
 
+def in_node(node, target: str) -> tuple[str, float]:
+    """One of meshserve's images, built (cached layers) and imported into the node: its local tag, and the
+    seconds both took."""
+    started, built = time.monotonic(), f"ghcr.io/meshserve/{target}:{__version__}"
+    podman("build", "--quiet", "-f", "runtime_images/Dockerfile", "--target", target, "-t", built, str(REPO_ROOT),
+           timeout=3600)
+    return node.import_image(built), time.monotonic() - started
+
+
 @pytest.fixture(scope="module")
 def image(node, say) -> str:
-    """meshserve's scikit-learn model-server image, built (cached layers) and imported into the node."""
-    started = time.monotonic()
-    built = f"ghcr.io/meshserve/model-server-sklearn:{__version__}"
-    podman("build", "--quiet", "-f", "runtime_images/Dockerfile", "--target", "model-server-sklearn", "-t", built,
-           str(REPO_ROOT), timeout=1800)
-    local = node.import_image(built)
-    say(f"model-server-sklearn built and in the node's containerd in {time.monotonic() - started:.1f} s")
+    """meshserve's scikit-learn model-server image, in the node."""
+    local, seconds = in_node(node, "model-server-sklearn")
+    say(f"model-server-sklearn built and in the node's containerd in {seconds:.1f} s")
     return local
 
 
 @pytest.fixture(scope="module")
 def steps_image(node):
-    """meshserve's steps image (2 GB) on its way into the node, in the background: built (cached: test_images built
-    it) and imported. The crash-loop test asks for it first, so that the import runs while that test waits on the
-    kubelet; the Jobs take the result (the local tag, and the seconds it took)."""
-    def prepare() -> tuple[str, float]:
-        started = time.monotonic()
-        podman("build", "--quiet", "-f", "runtime_images/Dockerfile", "--target", "steps", "-t", STEP_IMAGE,
-               str(REPO_ROOT), timeout=3600)
-        return node.import_image(STEP_IMAGE), time.monotonic() - started
-
+    """meshserve's steps image (2 GB) on its way into the node, in the background (built by test_images earlier:
+    cached). The crash-loop test asks for it first, so that the import runs while that test waits on the kubelet;
+    the Jobs take the result (the local tag, and the seconds it took)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="steps-image") as pool:
-        yield pool.submit(prepare)
+        yield pool.submit(in_node, node, "steps")
 
 
 @pytest.fixture(scope="module")
